@@ -1,0 +1,1 @@
+"""flowmetrics read API: serves the app's analytics endpoints from the published store."""
