@@ -1,0 +1,53 @@
+"""Shared fixtures: one real PostgreSQL per test session, a fresh database per test.
+
+With DATABASE_URL set, that server is used; each test creates its own database there and
+drops only what it created. Without it, a private embedded PostgreSQL is started.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from etl import database
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    pgdata = tmp_path_factory.mktemp("pg") / "data"
+    yield database.start_embedded(pgdata, stop_at_exit=False)
+    database.stop_embedded(pgdata)
+
+
+@pytest.fixture
+def make_database(pg_admin_url: str) -> Iterator[Callable[[], str]]:
+    """Factory of fresh, empty databases; each is dropped after the test."""
+    created: list[str] = []
+
+    def make() -> str:
+        url = database.create_database(pg_admin_url, prefix="fm_test")
+        created.append(url)
+        return url
+
+    yield make
+    for url in created:
+        database.drop_database(pg_admin_url, url)
+
+
+@pytest.fixture
+def fresh_db(make_database: Callable[[], str]) -> str:
+    """URL of a fresh, empty database on the test server."""
+    return make_database()
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    """Where a test's METRICS_DB lives (the folder is private to the test)."""
+    return tmp_path / "store" / "metrics.duckdb"
