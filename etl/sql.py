@@ -1,0 +1,39 @@
+"""Loads the SQL files shipped in etl/sql: extraction queries, the store DDL, audits."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+SQL_DIR = Path(__file__).parent / "sql"
+
+
+@cache
+def read(name: str) -> str:
+    return (SQL_DIR / name).read_text()
+
+
+def audits() -> list[tuple[str, str]]:
+    """(name, query) pairs from audits.sql; each query must return zero rows."""
+    parts = re.split(r"^-- audit: (\S+)\s*$", read("audits.sql"), flags=re.MULTILINE)
+    return [(name, query.strip().rstrip(";")) for name, query in zip(parts[1::2], parts[2::2], strict=True)]
+
+
+@cache
+def store_columns() -> dict[str, list[str]]:
+    """Column names of each store table, in DDL order (parsed by DuckDB itself)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute(read("store.sql"))
+        rows = con.sql(
+            "SELECT table_name, column_name FROM information_schema.columns ORDER BY table_name, ordinal_position"
+        ).fetchall()
+    finally:
+        con.close()
+    columns: dict[str, list[str]] = {}
+    for table, column in rows:
+        columns.setdefault(table, []).append(column)
+    return columns

@@ -1,0 +1,55 @@
+-- Audits: each query must return zero rows, or the new store is not published.
+-- Blocks are separated by "-- audit: <name>" lines.
+
+-- audit: users_unique
+SELECT user_id FROM users GROUP BY user_id HAVING count(*) > 1;
+
+-- audit: trees_unique
+SELECT tree_id FROM trees GROUP BY tree_id HAVING count(*) > 1;
+
+-- audit: summary_unique
+SELECT period, scope, scope_id, engineer_id FROM window_summary
+GROUP BY ALL HAVING count(*) > 1;
+
+-- audit: summary_counts_consistent
+SELECT * FROM window_summary
+WHERE completed_sessions > total_sessions
+   OR completion_rate < 0 OR completion_rate > 1
+   OR resolved + escalated + workaround + unresolved > completed_sessions
+   OR active_engineers > total_sessions OR total_sessions <= 0;
+
+-- audit: time_series_adds_up_to_summary
+SELECT s.period, s.scope, s.scope_id, s.engineer_id
+FROM window_summary s
+LEFT JOIN (
+    SELECT period, scope, scope_id, engineer_id, sum(sessions) AS sessions
+    FROM window_time_series GROUP BY ALL
+) t USING (period, scope, scope_id, engineer_id)
+WHERE t.sessions IS DISTINCT FROM s.total_sessions;
+
+-- audit: windows_nest
+SELECT a.scope, a.scope_id, a.engineer_id
+FROM window_summary a JOIN window_summary b USING (scope, scope_id, engineer_id)
+WHERE (a.period = '7d' AND b.period = '30d' OR a.period = '30d' AND b.period = '90d')
+  AND a.total_sessions > b.total_sessions;
+
+-- audit: top_lists_ranked
+SELECT list, period, scope, scope_id FROM (
+    SELECT 'flows' AS list, period, scope, scope_id, rank FROM window_top_flows
+    UNION ALL SELECT 'engineers', period, scope, scope_id, rank FROM window_top_engineers
+) GROUP BY ALL HAVING count(*) > 10 OR max(rank) <> count(*) OR min(rank) <> 1;
+
+-- audit: step_feedback_consistent
+SELECT * FROM window_step_feedback
+WHERE dropoffs > visits OR visits <= 0 OR dropoff_rate < 0 OR dropoff_rate > 1
+   OR helpful_rate < 0 OR helpful_rate > 1;
+
+-- audit: recent_comments_at_most_ten
+SELECT tree_id FROM recent_comments GROUP BY tree_id HAVING count(*) > 10;
+
+-- audit: history_covers_window
+SELECT w.scope, w.scope_id FROM window_summary w
+LEFT JOIN (SELECT scope, scope_id, sum(sessions) AS sessions FROM daily_sessions GROUP BY ALL) d
+  USING (scope, scope_id)
+WHERE w.period = '90d' AND w.scope IN ('account', 'user', 'tree')
+  AND coalesce(d.sessions, 0) < w.total_sessions;

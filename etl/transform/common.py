@@ -1,0 +1,80 @@
+"""Shared metric building blocks: the outcome list, window filters, the median, ranking."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import polars as pl
+
+OUTCOMES = ("resolved", "escalated", "workaround", "unresolved")
+
+# Scope kinds of the window tables; 'account_engineer' is the team view narrowed to a user.
+SCOPE_KEYS: dict[str, tuple[str, str | None]] = {
+    "account": ("account_id", None),
+    "account_engineer": ("account_id", "user_id"),
+    "user": ("user_id", None),
+    "tree": ("tree_id", None),
+}
+
+
+def window_start(as_of: datetime, days: int) -> datetime:
+    """A session is in a window when started_at >= as_of - N days (no upper bound)."""
+    return as_of - timedelta(days=days)
+
+
+def completed() -> pl.Expr:
+    """Completed means completed_at is set; the extract carries it as a non-null duration."""
+    return pl.col("duration_minutes").is_not_null()
+
+
+def outcome_counts(*, among_completed: bool) -> list[pl.Expr]:
+    """Counts of each known outcome; unknown or NULL outcomes count in none."""
+    exprs = []
+    for outcome in OUTCOMES:
+        hit = pl.col("outcome") == outcome
+        if among_completed:
+            hit = hit & completed()
+        exprs.append(hit.fill_null(False).sum().cast(pl.Int64).alias(outcome))
+    return exprs
+
+
+def median_minutes(sessions: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
+    """Interpolated median of duration_minutes per group, as PostgreSQL's percentile_cont(0.5).
+
+    percentile_cont takes rows floor((n-1)/2) and ceil((n-1)/2) of the sorted values and
+    returns lo + (hi - lo) * 0.5 (lo itself when they coincide): the same formula in the
+    same floating-point order, so results match bit for bit. Groups without a completed
+    session get no row.
+    """
+    duration = pl.col("duration_minutes").sort()
+    n = pl.len()
+    lo = duration.get((n - 1) // 2)
+    hi = duration.get(n // 2)
+    return (
+        sessions.filter(completed())
+        .group_by(keys)
+        .agg(
+            pl.when((n - 1) // 2 == n // 2)
+            .then(lo)
+            .otherwise(lo + (hi - lo) * 0.5)
+            .alias("median_duration_minutes")
+        )
+    )
+
+
+def rate(numerator: str, denominator: str) -> pl.Expr:
+    """numerator / denominator as a float, 0.0 when the denominator is 0."""
+    return (
+        pl.when(pl.col(denominator) > 0)
+        .then(pl.col(numerator).cast(pl.Float64) / pl.col(denominator).cast(pl.Float64))
+        .otherwise(0.0)
+    )
+
+
+def top_n(frame: pl.LazyFrame, group: str, order: list[str], descending: list[bool], n: int = 10) -> pl.LazyFrame:
+    """The first n rows per group in the given order, with rank 1..n."""
+    return (
+        frame.sort([group, *order], descending=[False, *descending])
+        .with_columns((pl.int_range(pl.len()).over(group) + 1).cast(pl.Int32).alias("rank"))
+        .filter(pl.col("rank") <= n)
+    )

@@ -1,0 +1,137 @@
+"""Node titles from tree_structure and per-node step feedback (visits, drop-offs, helpfulness)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from etl.transform.common import completed, rate, window_start
+
+UNKNOWN_STEP = "Unknown Step"
+UNNAMED = "Unnamed"
+
+
+def walk_nodes(tree_structure: str | None) -> list[tuple[str, str]] | None:
+    """(id, title) of every node, depth-first pre-order from the root; None if the root is no object.
+
+    A node is an object; only string ids count; its title is `title`, else `question`,
+    else "Unnamed" (empty or non-string counts as missing). Children that are not a list
+    are ignored; unparseable JSON has no nodes.
+    """
+    try:
+        root = json.loads(tree_structure) if tree_structure is not None else None
+    except ValueError:
+        return None
+    if not isinstance(root, dict):
+        return None
+    walked: list[tuple[str, str]] = []
+    stack: list[Any] = [root]
+    while stack:  # iterative pre-order: deep trees never hit the recursion limit
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        node_id = node.get("id")
+        if isinstance(node_id, str):
+            walked.append((node_id, _title(node)))
+        children = node.get("children")
+        if isinstance(children, list):
+            stack.extend(reversed(children))
+    return walked
+
+
+def node_titles(tree_structure: str | None) -> dict[str, str]:
+    """Node id -> title; when an id repeats, the last node walked wins."""
+    return dict(walk_nodes(tree_structure) or [])
+
+
+def _title(node: Mapping[str, Any]) -> str:
+    for key in ("title", "question"):
+        value = node.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return UNNAMED
+
+
+def tree_nodes(trees: pl.DataFrame) -> pl.DataFrame:
+    """One row per (tree, node id) with its title. Walks JSON per tree, not per session."""
+    tree_ids: list[str] = []
+    node_ids: list[str] = []
+    titles: list[str] = []
+    for tree_id, structure in trees.select("tree_id", "tree_structure").iter_rows():
+        for node_id, title in node_titles(structure).items():
+            tree_ids.append(tree_id)
+            node_ids.append(node_id)
+            titles.append(title)
+    return pl.DataFrame(
+        {"tree_id": tree_ids, "node_id": node_ids, "node_title": titles},
+        schema={"tree_id": pl.String, "node_id": pl.String, "node_title": pl.String},
+    )
+
+
+def window_step_feedback(
+    sessions: pl.LazyFrame,
+    step_ratings: pl.LazyFrame | None,
+    nodes: pl.LazyFrame,
+    as_of: datetime,
+    periods: Mapping[str, int],
+) -> pl.LazyFrame:
+    """One row per (period, tree, node visited in the window).
+
+    Every decision element that is an object with a non-empty string node_id is a visit
+    (repeats count); an incomplete session drops off at its raw last element when that
+    element is such an object. Helpfulness counts the tree's step ratings of that node
+    created in the window.
+    """
+    parts = []
+    for period, days in periods.items():
+        start = window_start(as_of, days)
+        windowed = sessions.filter(pl.col("started_at") >= start)
+        visits = (
+            windowed.select("tree_id", pl.col("node_ids").alias("node_id"))
+            .explode("node_id")
+            .drop_nulls("node_id")
+            .group_by("tree_id", "node_id")
+            .agg(pl.len().cast(pl.Int64).alias("visits"))
+        )
+        dropoffs = (
+            windowed.filter(~completed() & pl.col("last_node_id").is_not_null())
+            .group_by("tree_id", pl.col("last_node_id").alias("node_id"))
+            .agg(pl.len().cast(pl.Int64).alias("dropoffs"))
+        )
+        feedback = visits.join(dropoffs, on=["tree_id", "node_id"], how="left").join(
+            _helpful(step_ratings, start), on=["tree_id", "node_id"], how="left"
+        )
+        parts.append(
+            feedback.join(nodes, on=["tree_id", "node_id"], how="left").with_columns(
+                pl.col("dropoffs", "helpful_yes", "helpful_no").fill_null(0),
+                pl.col("node_title").fill_null(UNKNOWN_STEP),
+                period=pl.lit(period),
+            )
+        )
+    return (
+        pl.concat(parts)
+        .with_columns(
+            rate("dropoffs", "visits").alias("dropoff_rate"),
+            (pl.col("helpful_yes") + pl.col("helpful_no")).alias("rated"),
+        )
+        .with_columns(rate("helpful_yes", "rated").alias("helpful_rate"))
+        .drop("rated")
+    )
+
+
+def _helpful(step_ratings: pl.LazyFrame | None, start: datetime) -> pl.LazyFrame:
+    schema = {"tree_id": pl.String, "node_id": pl.String, "helpful_yes": pl.Int64, "helpful_no": pl.Int64}
+    if step_ratings is None:  # the optional table is absent: all zero
+        return pl.LazyFrame(schema=schema)
+    return (
+        step_ratings.filter(pl.col("created_at") >= start)
+        .group_by("tree_id", "node_id")
+        .agg(
+            pl.col("helpful").fill_null(False).sum().cast(pl.Int64).alias("helpful_yes"),
+            (~pl.col("helpful")).fill_null(False).sum().cast(pl.Int64).alias("helpful_no"),
+        )
+    )

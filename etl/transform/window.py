@@ -1,0 +1,142 @@
+"""Window rollups for the dashboards: summary, time series, top flows, top engineers.
+
+Input `sessions` is the window extract (tree_id, user_id, started_at, duration_minutes,
+outcome); each function filters it per period (started_at >= as_of - N days).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+import polars as pl
+
+from etl.transform.common import (
+    SCOPE_KEYS,
+    completed,
+    median_minutes,
+    outcome_counts,
+    rate,
+    top_n,
+    window_start,
+)
+
+KEYS = ["scope_id", "engineer_id"]
+
+
+def in_window(sessions: pl.LazyFrame, as_of: datetime, days: int) -> pl.LazyFrame:
+    return sessions.filter(pl.col("started_at") >= window_start(as_of, days))
+
+
+def scoped(sessions: pl.LazyFrame, trees: pl.LazyFrame, scope: str) -> pl.LazyFrame:
+    """Sessions of a scope kind, keyed by scope_id and engineer_id ('' unless narrowed).
+
+    Account scopes keep only sessions whose tree belongs to an account (the tree exists).
+    """
+    if scope.startswith("account"):
+        sessions = sessions.join(trees.select("tree_id", "account_id"), on="tree_id", how="inner")
+    scope_column, engineer_column = SCOPE_KEYS[scope]
+    engineer = pl.col(engineer_column) if engineer_column else pl.lit("")
+    return sessions.with_columns(pl.col(scope_column).alias("scope_id"), engineer.alias("engineer_id"))
+
+
+def _per_scope(
+    sessions: pl.LazyFrame,
+    trees: pl.LazyFrame,
+    as_of: datetime,
+    periods: Mapping[str, int],
+    build: Callable[[pl.LazyFrame], pl.LazyFrame],
+) -> pl.LazyFrame:
+    parts = []
+    for period, days in periods.items():
+        windowed = in_window(sessions, as_of, days)
+        for scope in SCOPE_KEYS:
+            part = build(scoped(windowed, trees, scope))
+            parts.append(part.with_columns(period=pl.lit(period), scope=pl.lit(scope)))
+    return pl.concat(parts, how="diagonal")
+
+
+def summarize(scoped_sessions: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
+    """Totals, completion, active engineers, outcomes among completed, median per key."""
+    counts = scoped_sessions.group_by(keys).agg(
+        pl.len().cast(pl.Int64).alias("total_sessions"),
+        completed().sum().cast(pl.Int64).alias("completed_sessions"),
+        pl.col("user_id").n_unique().cast(pl.Int64).alias("active_engineers"),
+        *outcome_counts(among_completed=True),
+    )
+    return counts.join(median_minutes(scoped_sessions, keys), on=keys, how="left").with_columns(
+        rate("completed_sessions", "total_sessions").alias("completion_rate")
+    )
+
+
+def window_summary(
+    sessions: pl.LazyFrame, trees: pl.LazyFrame, as_of: datetime, periods: Mapping[str, int]
+) -> pl.LazyFrame:
+    """One row per (period, scope, scope_id, engineer_id) with sessions in the window."""
+    return _per_scope(sessions, trees, as_of, periods, lambda s: summarize(s, KEYS))
+
+
+def daily_counts(scoped_sessions: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
+    """Sessions and each outcome (completed or not) per key and UTC day of started_at."""
+    return (
+        scoped_sessions.with_columns(pl.col("started_at").dt.date().alias("day"))
+        .group_by([*keys, "day"])
+        .agg(pl.len().cast(pl.Int64).alias("sessions"), *outcome_counts(among_completed=False))
+    )
+
+
+def window_time_series(
+    sessions: pl.LazyFrame, trees: pl.LazyFrame, as_of: datetime, periods: Mapping[str, int]
+) -> pl.LazyFrame:
+    """One row per (period, scope, scope_id, engineer_id, day) with sessions; no zero days."""
+    return _per_scope(sessions, trees, as_of, periods, lambda s: daily_counts(s, KEYS))
+
+
+def _ranked_groups(scoped_sessions: pl.LazyFrame, item: str) -> pl.LazyFrame:
+    keys = ["scope_id", item]
+    counts = scoped_sessions.group_by(keys).agg(
+        pl.len().cast(pl.Int64).alias("sessions"),
+        completed().sum().cast(pl.Int64).alias("completed_sessions"),
+    )
+    return counts.join(median_minutes(scoped_sessions, keys), on=keys, how="left").with_columns(
+        rate("completed_sessions", "sessions").alias("completion_rate")
+    )
+
+
+def window_top_flows(
+    sessions: pl.LazyFrame, trees: pl.LazyFrame, as_of: datetime, periods: Mapping[str, int]
+) -> pl.LazyFrame:
+    """Top 10 trees by sessions per account and per user (sessions whose tree exists).
+
+    Ties: tree name in code-point order, then tree id.
+    """
+    names = trees.select("tree_id", pl.col("name").fill_null("").alias("tree_name"))
+    parts = []
+    for period, days in periods.items():
+        windowed = in_window(sessions, as_of, days).join(names, on="tree_id", how="inner")
+        for scope in ("account", "user"):
+            groups = _ranked_groups(scoped(windowed, trees, scope), "tree_id").join(names, on="tree_id")
+            ranked = top_n(groups, "scope_id", ["sessions", "tree_name", "tree_id"], [True, False, False])
+            parts.append(ranked.with_columns(period=pl.lit(period), scope=pl.lit(scope)))
+    return pl.concat(parts, how="diagonal")
+
+
+def window_top_engineers(
+    sessions: pl.LazyFrame,
+    trees: pl.LazyFrame,
+    users: pl.LazyFrame,
+    as_of: datetime,
+    periods: Mapping[str, int],
+) -> pl.LazyFrame:
+    """Top 10 users by sessions per account (sessions whose user exists); NULL name -> Unknown.
+
+    Ties: the name as shown in code-point order, then user id.
+    """
+    names = users.select("user_id", pl.col("name").fill_null("Unknown"))
+    parts = []
+    for period, days in periods.items():
+        windowed = in_window(sessions, as_of, days).join(names, on="user_id", how="semi")
+        groups = _ranked_groups(scoped(windowed, trees, "account"), "user_id").join(names, on="user_id")
+        ranked = top_n(groups, "scope_id", ["sessions", "name", "user_id"], [True, False, False])
+        parts.append(ranked.with_columns(period=pl.lit(period), scope=pl.lit("account")))
+    return pl.concat(parts, how="diagonal")

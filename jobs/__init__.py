@@ -1,0 +1,1 @@
+"""flowmetrics jobs: refresh orchestration, schedule, run lock, run history, CLI."""

@@ -1,0 +1,100 @@
+"""Run history: one JSON line per refresh run, kept beside the store.
+
+Kept outside the store file so a failed run is recorded while the last good store stays
+untouched; every new store copies the history into its refresh_runs table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class RunRecord:
+    """One refresh run; the fields are refresh_runs' columns."""
+
+    mode: str
+    trigger: str
+    as_of: datetime
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    started_at: datetime = field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    status: str = "running"
+    failed_step: str | None = None
+    error: str | None = None
+    extract_rows: int | None = None
+    extract_seconds: float | None = None
+    transform_rows: int | None = None
+    transform_seconds: float | None = None
+    publish_rows: int | None = None
+    publish_seconds: float | None = None
+    attempts: int = 0
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        for key, value in data.items():
+            if isinstance(value, datetime):
+                data[key] = value.isoformat()
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, line: str) -> RunRecord:
+        data: dict[str, Any] = json.loads(line)
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
+        for key in ("as_of", "started_at", "finished_at"):
+            if data.get(key):
+                data[key] = datetime.fromisoformat(data[key])
+        return cls(**data)
+
+
+def append_run(path: Path, record: RunRecord) -> None:
+    """Append one record durably (one write of one line; O_APPEND keeps lines whole)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (record.to_json() + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_runs(path: Path) -> list[RunRecord]:
+    """All recorded runs, oldest first; a torn last line (a killed writer) is skipped."""
+    if not path.exists():
+        return []
+    runs = []
+    for line in path.read_text().splitlines():
+        try:
+            runs.append(RunRecord.from_json(line))
+        except (ValueError, TypeError):
+            continue
+    return runs
+
+
+SCHEMA = {
+    "run_id": pl.String, "mode": pl.String, "trigger": pl.String,
+    "as_of": pl.Datetime("us", "UTC"), "started_at": pl.Datetime("us", "UTC"),
+    "finished_at": pl.Datetime("us", "UTC"), "status": pl.String, "failed_step": pl.String,
+    "error": pl.String, "extract_rows": pl.Int64, "extract_seconds": pl.Float64,
+    "transform_rows": pl.Int64, "transform_seconds": pl.Float64, "publish_rows": pl.Int64,
+    "publish_seconds": pl.Float64, "attempts": pl.Int32,
+}
+
+
+def runs_frame(records: list[RunRecord]) -> pl.DataFrame:
+    """The refresh_runs table of a new store."""
+    rows = [{name: getattr(r, name) for name in SCHEMA} for r in records]
+    return pl.DataFrame(rows, schema=SCHEMA)
