@@ -1,0 +1,43 @@
+# flowmetrics — run `make` for the list of targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install lint format test test-full bench demo clean
+
+help: ## show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install flowmetrics with its dev tools
+
+lint: $(STAMP) ## ruff and mypy (strict) on the packages
+	$(BIN)/ruff check etl metrics_api jobs tests bench
+	$(BIN)/mypy
+
+format: $(STAMP) ## format and auto-fix
+	$(BIN)/ruff format etl metrics_api jobs tests bench
+	$(BIN)/ruff check --fix etl metrics_api jobs tests bench
+
+test: $(STAMP) ## the test suite (real PostgreSQL: DATABASE_URL or an embedded one)
+	$(BIN)/pytest -q -m "not full"
+
+test-full: $(STAMP) ## the suite plus the large differential runs
+	$(BIN)/pytest -q
+
+bench: $(STAMP) ## benchmarks at 1M and 10M sessions; writes bench/results/
+	$(BIN)/python -m bench.run
+
+demo: $(STAMP) ## embedded PostgreSQL, synthetic data, nightly refresh, API on 127.0.0.1:8000
+	$(BIN)/flowmetrics demo
+
+clean: ## stop the demo PostgreSQL and delete data/ and caches
+	-@[ -f data/postgres/postmaster.pid ] && $(BIN)/python -c "from pathlib import Path; from etl.database import stop_embedded; stop_embedded(Path('data/postgres'))"
+	rm -rf data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,199 @@
+"""The `flowmetrics` command line: refresh, schedule, serve, seed, status, sql, demo.
+
+Every expected failure prints one line (`error: ...`) and exits 1; nothing here computes
+metrics or touches the store except through etl and metrics_api.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from etl import database
+from etl.config import Config
+from etl.errors import ConfigError, FlowmetricsError, StoreUnavailable
+from jobs.logs import configure_logging
+
+log = logging.getLogger("flowmetrics.cli")
+
+DEMO_DATABASE = "flowmetrics_demo"
+DEMO_SECRET = "flowmetrics-demo-secret"
+
+
+def parse_as_of(text: str | None) -> datetime | None:
+    """ISO-8601; a time without an offset is taken as UTC."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--as-of {text!r} is not an ISO-8601 time; use e.g. 2026-11-01T00:00:00Z") from None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def source_url(config: Config, *, create: bool = False) -> str:
+    """DATABASE_URL, or the embedded demo PostgreSQL under the data folder."""
+    if config.database_url:
+        return config.database_url
+    admin = database.start_embedded(config.data_dir / "postgres", stop_at_exit=False)
+    url = database.with_database(admin, DEMO_DATABASE)
+    with database.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DEMO_DATABASE,)).fetchone()
+        if not exists:
+            if not create:
+                raise ConfigError(
+                    "DATABASE_URL is not set and there is no demo database yet: "
+                    "set DATABASE_URL to the app's database, or run `flowmetrics seed` first"
+                )
+            conn.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
+    return url
+
+
+def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
+    from jobs.refresh import run_refresh
+
+    as_of = parse_as_of(args.as_of)
+    record = run_refresh(config, source_url(config), mode=args.mode, as_of=as_of, wait_seconds=args.wait)
+    print(
+        f"refresh {record.mode} ok: as_of {record.as_of.isoformat()}, "
+        f"extract {record.extract_rows} rows / {record.extract_seconds:.1f} s, "
+        f"transform {record.transform_rows} rows / {record.transform_seconds:.1f} s, "
+        f"publish {record.publish_rows} rows / {record.publish_seconds:.1f} s -> {config.metrics_db}"
+    )
+    return 0
+
+
+def cmd_schedule(config: Config, args: argparse.Namespace) -> int:
+    from jobs.schedule import run_schedule
+
+    run_schedule(config, source_url(config))
+    return 0
+
+
+def cmd_serve(config: Config, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from metrics_api.app import create_app
+
+    app = create_app(config, demo=args.demo)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    return 0
+
+
+def cmd_seed(config: Config, args: argparse.Namespace) -> int:
+    from etl.seed import seed
+
+    url = source_url(config, create=True)
+    report = seed(
+        url, sessions=args.sessions, accounts=args.accounts, days=args.days, seed=args.seed,
+        clean=args.clean, append=args.append, progress=log.info,
+    )
+    print(
+        f"seeded {report.sessions} sessions, {report.users} users, {report.trees} trees, "
+        f"{report.session_ratings} ratings, {report.step_ratings} step ratings "
+        f"({report.dirty_rows} dirty rows) in {report.seconds:.1f} s into {database.redact(url)}"
+    )
+    return 0
+
+
+def cmd_status(config: Config, args: argparse.Namespace) -> int:
+    from jobs.status import render_status
+
+    print(render_status(config, limit=args.limit))
+    return 0
+
+
+def cmd_sql(config: Config, args: argparse.Namespace) -> int:
+    import duckdb
+
+    from etl.store import open_store
+
+    path, con = open_store(config.metrics_db)
+    try:
+        relation = con.sql(args.query)
+        if relation is None:
+            return 0
+        relation.show(max_rows=args.max_rows, max_width=200)
+    except duckdb.Error as exc:
+        message = str(exc).splitlines()[0]
+        raise StoreUnavailable(f"query failed on {path.name} (the store is read-only): {message}") from exc
+    finally:
+        con.close()
+    return 0
+
+
+def cmd_demo(config: Config, args: argparse.Namespace) -> int:
+    from jobs.demo import run_demo
+
+    return run_demo(config, sessions=args.sessions, host=args.host, port=args.port, secret=DEMO_SECRET)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flowmetrics", description=__doc__.splitlines()[0])
+    parser.add_argument("--json-logs", action="store_true", help="one JSON object per log line (or METRICS_JSON_LOGS=1)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("refresh", help="extract, transform and publish a new store")
+    p.add_argument("--mode", choices=("hourly", "nightly"), default="hourly",
+                   help="hourly: window rollups from the last 90 days; nightly: all history too")
+    p.add_argument("--as-of", help="reference time (ISO-8601, default now; no offset means UTC)")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for a running refresh to finish (default: fail at once)")
+    p.set_defaults(func=cmd_refresh)
+
+    p = sub.add_parser("schedule", help="run hourly and nightly refreshes on their cron schedules")
+    p.set_defaults(func=cmd_schedule)
+
+    p = sub.add_parser("serve", help="serve the read API from the store")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--demo", action="store_true", help="allow a built-in JWT secret when none is set")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("seed", help="load synthetic data into a fresh source database")
+    p.add_argument("--sessions", type=int, default=10_000)
+    p.add_argument("--accounts", type=int, default=5)
+    p.add_argument("--days", type=int, default=90)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--clean", action="store_true", help="no dirty rows")
+    p.add_argument("--append", action="store_true", help="add to a database that already has sessions")
+    p.set_defaults(func=cmd_seed)
+
+    p = sub.add_parser("status", help="latest refresh runs and the store's age")
+    p.add_argument("--limit", type=int, default=10)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("sql", help="run a read-only query on the store")
+    p.add_argument("query")
+    p.add_argument("--max-rows", type=int, default=40)
+    p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("demo", help="embedded PostgreSQL + seed + nightly refresh + API, in one go")
+    p.add_argument("--sessions", type=int, default=50_000)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = Config.from_env(environ)
+        configure_logging(json_logs=args.json_logs or config.json_logs, quiet=args.quiet)
+        return int(args.func(config, args))
+    except FlowmetricsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""`flowmetrics demo`: a private PostgreSQL, synthetic data, a nightly refresh and the API.
+
+For trying flowmetrics on a fresh machine; never used against the app's database unless
+DATABASE_URL points there (then it only reads, and seeds only an empty database).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import datetime, timedelta, timezone
+
+import jwt
+
+from etl import database
+from etl.config import Config
+from etl.store import open_store
+
+log = logging.getLogger("flowmetrics.demo")
+
+
+def _has_sessions(url: str) -> bool:
+    with database.connect(url) as conn:
+        if not conn.execute("SELECT to_regclass('sessions') IS NOT NULL").fetchone()[0]:  # type: ignore[index]
+            return False
+        return conn.execute("SELECT EXISTS (SELECT 1 FROM sessions)").fetchone()[0] is True  # type: ignore[index]
+
+
+def demo_admin(config: Config) -> str:
+    """A team admin of the account with the most sessions in the 30-day window."""
+    _, con = open_store(config.metrics_db)
+    try:
+        row = con.sql(
+            """
+            SELECT u.user_id FROM users u
+            JOIN window_summary s ON s.scope = 'account' AND s.period = '30d' AND s.scope_id = u.account_id
+            WHERE u.is_team_admin AND u.is_active
+            ORDER BY s.total_sessions DESC, u.user_id LIMIT 1
+            """
+        ).fetchall()
+    finally:
+        con.close()
+    if not row:
+        raise RuntimeError("the demo store has no active team admin")
+    return str(row[0][0])
+
+
+def demo_token(config: Config, user_id: str, secret: str) -> str:
+    claims: dict[str, object] = {
+        config.jwt_user_claim: user_id,
+        "exp": datetime.now(timezone.utc) + timedelta(days=1),
+    }
+    if config.jwt_audience:
+        claims["aud"] = config.jwt_audience
+    if config.jwt_issuer:
+        claims["iss"] = config.jwt_issuer
+    return jwt.encode(claims, secret, algorithm=config.jwt_algorithms[0])
+
+
+def run_demo(config: Config, *, sessions: int, host: str, port: int, secret: str) -> int:
+    import uvicorn
+
+    from etl.seed import seed
+    from jobs.cli import source_url
+    from jobs.refresh import run_refresh
+    from metrics_api.app import create_app
+
+    url = source_url(config, create=True)
+    if _has_sessions(url):
+        log.info("source already has sessions: not seeding again")
+    else:
+        report = seed(url, sessions=sessions, accounts=8, days=365, seed=42, progress=log.info)
+        log.info("seeded %d sessions in %.1f s", report.sessions, report.seconds)
+    run_refresh(config, url, mode="nightly", wait_seconds=60)
+
+    config = dataclasses.replace(config, jwt_secret=config.jwt_secret or secret)
+    assert config.jwt_secret is not None
+    token = demo_token(config, demo_admin(config), config.jwt_secret)
+    base = f"http://{host}:{port}{config.api_prefix}"
+    print(
+        "\nflowmetrics demo is ready. Try (token valid 24 h, a team admin of the busiest account):\n\n"
+        f"  export TOKEN={token}\n"
+        f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{base}/analytics/team?period=30d'\n"
+        f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{base}/analytics/me?period=7d'\n"
+        f"  curl -s '{base}/health'\n"
+        f"  open http://{host}:{port}/docs\n\n"
+        "  .venv/bin/flowmetrics status    # run history\n"
+        "  .venv/bin/flowmetrics sql \"SELECT * FROM data_quality\"\n",
+        flush=True,
+    )
+    uvicorn.run(create_app(config, demo=True), host=host, port=port, log_level="warning")
+    return 0
