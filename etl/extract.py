@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -67,10 +67,9 @@ class Source:
 
     def __exit__(self, *exc: object) -> None:
         if self._conn is not None:
-            try:
+            # The server may already be gone; there is nothing left to release then.
+            with suppress(Exception):
                 self._conn.close()
-            except Exception:
-                pass  # the server may already be gone; nothing to release
             self._conn = None
 
     def query(self, name: str, text: str) -> pl.DataFrame:

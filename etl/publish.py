@@ -115,9 +115,7 @@ def _write(
     rows = 0
     try:
         con.execute(sql.read("store.sql"))
-        store_meta = pl.DataFrame(
-            {"key": ["schema_version", *meta], "value": [SCHEMA_VERSION, *meta.values()]}
-        )
+        store_meta = pl.DataFrame({"key": ["schema_version", *meta], "value": [SCHEMA_VERSION, *meta.values()]})
         for name, frame in {**tables, "store_meta": store_meta}.items():
             if name not in columns:
                 raise PublishError(f"{name} is not a store table (see etl/sql/store.sql)")
@@ -168,7 +166,9 @@ def _carry_history(con: duckdb.DuckDBPyConnection, previous: Path, before: date)
                 {"before": before},
             )
             con.execute(f"DROP TABLE recent_{table}")
-            rows += int(con.sql(f"SELECT count(*) FROM previous.{table} WHERE day < ?", params=[before]).fetchall()[0][0])
+            rows += int(
+                con.sql(f"SELECT count(*) FROM previous.{table} WHERE day < ?", params=[before]).fetchall()[0][0]
+            )
     finally:
         con.execute("DETACH previous")
     return rows

@@ -29,9 +29,7 @@ def resolve_store(metrics_db: Path) -> Path:
     try:
         target = metrics_db.resolve(strict=True)
     except (FileNotFoundError, RuntimeError):
-        raise StoreUnavailable(
-            f"no store at {metrics_db}: run `flowmetrics refresh --mode nightly` first"
-        ) from None
+        raise StoreUnavailable(f"no store at {metrics_db}: run `flowmetrics refresh --mode nightly` first") from None
     return target
 
 

@@ -11,7 +11,6 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from pathlib import Path
 
 from etl import database
 from etl.config import Config
@@ -76,7 +75,6 @@ def cmd_schedule(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     import uvicorn
-
     from metrics_api.app import create_app
 
     app = create_app(config, demo=args.demo)
@@ -89,8 +87,14 @@ def cmd_seed(config: Config, args: argparse.Namespace) -> int:
 
     url = source_url(config, create=True)
     report = seed(
-        url, sessions=args.sessions, accounts=args.accounts, days=args.days, seed=args.seed,
-        clean=args.clean, append=args.append, progress=log.info,
+        url,
+        sessions=args.sessions,
+        accounts=args.accounts,
+        days=args.days,
+        seed=args.seed,
+        clean=args.clean,
+        append=args.append,
+        progress=log.info,
     )
     print(
         f"seeded {report.sessions} sessions, {report.users} users, {report.trees} trees, "
@@ -134,16 +138,27 @@ def cmd_demo(config: Config, args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flowmetrics", description=__doc__.splitlines()[0])
-    parser.add_argument("--json-logs", action="store_true", help="one JSON object per log line (or METRICS_JSON_LOGS=1)")
+    parser.add_argument(
+        "--json-logs", action="store_true", help="one JSON object per log line (or METRICS_JSON_LOGS=1)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("refresh", help="extract, transform and publish a new store")
-    p.add_argument("--mode", choices=("hourly", "nightly"), default="hourly",
-                   help="hourly: window rollups from the last 90 days; nightly: all history too")
+    p.add_argument(
+        "--mode",
+        choices=("hourly", "nightly"),
+        default="hourly",
+        help="hourly: window rollups from the last 90 days; nightly: all history too",
+    )
     p.add_argument("--as-of", help="reference time (ISO-8601, default now; no offset means UTC)")
-    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
-                   help="wait this long for a running refresh to finish (default: fail at once)")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for a running refresh to finish (default: fail at once)",
+    )
     p.set_defaults(func=cmd_refresh)
 
     p = sub.add_parser("schedule", help="run hourly and nightly refreshes on their cron schedules")

@@ -59,11 +59,11 @@ def demo_token(config: Config, user_id: str, secret: str) -> str:
 
 def run_demo(config: Config, *, sessions: int, host: str, port: int, secret: str) -> int:
     import uvicorn
-
     from etl.seed import seed
+    from metrics_api.app import create_app
+
     from jobs.cli import source_url
     from jobs.refresh import run_refresh
-    from metrics_api.app import create_app
 
     url = source_url(config, create=True)
     if _has_sessions(url):
@@ -85,7 +85,7 @@ def run_demo(config: Config, *, sessions: int, host: str, port: int, secret: str
         f"  curl -s '{base}/health'\n"
         f"  open http://{host}:{port}/docs\n\n"
         "  .venv/bin/flowmetrics status    # run history\n"
-        "  .venv/bin/flowmetrics sql \"SELECT * FROM data_quality\"\n",
+        '  .venv/bin/flowmetrics sql "SELECT * FROM data_quality"\n',
         flush=True,
     )
     uvicorn.run(create_app(config, demo=True), host=host, port=port, log_level="warning")

@@ -84,14 +84,25 @@ def read_runs(path: Path) -> list[RunRecord]:
     return runs
 
 
-SCHEMA = {
-    "run_id": pl.String, "mode": pl.String, "trigger": pl.String,
-    "as_of": pl.Datetime("us", "UTC"), "started_at": pl.Datetime("us", "UTC"),
-    "finished_at": pl.Datetime("us", "UTC"), "status": pl.String, "failed_step": pl.String,
-    "error": pl.String, "extract_rows": pl.Int64, "extract_seconds": pl.Float64,
-    "transform_rows": pl.Int64, "transform_seconds": pl.Float64, "publish_rows": pl.Int64,
-    "publish_seconds": pl.Float64, "attempts": pl.Int32,
+_COLUMNS: dict[str, pl.DataType] = {
+    "run_id": pl.String(),
+    "mode": pl.String(),
+    "trigger": pl.String(),
+    "as_of": pl.Datetime("us", "UTC"),
+    "started_at": pl.Datetime("us", "UTC"),
+    "finished_at": pl.Datetime("us", "UTC"),
+    "status": pl.String(),
+    "failed_step": pl.String(),
+    "error": pl.String(),
+    "extract_rows": pl.Int64(),
+    "extract_seconds": pl.Float64(),
+    "transform_rows": pl.Int64(),
+    "transform_seconds": pl.Float64(),
+    "publish_rows": pl.Int64(),
+    "publish_seconds": pl.Float64(),
+    "attempts": pl.Int32(),
 }
+SCHEMA = pl.Schema(_COLUMNS)
 
 
 def runs_frame(records: list[RunRecord]) -> pl.DataFrame:

@@ -69,9 +69,7 @@ def run_refresh(
     return record
 
 
-def _run_with_retries(
-    config: Config, url: str, record: RunRecord, sleep: Callable[[float], None]
-) -> None:
+def _run_with_retries(config: Config, url: str, record: RunRecord, sleep: Callable[[float], None]) -> None:
     delay = config.retry_backoff_seconds
     step = _Step("connect")
     while True:
@@ -105,10 +103,14 @@ def _run_with_retries(
         log.error("refresh %s failed in %s: %s", record.mode, record.failed_step, record.error)
         raise RefreshFailed(record.failed_step or "refresh", Exception(record.error))
     log.info(
-        "refresh %s done: as_of %s, %d rows extracted in %.1f s, %d rows built in %.1f s, "
-        "published %d rows in %.1f s",
-        record.mode, record.as_of.isoformat(), record.extract_rows or 0, record.extract_seconds or 0,
-        record.transform_rows or 0, record.transform_seconds or 0, record.publish_rows or 0,
+        "refresh %s done: as_of %s, %d rows extracted in %.1f s, %d rows built in %.1f s, published %d rows in %.1f s",
+        record.mode,
+        record.as_of.isoformat(),
+        record.extract_rows or 0,
+        record.extract_seconds or 0,
+        record.transform_rows or 0,
+        record.transform_seconds or 0,
+        record.publish_rows or 0,
         record.publish_seconds or 0,
     )
 
@@ -142,8 +144,14 @@ def refresh_once(config: Config, url: str, record: RunRecord, step: _Step) -> No
         step.name = "transform"
         started = time.perf_counter()
         built = tables.window_tables(
-            sessions=sessions, users=users, trees=trees, session_ratings=session_ratings,
-            comment_candidates=candidates, step_ratings=step_ratings, as_of=as_of, periods=PERIODS,
+            sessions=sessions,
+            users=users,
+            trees=trees,
+            session_ratings=session_ratings,
+            comment_candidates=candidates,
+            step_ratings=step_ratings,
+            as_of=as_of,
+            periods=PERIODS,
         )
         transform_seconds = time.perf_counter() - started
         say(f"transform window tables: {sum(f.height for f in built.values())} rows in {transform_seconds:.2f} s")

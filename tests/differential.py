@@ -44,7 +44,9 @@ class Comparison:
         self.checked += 1
         got = {k: v for k, v in got.items() if k != "as_of"}
         if got != expected:
-            diff = {k: (got.get(k), expected.get(k)) for k in expected.keys() | got.keys() if got.get(k) != expected.get(k)}
+            diff = {
+                k: (got.get(k), expected.get(k)) for k in expected.keys() | got.keys() if got.get(k) != expected.get(k)
+            }
             self.mismatches.append(f"{what}: {_short(diff)}")
 
 
@@ -82,23 +84,41 @@ def compare_everything(
                 conn,
                 "SELECT DISTINCT s.user_id::text FROM sessions s JOIN trees t ON t.id = s.tree_id "
                 "WHERE t.account_id = %s::uuid ORDER BY 1 LIMIT %s",
-                account_id, engineers_per_account,
+                account_id,
+                engineers_per_account,
             )
         ]
-        outsider = _rows(conn, "SELECT id::text FROM users WHERE account_id <> %s::uuid ORDER BY id LIMIT 1", account_id)
+        outsider = _rows(
+            conn, "SELECT id::text FROM users WHERE account_id <> %s::uuid ORDER BY id LIMIT 1", account_id
+        )
         engineers += [r[0] for r in outsider]
         for period in PERIODS:
             body = get(f"/analytics/team?period={period}", admin)
-            result.check(f"team {account_id} {period}", body, as_json(TeamAnalyticsResponse, live_sql.team_body(conn, account_id, period, as_of), as_of))
+            result.check(
+                f"team {account_id} {period}",
+                body,
+                as_json(TeamAnalyticsResponse, live_sql.team_body(conn, account_id, period, as_of), as_of),
+            )
             for engineer in engineers:
                 body = get(f"/analytics/team?period={period}&engineer_id={engineer}", admin)
                 expected = live_sql.team_body(conn, account_id, period, as_of, engineer_id=engineer)
-                result.check(f"team {account_id} engineer {engineer} {period}", body, as_json(TeamAnalyticsResponse, expected, as_of))
-    users = [r[0] for r in _rows(conn, "SELECT id::text FROM users WHERE is_active ORDER BY md5(id::text) LIMIT %s", users_sample)]
+                result.check(
+                    f"team {account_id} engineer {engineer} {period}",
+                    body,
+                    as_json(TeamAnalyticsResponse, expected, as_of),
+                )
+    users = [
+        r[0]
+        for r in _rows(conn, "SELECT id::text FROM users WHERE is_active ORDER BY md5(id::text) LIMIT %s", users_sample)
+    ]
     for user_id in users:
         for period in PERIODS:
             body = get(f"/analytics/me?period={period}", user_id)
-            result.check(f"me {user_id} {period}", body, as_json(PersonalAnalyticsResponse, live_sql.me_body(conn, user_id, period, as_of), as_of))
+            result.check(
+                f"me {user_id} {period}",
+                body,
+                as_json(PersonalAnalyticsResponse, live_sql.me_body(conn, user_id, period, as_of), as_of),
+            )
     trees = _rows(
         conn,
         "SELECT t.id::text, (SELECT min(u.id::text) FROM users u WHERE u.account_id = t.account_id AND u.is_active) "
@@ -110,7 +130,11 @@ def compare_everything(
             continue
         for period in PERIODS:
             body = get(f"/analytics/flows/{tree_id}?period={period}", reader)
-            result.check(f"flow {tree_id} {period}", body, as_json(FlowAnalyticsResponse, live_sql.flow_body(conn, tree_id, period, as_of), as_of))
+            result.check(
+                f"flow {tree_id} {period}",
+                body,
+                as_json(FlowAnalyticsResponse, live_sql.flow_body(conn, tree_id, period, as_of), as_of),
+            )
     return result
 
 

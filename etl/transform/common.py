@@ -53,12 +53,7 @@ def median_minutes(sessions: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
     return (
         sessions.filter(completed())
         .group_by(keys)
-        .agg(
-            pl.when((n - 1) // 2 == n // 2)
-            .then(lo)
-            .otherwise(lo + (hi - lo) * 0.5)
-            .alias("median_duration_minutes")
-        )
+        .agg(pl.when((n - 1) // 2 == n // 2).then(lo).otherwise(lo + (hi - lo) * 0.5).alias("median_duration_minutes"))
     )
 
 

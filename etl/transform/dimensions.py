@@ -7,7 +7,10 @@ import polars as pl
 
 def users(source_users: pl.LazyFrame) -> pl.LazyFrame:
     return source_users.select(
-        "user_id", "account_id", "name", "email",
+        "user_id",
+        "account_id",
+        "name",
+        "email",
         pl.col("is_active", "is_team_admin", "is_super_admin").fill_null(False),
     )
 

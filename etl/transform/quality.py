@@ -26,7 +26,7 @@ RULES: dict[str, str] = {
     "users_without_name": "users with NULL name: shown as Unknown",
     "tree_structure_not_object": "trees whose tree_structure is not a JSON object: every node is Unknown Step",
     "tree_node_ids_repeated": "node ids repeated within a tree_structure: the last node walked gives the title",
-    "step_ratings_unknown_node": "step ratings (in the lookback) of nodes absent from the tree: counted, as the app did",
+    "step_ratings_unknown_node": "step ratings (in the lookback) of nodes absent from the tree: counted as the app did",
     "comments_whitespace_only": "ratings (in the lookback) whose comment is only whitespace: shown as non-empty",
 }
 
@@ -46,8 +46,13 @@ def data_quality(
     node_keys = nodes.lazy().select("tree_id", "node_id")
     session_counts = s.select(
         pl.col("decisions_type").is_null().sum().alias("decisions_null"),
-        (pl.col("decisions_type").is_not_null() & (pl.col("decisions_type") != "array")).sum().alias("decisions_not_array"),
-        (pl.col("decision_elements") - pl.col("node_ids").list.len()).fill_null(0).sum().alias("decision_elements_ignored"),
+        (pl.col("decisions_type").is_not_null() & (pl.col("decisions_type") != "array"))
+        .sum()
+        .alias("decisions_not_array"),
+        (pl.col("decision_elements") - pl.col("node_ids").list.len())
+        .fill_null(0)
+        .sum()
+        .alias("decision_elements_ignored"),
         (pl.col("duration_minutes") < 0).fill_null(False).sum().alias("completed_before_started"),
         (pl.col("outcome").is_not_null() & ~pl.col("outcome").is_in(OUTCOMES)).sum().alias("outcome_unknown"),
         (completed() & pl.col("outcome").is_null()).sum().alias("completed_without_outcome"),
@@ -67,7 +72,8 @@ def data_quality(
         len(walk) - len({node_id for node_id, _ in walk}) for walk in walks if walk is not None
     )
     counts["step_ratings_unknown_node"] = (
-        0 if step_ratings is None
+        0
+        if step_ratings is None
         else _height(step_ratings.lazy().join(node_keys, on=["tree_id", "node_id"], how="anti"))
     )
     comment = pl.col("comment")
