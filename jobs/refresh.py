@@ -35,6 +35,19 @@ def lookback_start(as_of: datetime) -> datetime:
     return datetime(start.year, start.month, start.day, tzinfo=UTC)
 
 
+def history_chunks(first: datetime | None, since: datetime) -> list[tuple[datetime, datetime]]:
+    """[start, end) ranges of whole UTC days before the lookback, HISTORY_CHUNK_DAYS each."""
+    if first is None or first >= since:
+        return []
+    chunks = []
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    while start < since:
+        end = min(start + timedelta(days=HISTORY_CHUNK_DAYS), since)
+        chunks.append((start, end))
+        start = end
+    return chunks
+
+
 @dataclass
 class _Step:
     name: str
@@ -192,22 +205,16 @@ def _build_history(
 ) -> tuple[float, float]:
     """Add days before the lookback to daily_sessions/daily_ratings, in bounded chunks."""
     extract_seconds = transform_seconds = 0.0
-    first = source.first_session_at()
     day_parts = [built["daily_sessions"]]
-    if first is not None and first < since:
-        start = datetime(first.year, first.month, first.day, tzinfo=UTC)
-        while start < since:
-            end = min(start + timedelta(days=HISTORY_CHUNK_DAYS), since)
-            step.name = "extract"
-            t0 = time.perf_counter()
-            chunk = source.history_sessions(start, end)
-            t1 = time.perf_counter()
-            step.name = "transform"
-            day_parts.append(history.daily_sessions(chunk.lazy(), trees.lazy()).collect())
-            t2 = time.perf_counter()
-            extract_seconds += t1 - t0
-            transform_seconds += t2 - t1
-            start = end
+    for start, end in history_chunks(source.first_session_at(), since):
+        step.name = "extract"
+        t0 = time.perf_counter()
+        chunk = source.history_sessions(start, end)
+        t1 = time.perf_counter()
+        step.name = "transform"
+        day_parts.append(history.daily_sessions(chunk.lazy(), trees.lazy()).collect())
+        extract_seconds += t1 - t0
+        transform_seconds += time.perf_counter() - t1
     step.name = "extract"
     t0 = time.perf_counter()
     old_ratings = source.history_ratings(since)
