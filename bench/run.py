@@ -1,0 +1,348 @@
+"""`make bench`: refresh against its extraction floor, memory, store size, API latency vs live SQL.
+
+Builds (or reuses) benchmark source databases in an embedded PostgreSQL under bench/data/,
+then prints a table and writes bench/results/<date>.json and .md. Every ratio is against a
+baseline measured in the same run. Never part of `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from etl import database, sql
+from etl.extract import bind
+from jobs.history import read_runs
+from jobs.refresh import history_chunks, lookback_start
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench" / "data"
+RESULTS = ROOT / "bench" / "results"
+ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)  # seeded data ends here; every refresh runs at this as_of
+SECRET = "bench-secret"
+
+
+def log(message: str) -> None:
+    print(f"[bench {datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+# ---------------------------------------------------------------- sources
+
+
+def ensure_source(admin: str, name: str, *, sessions: int, days: int, history_sessions: int = 0) -> str:
+    """A seeded database, reused when it already holds what was asked for."""
+    from etl.seed import seed
+
+    url = database.with_database(admin, name)
+    wanted = sessions + history_sessions
+    with database.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    if exists:
+        with database.connect(url) as conn:
+            have = conn.execute("SELECT count(*) FROM sessions").fetchone()
+        if have and have[0] >= wanted:
+            log(f"reusing {name}: {have[0]:,} sessions")
+            return url
+        with database.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with database.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    started = time.perf_counter()
+    seed(url, sessions=sessions, accounts=200, days=days, seed=1, now=ANCHOR, progress=log)
+    if history_sessions:
+        # Older history only: the 90-day window holds the same sessions as without it.
+        older = ANCHOR.replace(year=ANCHOR.year - 1)
+        seed(url, sessions=history_sessions, accounts=200, days=days * 9, seed=2, now=older, append=True, progress=log)
+    log(f"seeded {name} ({wanted:,} sessions) in {time.perf_counter() - started:.0f} s")
+    with database.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    return url
+
+
+# ---------------------------------------------------------------- floor
+
+
+def extraction_queries(url: str, mode: str) -> list[str]:
+    """The queries a refresh of this mode runs, with the same columns, rows and parameters."""
+    since = lookback_start(ANCHOR)
+    queries = [
+        sql.read("extract_users.sql"),
+        sql.read("extract_trees.sql"),
+        bind(sql.read("extract_window_sessions.sql"), since=since),
+        bind(sql.read("extract_session_ratings.sql"), since=since),
+        sql.read("extract_comment_candidates.sql"),
+        bind(sql.read("extract_step_ratings.sql"), since=since),
+    ]
+    if mode == "nightly":
+        with database.connect(url) as conn:
+            row = conn.execute("SELECT min(started_at) FROM sessions").fetchone()
+        first = row[0] if row else None
+        for start, end in history_chunks(first, since):
+            queries.append(bind(sql.read("extract_history_sessions.sql"), start=start, end=end))
+        queries.append(bind(sql.read("extract_history_ratings.sql"), end=since))
+    return queries
+
+
+def copy_floor(url: str, queries: list[str]) -> tuple[float, int]:
+    """Seconds to drain `COPY (query) TO STDOUT (FORMAT binary)` for every query, unparsed."""
+    total_bytes = 0
+    with psycopg.connect(database.libpq_url(url)) as conn:
+        conn.execute("SET TIME ZONE 'UTC'")
+        started = time.perf_counter()
+        for query in queries:
+            with conn.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
+                for block in copy:
+                    total_bytes += len(block)
+        return time.perf_counter() - started, total_bytes
+
+
+# ---------------------------------------------------------------- refresh
+
+
+def env_for(url: str, store: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("METRICS_")}
+    env.update(DATABASE_URL=url, METRICS_DB=str(store), METRICS_JWT_SECRET=SECRET, METRICS_REFRESH_RETRIES="0")
+    return env
+
+
+def measure_refresh(url: str, store: Path, mode: str) -> dict[str, Any]:
+    """One refresh in a child process: stage seconds from the run history, peak RSS from wait4."""
+    cmd = [sys.executable, "-m", "jobs.cli", "-q", "refresh", "--mode", mode, "--as-of", ANCHOR.isoformat()]
+    started = time.perf_counter()
+    child = subprocess.Popen(cmd, env=env_for(url, store), cwd=ROOT)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"refresh {mode} failed (exit {child.returncode})")
+    run = read_runs(store.with_name(store.name + ".runs.jsonl"))[-1]
+    return {
+        "mode": mode,
+        "wall_seconds": round(wall, 2),
+        "extract_seconds": round(run.extract_seconds or 0, 2),
+        "transform_seconds": round(run.transform_seconds or 0, 2),
+        "publish_seconds": round(run.publish_seconds or 0, 2),
+        "extract_rows": run.extract_rows,
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "store_mib": round(store.resolve().stat().st_size / 2**20, 1),
+    }
+
+
+# ---------------------------------------------------------------- API
+
+
+def largest_tenant(url: str) -> dict[str, str]:
+    with database.connect(url) as conn:
+        account, sessions = conn.execute(
+            "SELECT t.account_id::text, count(*) FROM sessions s JOIN trees t ON t.id = s.tree_id "
+            "WHERE s.started_at >= %s::timestamptz - interval '30 days' GROUP BY 1 ORDER BY 2 DESC LIMIT 1",
+            (ANCHOR,),
+        ).fetchone()  # type: ignore[misc]
+        admin = conn.execute(
+            "SELECT id::text FROM users WHERE account_id = %s::uuid AND is_team_admin AND is_active ORDER BY id LIMIT 1",
+            (account,),
+        ).fetchone()[0]  # type: ignore[index]
+        tree = conn.execute(
+            "SELECT s.tree_id::text FROM sessions s JOIN trees t ON t.id = s.tree_id WHERE t.account_id = %s::uuid "
+            "AND s.started_at >= %s::timestamptz - interval '30 days' GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
+            (account, ANCHOR),
+        ).fetchone()[0]  # type: ignore[index]
+        user = conn.execute(
+            "SELECT s.user_id::text FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.is_active "
+            "AND s.started_at >= %s::timestamptz - interval '30 days' GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
+            (ANCHOR,),
+        ).fetchone()[0]  # type: ignore[index]
+    return {"account": account, "sessions_30d": str(sessions), "admin": admin, "tree": tree, "user": user}
+
+
+def live_baseline(url: str, tenant: dict[str, str], repeats: int = 5) -> dict[str, float]:
+    """p50 seconds of the app's live queries (tests/reference) for the same questions."""
+    sys.path.insert(0, str(ROOT))
+    from tests.reference import live_sql
+
+    calls = {
+        "team": lambda conn: live_sql.team_body(conn, tenant["account"], "30d", ANCHOR),
+        "me": lambda conn: live_sql.me_body(conn, tenant["user"], "30d", ANCHOR),
+        "flow": lambda conn: live_sql.flow_body(conn, tenant["tree"], "30d", ANCHOR),
+    }
+    result = {}
+    with database.connect(url) as conn:
+        for name, call in calls.items():
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                call(conn)
+                times.append(time.perf_counter() - t0)
+            result[name] = sorted(times)[len(times) // 2] * 1000
+    return result
+
+
+def measure_api(url: str, store: Path, tenant: dict[str, str], port: int = 8765) -> dict[str, Any]:
+    import jwt
+
+    from bench.loadgen import closed_loop, open_loop
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jobs.cli", "-q", "serve", "--port", str(port)],
+        env=env_for(url, store), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(port)
+        token = {k: jwt.encode({"sub": tenant[k], "exp": int(time.time()) + 3600}, SECRET, algorithm="HS256")
+                 for k in ("admin", "user")}
+        endpoints = {
+            "ping": ("/_ping", None),
+            "team": ("/analytics/team?period=30d", token["admin"]),
+            "me": ("/analytics/me?period=30d", token["user"]),
+            "flow": (f"/analytics/flows/{tenant['tree']}?period=30d", token["admin"]),
+        }
+        results: dict[str, Any] = {}
+        for name, (path, tok) in endpoints.items():
+            closed_loop("127.0.0.1", port, path, tok, clients=4, seconds=1)  # warm-up
+            results[name] = {
+                "c1": closed_loop("127.0.0.1", port, path, tok, clients=1, seconds=4).as_dict(),
+                "c50": closed_loop("127.0.0.1", port, path, tok, clients=50, seconds=6).as_dict(),
+                "open200": open_loop("127.0.0.1", port, path, tok, rate=200, seconds=8).as_dict(),
+            }
+            log(f"api {name}: {results[name]}")
+        results["publish_to_serving_ms"] = _publish_to_serving(url, store, port)
+        return results
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _wait_for(port: int, timeout: float = 30) -> None:
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_ping", timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("the API did not start")
+
+
+def _publish_to_serving(url: str, store: Path, port: int) -> float:
+    """Milliseconds from the symlink swap to the first /health answer naming the new store."""
+    import threading
+    import urllib.request
+
+    before = os.stat(store).st_ino
+    seen: dict[str, float] = {}
+
+    def poll() -> None:
+        swapped_at = None
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            if swapped_at is None and os.stat(store).st_ino != before:
+                swapped_at = time.perf_counter()
+            body = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).read())
+            if swapped_at is not None and str(store.resolve().name) in str(body.get("store_path")):
+                seen["ms"] = (time.perf_counter() - swapped_at) * 1000
+                return
+            time.sleep(0.001)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    measure_refresh(url, store, "hourly")
+    poller.join()
+    return round(seen.get("ms", float("nan")), 2)
+
+
+# ---------------------------------------------------------------- report
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="1000000,10000000", help="session counts, comma-separated")
+    parser.add_argument("--skip-api", action="store_true")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    DATA.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    admin = database.start_embedded(DATA / "pg", stop_at_exit=False)
+    report: dict[str, Any] = {"date": datetime.now(UTC).isoformat(), "as_of": ANCHOR.isoformat(), "sizes": {}}
+    for n in sizes:
+        url = ensure_source(admin, f"bench_{n}", sessions=n, days=365)
+        store = DATA / f"store_{n}" / "metrics.duckdb"
+        entry: dict[str, Any] = {}
+        for mode in ("nightly", "hourly"):
+            floor, copied = copy_floor(url, extraction_queries(url, mode))
+            run = measure_refresh(url, store, mode)
+            run.update(floor_seconds=round(floor, 2), floor_mib=round(copied / 2**20, 1),
+                       extract_to_floor=round(run["extract_seconds"] / floor, 2),
+                       refresh_to_floor=round(run["wall_seconds"] / floor, 2),
+                       sessions_per_second=round(n / run["wall_seconds"]))
+            entry[mode] = run
+            log(f"{n:,} {mode}: {run}")
+        if not args.skip_api and n == sizes[0]:
+            tenant = largest_tenant(url)
+            entry["tenant"] = tenant
+            entry["live_ms"] = live_baseline(url, tenant)
+            entry["api"] = measure_api(url, store, tenant)
+        report["sizes"][str(n)] = entry
+    if len(sizes) > 1:
+        # Same 90-day window as the smallest size, 9x more (older) history: hourly cost must not grow.
+        n = sizes[0]
+        url = ensure_source(admin, f"bench_{n}_plus_history", sessions=n, days=365, history_sessions=9 * n)
+        store = DATA / f"store_{n}_plus_history" / "metrics.duckdb"
+        measure_refresh(url, store, "nightly")
+        floor, _ = copy_floor(url, extraction_queries(url, "hourly"))
+        run = measure_refresh(url, store, "hourly")
+        run.update(floor_seconds=round(floor, 2), refresh_to_floor=round(run["wall_seconds"] / floor, 2))
+        report["hourly_same_window_10x_history"] = run
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d")
+    (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2))
+    markdown = render_markdown(report)
+    (RESULTS / f"{stamp}.md").write_text(markdown)
+    print(markdown)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    lines = [f"# Benchmark {report['date'][:10]} (as_of {report['as_of']})", ""]
+    lines += ["| sessions | mode | extract s | transform s | publish s | wall s | COPY floor s | wall/floor | "
+              "sessions/s | peak RSS MiB | store MiB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for n, entry in report["sizes"].items():
+        for mode in ("nightly", "hourly"):
+            r = entry[mode]
+            lines.append(f"| {int(n):,} | {mode} | {r['extract_seconds']} | {r['transform_seconds']} | "
+                         f"{r['publish_seconds']} | {r['wall_seconds']} | {r['floor_seconds']} | "
+                         f"{r['refresh_to_floor']} | {r['sessions_per_second']:,} | {r['peak_rss_mib']} | {r['store_mib']} |")
+    extra = report.get("hourly_same_window_10x_history")
+    if extra:
+        lines += ["", f"Hourly with the same 90-day window but 10x total history: {extra['wall_seconds']} s "
+                  f"(floor {extra['floor_seconds']} s, ratio {extra['refresh_to_floor']})."]
+    for n, entry in report["sizes"].items():
+        if "api" not in entry:
+            continue
+        api, live = entry["api"], entry["live_ms"]
+        lines += ["", f"## Read API at {int(n):,} sessions (largest tenant: {entry['tenant']['sessions_30d']} sessions in 30d)",
+                  "", "| endpoint | c1 p50 ms | c1 p99 ms | c50 rps | c50 p99 ms | 200 rps offered: p50 / p99 ms | "
+                  "live SQL p50 ms | live / API p50 |", "|---|---|---|---|---|---|---|---|"]
+        for name in ("ping", "team", "me", "flow"):
+            a = api[name]
+            live_ms = live.get(name)
+            ratio = f"{live_ms / a['c1']['p50_ms']:.0f}x" if live_ms else "-"
+            lines.append(f"| {name} | {a['c1']['p50_ms']} | {a['c1']['p99_ms']} | {a['c50']['rps']} | {a['c50']['p99_ms']} | "
+                         f"{a['open200']['p50_ms']} / {a['open200']['p99_ms']} | {round(live_ms, 1) if live_ms else '-'} | {ratio} |")
+        ping = api["ping"]["c50"]["rps"]
+        share = ", ".join(f"{name} {api[name]['c50']['rps'] / ping:.0%}" for name in ("team", "me", "flow"))
+        lines += ["", f"Throughput vs the constant-JSON endpoint (same server, same run): {share}.",
+                  f"Publish to serving: {api['publish_to_serving_ms']} ms."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
