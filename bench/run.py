@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"
 RESULTS = ROOT / "bench" / "results"
 ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)  # seeded data ends here; every refresh runs at this as_of
-SECRET = "bench-secret"
+SECRET = "bench-secret-0123456789abcdef-0123456789"
 
 
 def log(message: str) -> None:

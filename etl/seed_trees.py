@@ -1,98 +1,217 @@
-"""Synthetic decision trees for `flowmetrics seed`: nested tree_structure and walkable paths.
+"""Synthetic decision trees for `flowmetrics seed`: nested tree_structure documents, the
+root-to-leaf paths that sessions walk, and the malformed trees real data holds.
 
-Pure Python over a few thousand trees (never per session); the session generator indexes
-into the paths with numpy.
+Pure: no I/O, no clock; every random choice comes from the caller's numpy Generator, so a
+seed reproduces the same trees. Never used by the ETL itself.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+import polars as pl
 
-QUESTIONS = [
-    "Is the device powered on?", "Can you reach the login page?", "Is the VPN connected?",
-    "Does the error mention a certificate?", "Was the password changed recently?",
-    "Is the printer listed in settings?", "Does a restart fix it?", "Is the cable seated?",
-    "Are other users affected?", "Is the account locked?", "Does safe mode start?",
-]
-TITLES = [
-    "Check power", "Reset password", "Reinstall driver", "Clear cache", "Escalate to tier 2",
-    "Replace cable", "Update firmware", "Verify licence", "Restart service", "Collect logs",
-]
-FLOW_NAMES = [
-    "Wi-Fi drops", "VPN will not connect", "Printer offline", "Password reset", "Email not syncing",
-    "Laptop will not boot", "Slow computer", "Screen flicker", "MFA lost device", "Shared drive access",
-    "Teams audio", "Software install", "Blue screen", "Phone setup", "Badge access",
-]
+MAX_DEPTH = 6
+"""Levels of the deepest tree, so a path visits at most this many nodes."""
+
+MAX_PATHS = 8
+"""Paths kept per tree: sessions pick among these, which keeps generation vectorised."""
+
+TREE_DIRTY_KINDS = (
+    "structure_array",  # tree_structure is [] (a migration wrote the wrong default)
+    "structure_string",  # the document was stored double-encoded, as a JSON string
+    "structure_null",  # SQL NULL: the tree was never saved
+    "leaves_without_children",  # leaves omit the key instead of holding []
+    "repeated_node_id",  # a copied subtree kept its ids
+    "empty_title_with_question",  # title '' next to a question
+    "no_title_or_question",  # a node with neither
+)
+
+_SUBJECTS = (
+    "VPN", "Printer", "Email", "Laptop", "Wi-Fi", "Password reset", "Billing", "SSO login",
+    "Mobile app", "Database", "Payments", "Shipping", "Invoices", "Video calls", "Backups",
+    "Disk space", "Firewall", "Monitor", "Phone line", "CRM sync", "Calendar", "File share",
+    "Antivirus", "Software install", "Router", "Scanner", "Headset", "Docking station",
+)  # fmt: skip
+_ISSUES = (
+    "not working", "is slow", "error on start", "cannot connect", "access denied",
+    "keeps crashing", "setup", "sync failing", "outage triage", "intermittent failures",
+)  # fmt: skip
+_QUESTIONS = (
+    "Is the {s} powered on?", "Can the customer reproduce the issue?", "Does a restart help?",
+    "Is an error message shown?", "Is the {s} on the latest version?",
+    "Are other users affected?", "Is the account active?", "Does it happen on another device?",
+    "Is the network reachable?", "Were there recent changes to the {s}?", "Is a VPN in use?",
+    "Did clearing the cache help?", "Is the {s} listed in the admin console?",
+)  # fmt: skip
+_SOLUTIONS = (
+    "Restart the {s}", "Reinstall the {s} client", "Escalate to tier 2", "Reset the credentials",
+    "Update the {s} firmware", "Open a ticket with the vendor", "Clear the cache and retry",
+    "Replace the hardware", "Send the knowledge-base article", "Schedule a technician visit",
+)  # fmt: skip
+_ANSWERS = {1: ("Next",), 2: ("Yes", "No"), 3: ("Yes", "No", "Not sure")}
+_LEAF_ANSWER = "Done"
 
 
 @dataclass(frozen=True)
-class SeedTree:
-    structure: Any  # what goes into trees.tree_structure (None for SQL NULL)
-    paths: list[list[str]]  # root-to-leaf node id sequences sessions walk
+class Tree:
+    """One generated tree: its stored document and the paths sessions may walk."""
+
+    name: str
+    structure: str | None
+    """tree_structure as JSON text; None stores SQL NULL."""
+    paths: list[list[tuple[str, str]]]
+    """Per path, the (node_id, answer) of each node visited from the root to a leaf."""
 
 
-def build_tree(rng: np.random.Generator, tree_no: int) -> SeedTree:
-    counter = iter(range(10_000))
+@dataclass(frozen=True)
+class PathTable:
+    """Every tree's paths, flattened so sessions can index into them with numpy.
 
-    def node(depth: int, max_depth: int) -> dict[str, Any]:
-        node_id = f"n{tree_no}-{next(counter)}"
-        entry: dict[str, Any] = {"id": node_id}
-        if rng.random() < 0.5:
-            entry["question"] = QUESTIONS[int(rng.integers(len(QUESTIONS)))]
-        else:
-            entry["title"] = TITLES[int(rng.integers(len(TITLES)))]
-        if depth < max_depth:
-            entry["children"] = [node(depth + 1, max_depth) for _ in range(int(rng.integers(1, 4)))]
-        return entry
+    Position p of path k lives at k * MAX_DEPTH + p; positions past the path's end are null.
+    """
 
-    root = node(1, int(rng.integers(3, 7)))
-    return SeedTree(root, _paths(root, rng))
-
-
-def _paths(root: dict[str, Any], rng: np.random.Generator, wanted: int = 8) -> list[list[str]]:
-    paths = []
-    for _ in range(wanted):
-        path, current = [], root
-        while True:
-            path.append(current["id"])
-            children = current.get("children") or []
-            if not children:
-                break
-            current = children[int(rng.integers(len(children)))]
-        paths.append(path)
-    return paths
+    offsets: npt.NDArray[np.int64]
+    """Per tree, the index of its first path."""
+    counts: npt.NDArray[np.int64]
+    """Per tree, how many paths it has."""
+    lengths: npt.NDArray[np.int64]
+    """Per path, how many nodes it visits."""
+    node_ids: pl.Series
+    elements: pl.Series
+    """The decision object's JSON up to the opening quote of its "at" value."""
 
 
-def dirty_structure(kind: str, tree: SeedTree) -> Any:
-    """A dirty variant of a tree's structure; the paths (what sessions walk) stay as they were."""
-    root = json.loads(json.dumps(tree.structure))
-    if kind == "not_object":
-        return []
-    if kind == "string":
-        return "legacy-format"
-    if kind == "null":
-        return None
-    if kind == "no_children":
-        root.pop("children", None)
-        return root
-    if kind == "repeated_id":
-        child = root["children"][0]
-        duplicate = {"id": child["id"], "title": "Duplicate (wins)"}
-        root["children"].append(duplicate)
-        return root
-    if kind == "empty_title":
-        root.pop("question", None)
-        root["title"] = ""
-        root["question"] = "Empty title, question shown"
-        child = root["children"][0]
-        child.pop("title", None)
-        child.pop("question", None)  # neither: Unnamed
-        return root
-    raise ValueError(kind)
+def tree_name(rng: np.random.Generator, taken: set[str]) -> str:
+    """A tree name not yet in `taken` (names repeat across accounts, not within one)."""
+    base = f"{_pick(rng, _SUBJECTS)} {_pick(rng, _ISSUES)}"
+    name, version = base, 1
+    while name in taken:
+        version += 1
+        name = f"{base} (v{version})"
+    taken.add(name)
+    return name
 
 
-DIRTY_TREE_KINDS = ("not_object", "string", "null", "no_children", "repeated_id", "empty_title")
+def make_tree(rng: np.random.Generator, name: str, dirty_kind: str | None = None) -> Tree:
+    """A tree of depth 3..MAX_DEPTH, branching 1..3, optionally malformed as `dirty_kind`."""
+    subject = name.split(" ")[0].lower()
+    ids: set[str] = set()
+    depth = int(rng.integers(3, MAX_DEPTH + 1))
+    root = _node(rng, ids, subject, level=0, depth=depth)
+    root = {"id": root["id"], "title": name, **{k: v for k, v in root.items() if k != "id"}}
+    if dirty_kind in ("structure_array", "structure_string", "structure_null"):
+        # The sessions were recorded against the tree before it was broken.
+        return Tree(name, _broken_document(dirty_kind, root), _paths(rng, root))
+    if dirty_kind is not None:
+        _corrupt_nodes(rng, root, dirty_kind)
+    return Tree(name, json.dumps(root), _paths(rng, root))
+
+
+def path_table(trees: Sequence[Tree]) -> PathTable:
+    counts = np.array([len(tree.paths) for tree in trees], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    lengths: list[int] = []
+    node_ids: list[str | None] = []
+    elements: list[str | None] = []
+    for tree in trees:
+        for path in tree.paths:
+            lengths.append(len(path))
+            padding = [None] * (MAX_DEPTH - len(path))
+            node_ids.extend([node_id for node_id, _ in path] + padding)
+            elements.extend([_element_prefix(node_id, answer) for node_id, answer in path] + padding)
+    return PathTable(
+        offsets=offsets,
+        counts=counts,
+        lengths=np.array(lengths, dtype=np.int64),
+        node_ids=pl.Series("node_id", node_ids, dtype=pl.String),
+        elements=pl.Series("element", elements, dtype=pl.String),
+    )
+
+
+def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
+def _new_id(rng: np.random.Generator, ids: set[str]) -> str:
+    while True:
+        node_id = f"n-{int(rng.integers(16**6)):06x}"
+        if node_id not in ids:
+            ids.add(node_id)
+            return node_id
+
+
+def _node(rng: np.random.Generator, ids: set[str], subject: str, *, level: int, depth: int) -> dict[str, Any]:
+    node_id = _new_id(rng, ids)
+    # Some branches end early, so paths have different lengths within a tree.
+    if level == depth - 1 or (level >= 2 and rng.random() < 0.2):
+        return {"id": node_id, "title": _pick(rng, _SOLUTIONS).format(s=subject), "children": []}
+    branching = int(rng.choice([1, 2, 3], p=[0.25, 0.5, 0.25]))
+    children = []
+    for answer in _ANSWERS[branching]:
+        child = _node(rng, ids, subject, level=level + 1, depth=depth)
+        children.append({"id": child.pop("id"), "answer": answer, **child})
+    return {"id": node_id, "question": _pick(rng, _QUESTIONS).format(s=subject), "children": children}
+
+
+def _walk(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """Nodes depth-first from the root (children may be missing in malformed trees)."""
+    nodes = [node]
+    for child in node.get("children", []):
+        nodes.extend(_walk(child))
+    return nodes
+
+
+def _paths(rng: np.random.Generator, root: dict[str, Any]) -> list[list[tuple[str, str]]]:
+    found: list[list[dict[str, Any]]] = []
+    stack = [[root]]
+    while stack:
+        path = stack.pop()
+        children = path[-1].get("children", [])
+        if not children:
+            found.append(path)
+        stack.extend(path + [child] for child in reversed(children))
+    keep = np.sort(rng.choice(len(found), size=min(MAX_PATHS, len(found)), replace=False))
+    result = []
+    for index in keep:
+        path = found[int(index)]
+        answers = [child["answer"] for child in path[1:]] + [_LEAF_ANSWER]
+        result.append([(node["id"], answer) for node, answer in zip(path, answers, strict=True)])
+    return result
+
+
+def _broken_document(kind: str, root: dict[str, Any]) -> str | None:
+    if kind == "structure_array":
+        return "[]"
+    if kind == "structure_string":
+        return json.dumps(json.dumps(root))
+    return None
+
+
+def _corrupt_nodes(rng: np.random.Generator, root: dict[str, Any], kind: str) -> None:
+    nodes = _walk(root)
+    leaves = [node for node in nodes if not node.get("children")]
+    inner = [node for node in nodes if node.get("children")]
+    if kind == "leaves_without_children":
+        for leaf in leaves:
+            del leaf["children"]
+    elif kind == "repeated_node_id":
+        # A later node (depth-first) takes an earlier one's id: "the last walked wins".
+        later = int(rng.integers(1, len(nodes)))
+        nodes[later]["id"] = nodes[int(rng.integers(later))]["id"]
+    elif kind == "empty_title_with_question":
+        inner[int(rng.integers(len(inner)))]["title"] = ""
+    elif kind == "no_title_or_question":
+        del leaves[int(rng.integers(len(leaves)))]["title"]
+    else:
+        raise ValueError(f"unknown tree dirty kind {kind!r}; expected one of {TREE_DIRTY_KINDS}")
+
+
+def _element_prefix(node_id: str, answer: str) -> str:
+    # Compact JSON, as the app's frontend (JSON.stringify) sends it.
+    return f'{{"node_id":{json.dumps(node_id)},"answer":{json.dumps(answer)},"at":"'

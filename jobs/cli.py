@@ -20,7 +20,7 @@ from jobs.logs import configure_logging
 log = logging.getLogger("flowmetrics.cli")
 
 DEMO_DATABASE = "flowmetrics_demo"
-DEMO_SECRET = "flowmetrics-demo-secret"
+DEMO_SECRET = "flowmetrics-demo-secret-not-for-production"
 
 
 def parse_as_of(text: str | None) -> datetime | None:

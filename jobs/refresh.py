@@ -62,11 +62,14 @@ def run_refresh(
     trigger: str = "manual",
     wait_seconds: float = 0.0,
     sleep: Callable[[float], None] = time.sleep,
+    before_run: Callable[[], None] | None = None,
 ) -> RunRecord:
     """Refresh under the lock, retrying transient source errors; records every run.
 
     Raises RefreshLocked when another refresh holds the lock past `wait_seconds`, and
-    RefreshFailed when the run failed (the previous store stays published).
+    RefreshFailed when the run failed (the previous store stays published). `before_run`
+    is called once the lock is held (the scheduler claims its slot there); whatever it
+    raises cancels the run unrecorded.
     """
     if mode not in MODES:
         raise FlowmetricsError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
@@ -74,6 +77,8 @@ def run_refresh(
     record = RunRecord(mode=mode, trigger=trigger, as_of=as_of)
     try:
         with refresh_lock(config.lock_path, wait_seconds=wait_seconds):
+            if before_run is not None:
+                before_run()
             _run_with_retries(config, database_url, record, sleep)
     except RefreshLocked as exc:
         record.status, record.error, record.finished_at = "skipped", str(exc), utcnow()

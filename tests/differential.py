@@ -20,7 +20,7 @@ from etl.config import PERIODS
 from metrics_api.models import FlowAnalyticsResponse, PersonalAnalyticsResponse, TeamAnalyticsResponse
 from tests.reference import live_sql
 
-SECRET = "differential-secret"
+SECRET = "differential-test-secret-0123456789abcdef"
 
 
 def token(user_id: str) -> dict[str, str]:

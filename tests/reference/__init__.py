@@ -1,0 +1,1 @@
+"""The app's original live analytics queries: the oracle of the differential tests."""

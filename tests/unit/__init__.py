@@ -1,0 +1,1 @@
+"""Unit tests of the pure transforms: tiny hand-written frames, exact expected frames."""

@@ -1,0 +1,77 @@
+"""Schemas of the extracted frames and one comparison helper shared by the unit tests.
+
+The schemas restate what etl/sql/extract_*.sql hands the transforms; nothing here
+computes a metric.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import polars as pl
+from polars.testing import assert_frame_equal
+
+UTC = timezone.utc
+TIMESTAMP = pl.Datetime("us", "UTC")
+
+# A reference time with microseconds, so window edges are exact to the microsecond.
+AS_OF = datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=UTC)
+
+# extract_window_sessions.sql (the history extract is its first five columns).
+SESSIONS: dict[str, pl.DataType] = {
+    "tree_id": pl.String(),
+    "user_id": pl.String(),
+    "started_at": TIMESTAMP,
+    "duration_minutes": pl.Float64(),
+    "outcome": pl.String(),
+    "decisions_type": pl.String(),
+    "decision_elements": pl.Int32(),
+    "node_ids": pl.List(pl.String()),
+    "last_node_id": pl.String(),
+}
+HISTORY_SESSIONS = {name: SESSIONS[name] for name in ("tree_id", "user_id", "started_at", "duration_minutes", "outcome")}
+TREES: dict[str, pl.DataType] = {
+    "tree_id": pl.String(),
+    "account_id": pl.String(),
+    "name": pl.String(),
+    "tree_structure": pl.String(),
+}
+USERS: dict[str, pl.DataType] = {
+    "user_id": pl.String(),
+    "account_id": pl.String(),
+    "name": pl.String(),
+    "email": pl.String(),
+    "is_active": pl.Boolean(),
+    "is_team_admin": pl.Boolean(),
+    "is_super_admin": pl.Boolean(),
+}
+RATINGS: dict[str, pl.DataType] = {
+    "rating_id": pl.String(),
+    "tree_id": pl.String(),
+    "rating": pl.Int32(),
+    "comment": pl.String(),
+    "created_at": TIMESTAMP,
+}
+STEP_RATINGS: dict[str, pl.DataType] = {
+    "tree_id": pl.String(),
+    "node_id": pl.String(),
+    "helpful": pl.Boolean(),
+    "created_at": TIMESTAMP,
+}
+NODES: dict[str, pl.DataType] = {"tree_id": pl.String(), "node_id": pl.String(), "node_title": pl.String()}
+
+
+def assert_rows(
+    actual: pl.LazyFrame | pl.DataFrame, expected: pl.DataFrame, by: list[str], *, whole: bool = False
+) -> None:
+    """actual equals expected: schema first, then exact values (floats bit for bit).
+
+    Without `whole`, actual is first cut to expected's columns (a test states only the
+    columns its rule is about). Both sides are sorted by `by`: the streaming engine does
+    not keep row order.
+    """
+    frame = actual.collect() if isinstance(actual, pl.LazyFrame) else actual
+    if not whole:
+        frame = frame.select(expected.columns)
+    assert frame.schema == expected.schema
+    assert_frame_equal(frame.sort(by), expected.sort(by), check_exact=True)
