@@ -76,6 +76,7 @@ def publish(
         raise PublishError(f"cannot create the store folder {folder}: {exc.strerror}; check METRICS_DB") from exc
     if not os.access(folder, os.W_OK):
         raise PublishError(f"the store folder {folder} is not writable; check METRICS_DB and its permissions")
+    remove_stale_builds(metrics_db)
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     version = folder / f"{version_prefix(metrics_db)}{stamp}"
@@ -94,6 +95,29 @@ def publish(
         raise
     _remove_old_versions(metrics_db, keep={version, previous})
     return PublishResult(version, rows, time.perf_counter() - started, version.stat().st_size)
+
+
+STALE_BUILD_SECONDS = 3600.0
+
+
+def remove_stale_builds(metrics_db: Path, *, older_than_seconds: float = STALE_BUILD_SECONDS) -> list[Path]:
+    """Delete build files left by a killed refresh (untouched for an hour); returns them.
+
+    A failed build removes its own file; only a process killed outright leaves one. A
+    build in progress keeps writing its file or its WAL, so one idle for an hour is abandoned.
+    """
+    cutoff = time.time() - older_than_seconds
+    pattern = f".{version_prefix(metrics_db)}*.building"
+    folder = metrics_db.parent
+    builds = {*folder.glob(pattern), *(p.with_name(p.name.removesuffix(".wal")) for p in folder.glob(pattern + ".wal"))}
+    removed = []
+    for build in builds:
+        pair = [p for p in (build, build.with_name(build.name + ".wal")) if p.exists()]
+        if pair and max(p.stat().st_mtime for p in pair) < cutoff:
+            for leftover in pair:
+                leftover.unlink(missing_ok=True)
+                removed.append(leftover)
+    return removed
 
 
 def _write(

@@ -1,46 +1,109 @@
-"""`flowmetrics seed`: realistic synthetic source data, loaded with bulk COPY.
+"""`flowmetrics seed`: synthetic source data (users, trees, sessions, ratings) with skewed
+tenants, flows and people and, unless clean, the dirty rows DESIGN.md says real data holds.
 
-Skewed tenants and flows, lognormal durations, decisions that walk real paths of each
-tree, ratings and step ratings, plus the dirty rows DESIGN.md lists (unless clean).
-Deterministic for a given seed and anchor. Generation is vectorised (numpy/Polars):
-no per-session Python. Only ever writes to a database whose sessions table is empty
-(or with append=True).
+Writes only to the database it is given, and refuses one whose sessions table already has
+rows unless appending. Loads with COPY; generation is vectorised (numpy, Polars) and streamed
+in chunks of sessions, never a Python loop per session. Deterministic for a given seed,
+anchor and arguments. Never computes metrics, and the ETL never imports it.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
+import psycopg
+from psycopg.copy import QueuedLibpqWriter
 
-from etl import database, sql
+import etl
+from etl import database
 from etl.errors import SourceError
-from etl.seed_trees import DIRTY_TREE_KINDS, FLOW_NAMES, SeedTree, build_tree, dirty_structure
+from etl.seed_trees import MAX_DEPTH, Ints, PathTable, World, build_world, uuids
 
-CHUNK = 250_000
-US_PER_DAY = 86_400_000_000
-OUTCOMES = ["resolved", "escalated", "workaround", "unresolved"]
-OUTCOME_P = [0.60, 0.20, 0.15, 0.05]
-FIRST = ["Ana", "Ben", "Chloé", "Dev", "Emeka", "Fatima", "Gus", "Hana", "Ivan", "Jun", "Kofi", "Lena", "Mo", "Nia"]
-LAST = ["Smith", "García", "Okafor", "Chen", "Novak", "Silva", "Khan", "Müller", "Rossi", "Tanaka"]
-COMMENTS = ["Fixed it, thanks", "Too many steps", "Worked on the second try", "Great flow", "Step 3 unclear",
-            "Did not help", "Quick and easy", "Needed to escalate anyway"]
-# Dirty decisions, as JSON text (None = SQL NULL). Each appears in a small share of sessions.
-DIRTY_DECISIONS: list[str | None] = [
-    None, "[]", "{}", '"x"', '[1, "x", null]', '[{"answer": "yes"}]', '[{"node_id": 5}]',
-    '[{"node_id": ""}]', '[{"node_id": "ghost-node"}]',
-]
+Bools = npt.NDArray[np.bool_]
+
+CHUNK_SESSIONS = 250_000
+"""Sessions generated and sent per step: bounds memory whatever the total."""
+
+SECOND_US = 1_000_000
+HOUR_US = 3600 * SECOND_US
+DAY_US = 24 * HOUR_US
+
+COMPLETED_SHARE = 0.8
+OUTCOMES = ("resolved", "escalated", "workaround", "unresolved")
+OUTCOME_SHARES = (0.60, 0.20, 0.15, 0.05)
+UNKNOWN_OUTCOME = "abandoned"
+ESCALATED_UNFINISHED_SHARE = 0.03
+"""Incomplete sessions that already carry an outcome (escalated mid-flow); not dirty."""
+MEDIAN_DURATION_S = 12 * 60
+RATED_SHARE = 0.3
+"""Completed sessions that get a rating."""
+RATING_SHARES = (0.04, 0.06, 0.12, 0.30, 0.48)
+COMMENTED_SHARE = 0.4
+STEP_RATED_SHARE = 0.1
+HELPFUL_SHARE = 0.72
+
+SESSION_DIRTY = {
+    "decisions_null": 0.01,
+    "decisions_empty_array": 0.005,
+    "decisions_object": 0.005,  # {} or one decision object, not an array
+    "decisions_json_string": 0.005,  # the array stored double-encoded, as a JSON string
+    "decisions_mixed_elements": 0.005,  # [1,"x",null], alone or after real decisions
+    "element_without_node_id": 0.005,
+    "node_id_number": 0.005,
+    "node_id_empty": 0.005,
+    "node_not_in_tree": 0.01,  # the last decision names a node since removed
+    "node_repeated": 0.01,  # the last node submitted twice
+    "completed_before_started": 0.005,
+    "completed_without_outcome": 0.01,
+    "outcome_unknown": 0.005,
+    "tree_deleted": 0.01,
+    "user_deleted": 0.005,
+    "started_in_future": 0.001,  # clock skew: up to a day after the anchor
+}
+"""Share of sessions per dirty kind; a session has at most one kind (code = position + 1)."""
+RATING_DIRTY = {"comment_empty": 0.01, "comment_blank": 0.01, "created_at_tie": 0.01}
+STEP_RATING_DIRTY = {"node_not_in_tree": 0.02}
+DIRTY_MIN = 3
+"""Rows of each dirty kind at least, once there are DIRTY_MIN_SESSIONS sessions."""
+DIRTY_MIN_SESSIONS = 200
+REMOVED_NODE = "n-removed"
+"""A node id no generated tree holds (generated ids are hexadecimal)."""
+
+_KIND = {name: code for code, name in enumerate(SESSION_DIRTY, start=1)}
+_HOURS = np.arange(24)
+_HOUR_SHARES = 0.04 + np.exp(-(((_HOURS - 13.0) / 3.5) ** 2))
+_HOUR_SHARES /= _HOUR_SHARES.sum()
+_AT_FORMAT = "%Y-%m-%dT%H:%M:%S%.3fZ"  # as the app's frontend writes it (toISOString)
+_COMMENTS = (
+    "Fixed it, thanks", "Quick and easy", "Great flow", "Worked on the second try",  # 4-5
+    "Solved it, but took a while", "OK", "Step 3 was unclear",  # 3
+    "Did not help", "Too many steps", "Had to escalate anyway", "Wrong branch for my case",  # 1-2
+)  # fmt: skip
+_COMMENT_RANGE = {1: (7, 11), 2: (7, 11), 3: (4, 7), 4: (0, 4), 5: (0, 4)}
+
+_CSV_TIMESTAMP = "%Y-%m-%d %H:%M:%S%.6f+00"
+_COLUMNS = {
+    "users": ("id", "account_id", "name", "email", "is_active", "is_team_admin", "is_super_admin"),
+    "trees": ("id", "account_id", "name", "tree_structure"),
+    "sessions": ("id", "tree_id", "user_id", "started_at", "completed_at", "outcome", "decisions"),
+    "session_ratings": ("id", "session_id", "tree_id", "user_id", "rating", "comment", "created_at"),
+    "step_ratings": ("id", "session_id", "tree_id", "node_id", "helpful", "user_id", "created_at"),
+}
 
 
 @dataclass(frozen=True)
 class SeedReport:
+    """What one seed run inserted (dirty rows are included in the table counts)."""
+
     accounts: int
     users: int
     trees: int
@@ -49,35 +112,6 @@ class SeedReport:
     step_ratings: int
     dirty_rows: int
     seconds: float
-
-
-def uuids(rng: np.random.Generator, n: int) -> pl.Series:
-    """n random version-4 UUIDs as text, from the seeded generator (deterministic)."""
-    raw = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16).copy()
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-    hexed = pl.DataFrame({"h": pl.Series(np.frombuffer(raw.tobytes().hex().encode(), dtype="S32")).cast(pl.String)})
-    parts = [pl.col("h").str.slice(a, b - a) for a, b in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))]
-    return hexed.select(pl.concat_str(parts, separator="-")).to_series()
-
-
-def _text(values: np.ndarray) -> pl.Series:
-    """An object array of str/None as a String series (Polars will not cast Object)."""
-    return pl.Series(values.tolist(), dtype=pl.String)
-
-
-def _copy(conn: Any, table: str, frame: pl.DataFrame) -> None:
-    buffer = io.BytesIO()
-    frame.write_csv(buffer, include_header=False, quote_style="non_numeric")
-    with conn.cursor().copy(f"COPY {table} ({', '.join(frame.columns)}) FROM STDIN (FORMAT csv)") as copy:
-        copy.write(buffer.getvalue())
-
-
-def _schema_parts() -> tuple[str, str]:
-    text = sql.read("source_schema.sql")
-    tables = "\n".join(line for line in text.splitlines() if not line.startswith("CREATE INDEX"))
-    indexes = "\n".join(line for line in text.splitlines() if line.startswith("CREATE INDEX"))
-    return tables, indexes
 
 
 def seed(
@@ -92,214 +126,444 @@ def seed(
     append: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> SeedReport:
-    """Create the source tables if needed and load synthetic data ending at `now`.
+    """Create the source tables if missing and load synthetic data, in one transaction.
 
-    `now` defaults to today's UTC midnight, so the same seed gives the same data all day.
+    Sessions start within [now - days, now) (a few dirty ones just after now). `now`
+    defaults to today's UTC midnight, so reruns on the same day give the same data. With
+    append=True a further, independent set of accounts is added next to existing data.
     """
-    if sessions < 0 or accounts < 1 or days < 1:
-        raise SourceError("seed needs sessions >= 0, accounts >= 1 and days >= 1")
-    say = progress or (lambda _msg: None)
-    started = time.perf_counter()
-    if now is None:
-        today = datetime.now(UTC)
-        now = datetime(today.year, today.month, today.day, tzinfo=UTC)
-    rng = np.random.default_rng(seed)
-    tables, indexes = _schema_parts()
+    _check_arguments(sessions=sessions, accounts=accounts, days=days, seed=seed)
+    clock = time.perf_counter()
+    anchor_us = _anchor_us(now)
+    window = _Window(start_us=anchor_us - days * DAY_US, now_us=anchor_us)
+    say = progress or (lambda _message: None)
     with database.connect(url) as conn:
-        conn.execute(tables)
-        existing = conn.execute("SELECT count(*) FROM sessions").fetchone()[0]  # type: ignore[index]
+        try:
+            counts = _load(conn, url, window, sessions, accounts, seed, clean, append, say)
+        except psycopg.Error as exc:
+            raise database.translate(exc, url) from exc
+    seconds = time.perf_counter() - clock
+    say(f"done ({seconds:.1f} s)")
+    return SeedReport(accounts=accounts, seconds=seconds, **counts)
+
+
+def _check_arguments(**values: int) -> None:
+    minimum = {"sessions": 0, "accounts": 1, "days": 1, "seed": 0}
+    for name, value in values.items():
+        if value < minimum[name]:
+            raise ValueError(f"seed: {name}={value} is invalid; use {name} >= {minimum[name]}")
+
+
+def _anchor_us(now: datetime | None) -> int:
+    """Microseconds since the epoch of `now` (naive means UTC), default today's UTC midnight."""
+    if now is None:
+        now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    elif now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    # Integer arithmetic: a float timestamp would lose microseconds.
+    return (now - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def _load(
+    conn: psycopg.Connection[tuple[object, ...]],
+    url: str,
+    window: _Window,
+    sessions: int,
+    accounts: int,
+    seed: int,
+    clean: bool,
+    append: bool,
+    say: Callable[[str], None],
+) -> dict[str, int]:
+    tables, indexes = _schema_statements()
+    with conn.cursor() as cur:
+        created = _create_tables(cur, tables)
+        existing = _count_sessions(cur)
         if existing and not append:
             raise SourceError(
-                f"the source database already has {existing} sessions; seed into a fresh database "
-                "(or pass --append to add more)"
+                f"{database.redact(url)} already has {existing} sessions; seed into a fresh "
+                "database, or pass append=True (--append) to add more"
             )
-        world = _world(rng, sessions, accounts, clean)
-        _copy(conn, "users", world.users)
-        _copy(conn, "trees", world.trees)
-        say(f"seed: {world.users.height} users, {world.trees.height} trees in {accounts} accounts")
-        counts = {"sessions": 0, "session_ratings": 0, "step_ratings": 0, "dirty": world.dirty}
-        for offset in range(0, sessions, CHUNK):
-            n = min(CHUNK, sessions - offset)
-            frames = _sessions_chunk(rng, world, n, days, now, clean)
-            for table in ("sessions", "session_ratings", "step_ratings"):
-                _copy(conn, table, frames[table])
-                counts[table] += frames[table].height
-            counts["dirty"] += frames["dirty"]
-            say(f"seed: {offset + n} sessions ({time.perf_counter() - started:.1f} s)")
-        conn.execute(indexes)
-        conn.commit()
-        conn.execute("ANALYZE")
-    return SeedReport(
-        accounts=accounts, users=world.users.height, trees=world.trees.height, sessions=counts["sessions"],
-        session_ratings=counts["session_ratings"], step_ratings=counts["step_ratings"],
-        dirty_rows=counts["dirty"], seconds=time.perf_counter() - started,
+        # The existing row count keeps an append from repeating the ids of the first run.
+        world_seq, kinds_seq, chunks_seq = np.random.SeedSequence([seed, existing]).spawn(3)
+        world, users, trees = build_world(np.random.default_rng(world_seq), accounts, sessions, clean)
+        _copy_all(cur, "users", [users], freeze="users" in created)
+        say(f"users {users.height}")
+        _copy_all(cur, "trees", [trees], freeze="trees" in created)
+        say(f"trees {trees.height}")
+
+        floor = DIRTY_MIN if sessions >= DIRTY_MIN_SESSIONS and not clean else 0
+        shares = [0.0 if clean else share for share in SESSION_DIRTY.values()]
+        kinds = _assign_kinds(np.random.default_rng(kinds_seq), sessions, shares, floor)
+        chunks = _load_sessions(cur, world, kinds, window, chunks_seq, floor, "sessions" in created, say)
+
+        ratings = pl.concat([chunk.ratings for chunk in chunks], how="vertical")
+        steps = pl.concat([chunk.step_ratings for chunk in chunks], how="vertical")
+        _copy_all(cur, "session_ratings", [ratings], freeze="session_ratings" in created)
+        _copy_all(cur, "step_ratings", [steps], freeze="step_ratings" in created)
+        say(f"session_ratings {ratings.height}, step_ratings {steps.height}")
+
+        _create_indexes(cur, indexes, say)
+    dirty = world.dirty_rows + int(np.count_nonzero(kinds)) + sum(chunk.dirty_rows for chunk in chunks)
+    return {
+        "users": users.height,
+        "trees": trees.height,
+        "sessions": sessions,
+        "session_ratings": ratings.height,
+        "step_ratings": steps.height,
+        "dirty_rows": dirty,
+    }
+
+
+def _load_sessions(
+    cur: psycopg.Cursor[tuple[object, ...]],
+    world: World,
+    kinds: Ints,
+    window: _Window,
+    chunks_seq: np.random.SeedSequence,
+    floor: int,
+    freeze: bool,
+    say: Callable[[str], None],
+) -> list[_Chunk]:
+    """One COPY for all sessions: the next chunk is generated while the server parses this one."""
+    starts = range(0, kinds.size, CHUNK_SESSIONS)
+    chunks: list[_Chunk] = []
+    clock = time.perf_counter()
+    with _copy_into(cur, "sessions", freeze=freeze) as send:
+        for start, chunk_seq in zip(starts, chunks_seq.spawn(len(starts)), strict=True):
+            rng = np.random.default_rng(chunk_seq)
+            chunk = _session_chunk(rng, world, kinds[start : start + CHUNK_SESSIONS], window, floor)
+            send(chunk.sessions)
+            # Ratings wait for the sessions COPY to end; only a fraction, so memory stays small.
+            chunks.append(_Chunk(chunk.sessions.clear(), chunk.ratings, chunk.step_ratings, chunk.dirty_rows))
+            say(f"sessions {start + chunk.sessions.height} ({time.perf_counter() - clock:.1f} s)")
+    say(f"sessions {kinds.size} loaded ({time.perf_counter() - clock:.1f} s)")
+    return chunks
+
+
+def _schema_statements() -> tuple[list[str], list[str]]:
+    """source_schema.sql split into table statements and index statements."""
+    text = (Path(etl.__file__).parent / "sql" / "source_schema.sql").read_text()
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    statements = [part.strip() for part in code.split(";") if part.strip()]
+    indexes = [s for s in statements if " INDEX " in f" {s.upper()} ".replace("\n", " ")[:40]]
+    return [s for s in statements if s not in indexes], indexes
+
+
+def _create_tables(cur: psycopg.Cursor[tuple[object, ...]], statements: list[str]) -> set[str]:
+    """Run the table statements; returns the tables that did not exist before."""
+    missing = {
+        table for table in _COLUMNS if cur.execute("SELECT to_regclass(%s) IS NULL", (table,)).fetchone() == (True,)
+    }
+    for statement in statements:
+        cur.execute(statement)  # type: ignore[call-overload]  # our own file, not user input
+    return missing
+
+
+def _count_sessions(cur: psycopg.Cursor[tuple[object, ...]]) -> int:
+    row = cur.execute("SELECT count(*) FROM sessions").fetchone()
+    return int(row[0]) if row else 0  # type: ignore[call-overload]
+
+
+def _create_indexes(cur: psycopg.Cursor[tuple[object, ...]], statements: list[str], say: Callable[[str], None]) -> None:
+    # Building an index once over loaded rows is several times faster than keeping it up
+    # to date row by row during COPY; ANALYZE gives the ETL's queries real statistics.
+    clock = time.perf_counter()
+    cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
+    for statement in statements:
+        cur.execute(statement)  # type: ignore[call-overload]
+    cur.execute("ANALYZE users, trees, sessions, session_ratings, step_ratings")
+    say(f"indexes and statistics ({time.perf_counter() - clock:.1f} s)")
+
+
+@contextmanager
+def _copy_into(
+    cur: psycopg.Cursor[tuple[object, ...]], table: str, *, freeze: bool
+) -> Iterator[Callable[[pl.DataFrame], None]]:
+    """A COPY ... FROM STDIN (csv) that frames can be sent into, in the table's column order.
+
+    FREEZE (allowed when the table was created in this transaction) writes rows already
+    frozen, so the first reader does not rewrite every page to set hint bits.
+    """
+    columns = _COLUMNS[table]
+    options = "FORMAT csv, FREEZE" if freeze else "FORMAT csv"
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN ({options})"
+    # The queued writer sends from a thread, so the next chunk is built meanwhile.
+    with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:  # type: ignore[call-overload]
+
+        def send(frame: pl.DataFrame) -> None:
+            buffer = io.BytesIO()
+            frame.select(columns).write_csv(buffer, include_header=False, datetime_format=_CSV_TIMESTAMP)
+            copy.write(buffer.getbuffer())
+
+        yield send
+
+
+def _copy_all(cur: psycopg.Cursor[tuple[object, ...]], table: str, frames: list[pl.DataFrame], *, freeze: bool) -> None:
+    with _copy_into(cur, table, freeze=freeze) as send:
+        for frame in frames:
+            send(frame)
+
+
+@dataclass(frozen=True)
+class _Window:
+    start_us: int
+    now_us: int
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    sessions: pl.DataFrame
+    ratings: pl.DataFrame
+    step_ratings: pl.DataFrame
+    dirty_rows: int
+    """Dirty ratings and step ratings (dirty sessions are counted from their kinds)."""
+
+
+def _assign_kinds(rng: np.random.Generator, n: int, shares: list[float], floor: int) -> Ints:
+    """Per row, 0 or the code (1-based position in `shares`) of the one dirty kind it gets."""
+    counts = np.array([max(floor, round(share * n)) if share else 0 for share in shares], dtype=np.int64)
+    if counts.sum() > n // 2:  # tiny inputs: keep most rows clean
+        counts = counts * (n // 2) // max(1, int(counts.sum()))
+    kinds = np.zeros(n, dtype=np.int64)
+    chosen = rng.choice(n, size=int(counts.sum()), replace=False)
+    kinds[chosen] = np.repeat(np.arange(1, len(shares) + 1), counts)
+    return kinds
+
+
+def _session_chunk(rng: np.random.Generator, world: World, kinds: Ints, window: _Window, floor: int) -> _Chunk:
+    n = kinds.size
+    account = world.pick_accounts(rng.random(n))
+    tree = world.trees.pick(account, rng.random(n))
+    user = world.users.pick(account, rng.random(n))
+    started = _start_times(rng, world.utc_offsets[account], window)
+    duration = _durations(rng, n)
+    completed = (rng.random(n) < COMPLETED_SHARE) & (started + duration <= window.now_us)
+    outcome = np.where(
+        completed,
+        rng.choice(len(OUTCOMES), size=n, p=OUTCOME_SHARES) + 1,
+        np.where(rng.random(n) < ESCALATED_UNFINISHED_SHARE, OUTCOMES.index("escalated") + 1, 0),
     )
+    tree_ref, user_ref = tree.copy(), user.copy()
+    completed_at = np.minimum(started + duration, window.now_us)
 
+    def kind(name: str) -> Bools:
+        return kinds == _KIND[name]
 
-@dataclass
-class _World:
-    users: pl.DataFrame
-    trees: pl.DataFrame
-    tree_p: np.ndarray  # probability a session uses tree i
-    tree_account: np.ndarray  # account index of tree i
-    user_start: np.ndarray  # first user index of account a (users are grouped by account)
-    user_count: np.ndarray
-    user_ids: np.ndarray
-    tree_ids: np.ndarray
-    path_offset: np.ndarray  # (tree, path) -> start index into the flat prefix arrays
-    path_length: np.ndarray
-    prefix_json: np.ndarray  # decisions JSON of each path prefix (flat)
-    node_at: np.ndarray  # node id at each flat position
-    dirty: int
+    # Forced completions keep their drawn outcome code unless the kind is about the outcome.
+    forced = kind("completed_before_started") | kind("completed_without_outcome") | kind("outcome_unknown")
+    outcome = np.where(forced & ~completed, rng.choice(len(OUTCOMES), size=n, p=OUTCOME_SHARES) + 1, outcome)
+    completed |= forced
+    completed_at = np.where(kind("completed_before_started"), started - _durations(rng, n) // 4, completed_at)
+    outcome[kind("completed_without_outcome")] = 0
+    outcome[kind("outcome_unknown")] = len(OUTCOMES) + 1
+    future = kind("started_in_future")
+    started = np.where(future, window.now_us + rng.integers(1, DAY_US, size=n), started)
+    completed &= ~future
+    outcome[future] = 0
+    deleted_trees = world.tree_ids.len() - world.stored_trees
+    tree_ref = np.where(kind("tree_deleted"), world.stored_trees + rng.integers(deleted_trees, size=n), tree_ref)
+    deleted_users = world.user_ids.len() - world.stored_users
+    user_ref = np.where(kind("user_deleted"), world.stored_users + rng.integers(deleted_users, size=n), user_ref)
 
-
-def _world(rng: np.random.Generator, sessions: int, accounts: int, clean: bool) -> _World:
-    account_w = 1.0 / np.arange(1, accounts + 1) ** 0.8
-    account_w /= account_w.sum()
-    account_ids = uuids(rng, accounts).to_numpy()
-    users_per = np.maximum(2, np.round(account_w * max(accounts * 2, sessions / 150))).astype(int)
-    user_count = users_per
-    user_start = np.concatenate([[0], np.cumsum(users_per)[:-1]])
-    n_users = int(users_per.sum())
-    user_ids = uuids(rng, n_users).to_numpy()
-    user_account = np.repeat(np.arange(accounts), users_per)
-    first_of_account = np.zeros(n_users, dtype=bool)
-    first_of_account[user_start] = True
-    names = np.char.add(np.char.add(np.array(FIRST)[rng.integers(len(FIRST), size=n_users)], " "),
-                        np.array(LAST)[rng.integers(len(LAST), size=n_users)]).astype(object)
-    dirty = 0
-    if not clean:
-        nameless = (rng.random(n_users) < 0.03) & ~first_of_account
-        names[nameless] = None
-        dirty += int(nameless.sum())
-    users = pl.DataFrame({
-        "id": _text(user_ids), "account_id": _text(account_ids[user_account]), "name": _text(names),
-        "email": [f"user{i}@example.com" for i in range(n_users)],
-        "is_active": first_of_account | (rng.random(n_users) > 0.05),
-        "is_team_admin": first_of_account | (rng.random(n_users) < 0.08),
-        "is_super_admin": np.arange(n_users) == 0,
-    })
-
-    trees_per = np.clip(np.round(2 + np.sqrt(account_w * accounts) * 8), 2, 30).astype(int)
-    tree_account = np.repeat(np.arange(accounts), trees_per)
-    n_trees = int(trees_per.sum())
-    tree_ids = uuids(rng, n_trees).to_numpy()
-    built: list[SeedTree] = [build_tree(rng, i) for i in range(n_trees)]
-    structures: list[Any] = [t.structure for t in built]
-    if not clean:
-        for k, tree_no in enumerate(rng.choice(n_trees, size=min(n_trees, len(DIRTY_TREE_KINDS)), replace=False)):
-            structures[tree_no] = dirty_structure(DIRTY_TREE_KINDS[k], built[tree_no])
-            dirty += 1
-    # Popularity of flows within an account is skewed too.
-    within = np.concatenate([1.0 / np.arange(1, c + 1) ** 1.1 for c in trees_per])
-    within /= np.bincount(tree_account, weights=within)[tree_account]
-    tree_p = account_w[tree_account] * within
-    tree_p /= tree_p.sum()
-    trees = pl.DataFrame({
-        "id": _text(tree_ids), "account_id": _text(account_ids[tree_account]),
-        "name": [f"{FLOW_NAMES[i % len(FLOW_NAMES)]} #{i}" for i in range(n_trees)],
-        "tree_structure": [None if s is None else json.dumps(s) for s in structures],
-    }, schema_overrides={"tree_structure": pl.String})
-
-    prefix_json, node_at, offsets, lengths = [], [], [], []
-    for tree in built:
-        for path in tree.paths:
-            offsets.append(len(prefix_json))
-            lengths.append(len(path))
-            for k in range(1, len(path) + 1):
-                prefix_json.append(json.dumps([{"node_id": n, "answer": "yes" if (j % 2) else "no"}
-                                               for j, n in enumerate(path[:k])]))
-                node_at.append(path[k - 1])
-    paths_per = len(built[0].paths) if built else 1
-    return _World(
-        users=users, trees=trees, tree_p=tree_p, tree_account=tree_account, user_start=user_start,
-        user_count=user_count, user_ids=user_ids, tree_ids=tree_ids,
-        path_offset=np.array(offsets).reshape(n_trees, paths_per),
-        path_length=np.array(lengths).reshape(n_trees, paths_per),
-        prefix_json=np.array(prefix_json, dtype=object), node_at=np.array(node_at, dtype=object), dirty=dirty,
+    path = world.paths.offsets[tree] + (rng.random(n) * world.paths.counts[tree]).astype(np.int64)
+    full = world.paths.lengths[path]
+    # Unfinished sessions stop part-way: at least the root, never the whole path.
+    visited = np.where(completed, full, 1 + (rng.random(n) * (full - 1)).astype(np.int64))
+    repeat = kind("node_repeated")
+    span = np.clip(window.now_us - started, 0, duration)
+    at = _decision_times(rng, started, span, visited + repeat)
+    ids = uuids(rng, n)
+    sessions = pl.DataFrame(
+        {
+            "id": ids,
+            "tree_id": world.tree_ids.gather(tree_ref),
+            "user_id": world.user_ids.gather(user_ref),
+            "started_at": _timestamps(started),
+            "completed_at": _timestamps(completed_at).scatter(np.flatnonzero(~completed), None),
+            "outcome": pl.Series(outcome).replace_strict(
+                range(len(OUTCOMES) + 2), [None, *OUTCOMES, UNKNOWN_OUTCOME], return_dtype=pl.String
+            ),
+            "decisions": _decisions(rng, world.paths, path, visited, repeat, at, kinds),
+        }
     )
+    ratings, dirty_ratings = _ratings(rng, sessions, completed, completed_at, tree_ref, window, floor)
+    steps, dirty_steps = _step_ratings(rng, sessions, world.paths, path, visited, at, window, floor)
+    return _Chunk(sessions, ratings, steps, dirty_ratings + dirty_steps)
 
 
-def _sessions_chunk(
-    rng: np.random.Generator, world: _World, n: int, days: int, now: datetime, clean: bool
-) -> dict[str, Any]:
-    now_us = int(now.timestamp() * 1_000_000)
-    tree = rng.choice(len(world.tree_p), size=n, p=world.tree_p)
-    account = world.tree_account[tree]
-    user = world.user_start[account] + (rng.random(n) * world.user_count[account]).astype(np.int64)
-    # Weekdays busier than weekends, daytime (UTC) busier than night.
-    day_w = np.array([0.4 if ((now_us // US_PER_DAY - d - 1) + 4) % 7 in (5, 6) else 1.0 for d in range(days)])
-    day = rng.choice(days, size=n, p=day_w / day_w.sum())
-    second = np.clip(rng.normal(14 * 3600, 3.5 * 3600, size=n), 0, 86_399.999999)
-    started = now_us - (day + 1) * US_PER_DAY + (second * 1_000_000).astype(np.int64)
-    duration = (np.exp(rng.normal(np.log(12 * 60), 1.0, size=n)) * 1_000_000).astype(np.int64)
-    done = rng.random(n) < 0.8
-    outcome = np.where(done, np.array(OUTCOMES, dtype=object)[rng.choice(4, size=n, p=OUTCOME_P)], None)
-    path = rng.integers(world.path_offset.shape[1], size=n)
-    length = world.path_length[tree, path]
-    steps = np.where(done, length, 1 + (rng.random(n) * length).astype(np.int64))
-    flat = world.path_offset[tree, path] + steps - 1
-    decisions = world.prefix_json[flat].copy()
-    tree_ids = world.tree_ids[tree].copy()
-    user_ids = world.user_ids[user].copy()
-    dirty = 0
-    if not clean:
-        def pick(share: float) -> np.ndarray:
-            return np.flatnonzero(rng.random(n) < share)
+def _start_times(rng: np.random.Generator, utc_offsets: Ints, window: _Window) -> Ints:
+    """Weekdays busier than weekends, office hours (in the account's zone) busier than night."""
+    n = utc_offsets.size
+    first_day = window.start_us // DAY_US
+    n_days = -(-(window.now_us - first_day * DAY_US) // DAY_US)
+    weekday = (first_day + np.arange(n_days) + 3) % 7  # day 0, 1970-01-01, was a Thursday
+    weight = np.where(weekday < 5, 1.0, 0.3) * np.linspace(0.85, 1.15, n_days)  # slow growth
+    day = rng.choice(n_days, size=n, p=weight / weight.sum())
+    hour = (rng.choice(24, size=n, p=_HOUR_SHARES) - utc_offsets) % 24
+    moment = (first_day + day) * DAY_US + hour * HOUR_US + rng.integers(0, HOUR_US, size=n)
+    # The first and last days may be partial: fold what falls outside back into the window.
+    return window.start_us + (moment - window.start_us) % (window.now_us - window.start_us)
 
-        bad = pick(0.02)
-        decisions[bad] = np.array(DIRTY_DECISIONS, dtype=object)[rng.integers(len(DIRTY_DECISIONS), size=bad.size)]
-        repeat = pick(0.005)  # a node visited twice in a row
-        decisions[repeat] = [d[:-1] + ", " + d[1:] if d and d.startswith("[{") else d for d in decisions[repeat]]
-        negative = pick(0.003)
-        duration[negative] = -duration[negative] // 10
-        done[negative] = True
-        no_outcome = pick(0.005)
-        outcome[no_outcome] = None
-        unknown = pick(0.003)
-        outcome[unknown] = "abandoned"
-        ghost_tree, ghost_user = pick(0.003), pick(0.003)
-        tree_ids[ghost_tree] = uuids(rng, ghost_tree.size).to_numpy()
-        user_ids[ghost_user] = uuids(rng, ghost_user.size).to_numpy()
-        future = pick(0.001)
-        started[future] = now_us + (rng.random(future.size) * US_PER_DAY).astype(np.int64)
-        dirty = sum(x.size for x in (bad, repeat, negative, no_outcome, unknown, ghost_tree, ghost_user, future))
-    session_ids = uuids(rng, n)
-    as_time = lambda us: pl.Series(us, dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))  # noqa: E731
-    completed = np.where(done, started + duration, 0)
-    sessions = pl.DataFrame({
-        "id": session_ids, "tree_id": _text(tree_ids), "user_id": _text(user_ids), "started_at": as_time(started),
-        "completed_at": as_time(completed),
-        "outcome": _text(outcome), "decisions": _text(decisions),
-    }).with_columns(pl.when(pl.Series(done)).then(pl.col("completed_at")).otherwise(None).alias("completed_at"))
 
-    rated = np.flatnonzero(done & (rng.random(n) < 0.3))
-    rating = rng.choice(5, size=rated.size, p=[0.05, 0.07, 0.13, 0.35, 0.40]) + 1
-    commented = rng.random(rated.size) < 0.4
-    comment = np.where(commented, np.array(COMMENTS, dtype=object)[rng.integers(len(COMMENTS), size=rated.size)], None)
-    created = completed[rated] + (rng.exponential(20 * 60, size=rated.size) * 1_000_000).astype(np.int64)
-    if not clean and rated.size >= 4:
-        blank = rng.integers(rated.size, size=2)
-        comment[blank[0]], comment[blank[1]] = "", "   "
-        created[1::97] = created[0::97][: created[1::97].size]  # equal timestamps: ties
-        dirty += 2
-    ratings = pl.DataFrame({
-        "id": uuids(rng, rated.size), "session_id": session_ids.gather(rated), "tree_id": _text(tree_ids[rated]),
-        "user_id": _text(user_ids[rated]), "rating": rating, "comment": _text(comment),
-        "created_at": as_time(created),
-    })
+def _durations(rng: np.random.Generator, n: int) -> Ints:
+    """Lognormal, median 12 minutes, from about a minute to a few hours."""
+    seconds = np.clip(np.exp(rng.normal(np.log(MEDIAN_DURATION_S), 1.1, size=n)), 30, 8 * 3600)
+    return (seconds * SECOND_US).astype(np.int64)
 
-    stepped = np.flatnonzero(rng.random(n) < 0.1)
-    position = (rng.random(stepped.size) * steps[stepped]).astype(np.int64)
-    node = world.node_at[world.path_offset[tree[stepped], path[stepped]] + position].copy()
-    if not clean and stepped.size:
-        ghost_node = np.flatnonzero(rng.random(stepped.size) < 0.02)
-        node[ghost_node] = "ghost-node"
-        dirty += ghost_node.size
-    step_ratings = pl.DataFrame({
-        "id": uuids(rng, stepped.size), "session_id": session_ids.gather(stepped), "tree_id": _text(tree_ids[stepped]),
-        "node_id": _text(node), "helpful": rng.random(stepped.size) < 0.7,
-        "user_id": _text(user_ids[stepped]),
-        "created_at": as_time(started[stepped] + (rng.random(stepped.size) * 30 * 60e6).astype(np.int64)),
-    })
-    return {"sessions": sessions, "session_ratings": ratings, "step_ratings": step_ratings, "dirty": dirty}
+
+def _decision_times(rng: np.random.Generator, started: Ints, span: Ints, elements: Ints) -> Ints:
+    """(n, MAX_DEPTH + 1) instants: decision j at started + span * (random increasing share)."""
+    cumulative = np.cumsum(rng.exponential(size=(started.size, MAX_DEPTH + 2)), axis=1)
+    total = np.take_along_axis(cumulative, elements[:, None], axis=1)
+    share = cumulative[:, : MAX_DEPTH + 1] / total
+    return started[:, None] + (span[:, None] * share).astype(np.int64)
+
+
+def _timestamps(micros: Ints) -> pl.Series:
+    return pl.Series(micros, dtype=pl.Int64).cast(pl.Datetime("us", "UTC"))
+
+
+def _decisions(
+    rng: np.random.Generator, paths: PathTable, path: Ints, visited: Ints, repeat: Bools, at: Ints, kinds: Ints
+) -> pl.Series:
+    """JSON arrays of the decisions along each session's path, then the dirty variants."""
+    n = path.size
+    columns: dict[str, object] = {"visited": visited, "repeat": repeat, "kind": kinds}
+    elements = []
+    for j in range(MAX_DEPTH):
+        columns[f"p{j}"] = paths.elements.gather(path * MAX_DEPTH + j)
+        columns[f"t{j}"] = at[:, j]
+        elements.append(_element(f"p{j}", pl.when(pl.col("visited") > j).then(pl.col(f"t{j}"))))
+    # node_repeated: the last node submitted again (a double click, a retry).
+    columns["p_last"] = paths.elements.gather(path * MAX_DEPTH + visited - 1)
+    columns["t_again"] = at[np.arange(n), visited]
+    elements.append(_element("p_last", pl.when(pl.col("repeat")).then(pl.col("t_again"))))
+    frame = pl.DataFrame(columns).with_columns(
+        decisions=pl.concat_str([pl.lit("["), pl.concat_str(elements, separator=",", ignore_nulls=True), pl.lit("]")])
+    )
+    decisions = frame["decisions"]
+    dirty = np.flatnonzero(kinds)
+    if dirty.size:
+        broken = frame[dirty].with_columns(flip=pl.lit(rng.random(dirty.size) < 0.5)).select(_dirty_decisions())
+        decisions = decisions.scatter(dirty, broken.to_series())
+    return decisions
+
+
+def _element(prefix: str, at: pl.Expr) -> pl.Expr:
+    """One decision object; null (skipped) where `at` is null. Formats only the kept instants."""
+    text = at.cast(pl.Datetime("us")).dt.to_string(_AT_FORMAT)
+    return pl.concat_str([pl.col(prefix), text, pl.lit('"}')])
+
+
+def _dirty_decisions() -> pl.Expr:
+    decisions = pl.col("decisions")
+    first_element = decisions.str.extract(r"^\[(\{[^}]*\})")
+    first_node_id = r'"node_id":"[^"]*"'
+
+    def kind(name: str) -> pl.Expr:
+        return pl.col("kind") == _KIND[name]
+
+    return (
+        pl.when(kind("decisions_null")).then(pl.lit(None, pl.String))
+        .when(kind("decisions_empty_array")).then(pl.lit("[]"))
+        .when(kind("decisions_object")).then(pl.when("flip").then(pl.lit("{}")).otherwise(first_element))
+        .when(kind("decisions_json_string"))
+        .then(pl.concat_str([pl.lit('"'), decisions.str.replace_all('"', '\\"', literal=True), pl.lit('"')]))
+        .when(kind("decisions_mixed_elements"))
+        .then(pl.when("flip").then(pl.lit('[1,"x",null]')).otherwise(decisions.str.strip_suffix("]") + ',1,"x",null]'))
+        .when(kind("element_without_node_id")).then(decisions.str.replace('"node_id":', '"step":', literal=True))
+        .when(kind("node_id_number")).then(decisions.str.replace(first_node_id, '"node_id":5'))
+        .when(kind("node_id_empty")).then(decisions.str.replace(first_node_id, '"node_id":""'))
+        # Greedy prefix: the LAST element names the removed node, so drop-offs land on it too.
+        .when(kind("node_not_in_tree"))
+        .then(decisions.str.replace(r'^(.*)"node_id":"[^"]*"', f'${{1}}"node_id":"{REMOVED_NODE}"'))
+        .otherwise(decisions)
+        .alias("decisions")
+    )  # fmt: skip
+
+
+def _ratings(
+    rng: np.random.Generator,
+    sessions: pl.DataFrame,
+    completed: Bools,
+    completed_at: Ints,
+    tree_ref: Ints,
+    window: _Window,
+    floor: int,
+) -> tuple[pl.DataFrame, int]:
+    """CSAT for ~30% of completed sessions, minutes after completion, skewed high."""
+    rated = np.flatnonzero(completed & (rng.random(completed.size) < RATED_SHARE))
+    created = completed_at[rated] + (rng.exponential(180, size=rated.size) * SECOND_US).astype(np.int64)
+    kept = created < window.now_us  # not rated yet
+    rated, created = rated[kept], created[kept]
+    m = rated.size
+    rating = rng.choice(5, size=m, p=RATING_SHARES) + 1
+    low = np.array([_COMMENT_RANGE[r][0] for r in range(1, 6)])[rating - 1]
+    high = np.array([_COMMENT_RANGE[r][1] for r in range(1, 6)])[rating - 1]
+    pick = low + (rng.random(m) * (high - low)).astype(np.int64)
+    commented = rng.random(m) < COMMENTED_SHARE
+    shares = [RATING_DIRTY["comment_empty"], RATING_DIRTY["comment_blank"]]
+    kinds = _assign_kinds(rng, m, shares, floor)
+    tied = _ties(rng, tree_ref[rated], created, kinds, max(floor, round(RATING_DIRTY["created_at_tie"] * m)))
+    commented[tied] = True  # ties matter where comments are ordered
+    comment = pl.Series(_COMMENTS).gather(pick).scatter(np.flatnonzero(~commented), None)
+    comment = comment.scatter(np.flatnonzero(kinds == 1), "").scatter(np.flatnonzero(kinds == 2), "   ")
+    ratings = pl.DataFrame(
+        {
+            "id": uuids(rng, m),
+            "session_id": sessions["id"].gather(rated),
+            "tree_id": sessions["tree_id"].gather(rated),
+            "user_id": sessions["user_id"].gather(rated),
+            "rating": rating,
+            "comment": comment,
+            "created_at": _timestamps(created),
+        }
+    )
+    return ratings, int(np.count_nonzero(kinds)) + tied.size
+
+
+def _ties(rng: np.random.Generator, tree: Ints, created: Ints, kinds: Ints, wanted: int) -> Ints:
+    """Give up to `wanted` clean ratings the created_at of another rating of the same tree."""
+    order = np.argsort(tree, kind="stable")
+    same_tree = tree[order][1:] == tree[order][:-1]
+    row, partner = order[1:][same_tree], order[:-1][same_tree]
+    clean = kinds[row] == 0
+    row, partner = row[clean], partner[clean]
+    chosen = np.sort(rng.choice(row.size, size=min(wanted, row.size), replace=False))
+    # A row whose partner also moves would lose its tie; keep only one of each chain link.
+    chosen = chosen[~np.isin(partner[chosen], row[chosen])]
+    created[row[chosen]] = created[partner[chosen]]
+    return row[chosen]
+
+
+def _step_ratings(
+    rng: np.random.Generator,
+    sessions: pl.DataFrame,
+    paths: PathTable,
+    path: Ints,
+    visited: Ints,
+    at: Ints,
+    window: _Window,
+    floor: int,
+) -> tuple[pl.DataFrame, int]:
+    """Helpful or not, on one node a session visited, shortly after the visit."""
+    rated = np.flatnonzero(rng.random(path.size) < STEP_RATED_SHARE)
+    position = (rng.random(rated.size) * visited[rated]).astype(np.int64)
+    created = at[rated, position] + (rng.exponential(20, size=rated.size) * SECOND_US).astype(np.int64)
+    kept = created < window.now_us
+    rated, position, created = rated[kept], position[kept], created[kept]
+    kinds = _assign_kinds(rng, rated.size, list(STEP_RATING_DIRTY.values()), floor)
+    node_id = paths.node_ids.gather(path[rated] * MAX_DEPTH + position)
+    steps = pl.DataFrame(
+        {
+            "id": uuids(rng, rated.size),
+            "session_id": sessions["id"].gather(rated),
+            "tree_id": sessions["tree_id"].gather(rated),
+            "node_id": node_id.scatter(np.flatnonzero(kinds), REMOVED_NODE),
+            "helpful": rng.random(rated.size) < HELPFUL_SHARE,
+            "user_id": sessions["user_id"].gather(rated),
+            "created_at": _timestamps(created),
+        }
+    )
+    return steps, int(np.count_nonzero(kinds))

@@ -35,6 +35,11 @@ def claim_name(job: str, slot: datetime) -> str:
     return f"{job}-{slot.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}"
 
 
+def is_claimed(folder: Path, job: str, slot: datetime) -> bool:
+    """Whether someone already claimed the slot (a hint only: claim_slot decides)."""
+    return (folder / claim_name(job, slot)).exists()
+
+
 def claim_slot(folder: Path, job: str, slot: datetime) -> None:
     """Claim the slot, or raise SlotAlreadyRun. Call it while holding the refresh lock."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -43,8 +48,7 @@ def claim_slot(folder: Path, job: str, slot: datetime) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
         raise SlotAlreadyRun(
-            f"the {job} run scheduled at {slot.astimezone(UTC).isoformat()} already ran "
-            f"(claim {path}); skipping it"
+            f"the {job} run scheduled at {slot.astimezone(UTC).isoformat()} already ran (claim {path}); skipping it"
         ) from None
     try:
         os.write(fd, f"{os.getpid()}\n".encode())

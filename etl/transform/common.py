@@ -42,19 +42,22 @@ def median_minutes(sessions: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
     """Interpolated median of duration_minutes per group, as PostgreSQL's percentile_cont(0.5).
 
     percentile_cont takes rows floor((n-1)/2) and ceil((n-1)/2) of the sorted values and
-    returns lo + (hi - lo) * 0.5 (lo itself when they coincide): the same formula in the
-    same floating-point order, so results match bit for bit. Groups without a completed
-    session get no row.
+    returns lo + (hi - lo) * 0.5; Polars' linear quantile is that same formula in the same
+    floating-point order (tests/unit/test_common.py checks it bit for bit against the
+    explicit formula). Groups without a completed session get no row.
     """
-    duration = pl.col("duration_minutes").sort()
-    n = pl.len()
-    lo = duration.get((n - 1) // 2)
-    hi = duration.get(n // 2)
     return (
         sessions.filter(completed())
         .group_by(keys)
-        .agg(pl.when((n - 1) // 2 == n // 2).then(lo).otherwise(lo + (hi - lo) * 0.5).alias("median_duration_minutes"))
+        .agg(pl.col("duration_minutes").quantile(0.5, interpolation="linear").alias("median_duration_minutes"))
     )
+
+
+def median_reference(values: list[float]) -> float:
+    """percentile_cont(0.5) written out, for tests: lo + (hi - lo) * 0.5 over the sorted values."""
+    ordered = sorted(values)
+    lo, hi = ordered[(len(ordered) - 1) // 2], ordered[len(ordered) // 2]
+    return lo if lo == hi else lo + (hi - lo) * 0.5
 
 
 def rate(numerator: str, denominator: str) -> pl.Expr:

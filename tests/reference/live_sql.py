@@ -156,8 +156,7 @@ def flow_body(conn: Conn, tree_id: str, period: str, now: datetime) -> Body:
         "time_series": _time_series(conn, "sessions s", TREE, params),
         "step_feedback": _step_feedback(conn, structure, params),
         "recent_comments": [
-            {"rating": rating, "comment": comment, "created_at": created_at}
-            for rating, comment, created_at in comments
+            {"rating": rating, "comment": comment, "created_at": created_at} for rating, comment, created_at in comments
         ],
     }
 

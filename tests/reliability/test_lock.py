@@ -1,0 +1,111 @@
+"""The refresh lock across processes: a second refresh is refused or skipped, never run
+alongside; a holder killed outright does not block the next refresh."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from etl.errors import RefreshLocked
+from jobs.claims import claims_dir
+from jobs.history import read_runs
+from jobs.refresh import run_refresh
+from jobs.schedule import run_scheduled
+from tests.reliability.conftest import (
+    CHILD_TIMEOUT,
+    HOLD_LOCK,
+    Child,
+    lock_holder,
+    make_config,
+    make_env,
+    wait_for,
+)
+
+
+def hold_lock(spawn: Callable[..., Child], lock_path: Path, seconds: float = 60) -> Child:
+    child = spawn(HOLD_LOCK, str(lock_path), str(seconds))
+    wait_for(lambda: lock_holder_pid(lock_path) == str(child.pid), "the child to take the lock")
+    return child
+
+
+def lock_holder_pid(lock_path: Path) -> str:
+    return lock_path.read_text().strip() if lock_path.exists() else ""
+
+
+def test_second_refresh_is_refused_and_recorded_as_skipped(
+    source_db: str, store_path: Path, spawn: Callable[..., Child]
+) -> None:
+    config = make_config(make_env(store_path))
+    holder = hold_lock(spawn, config.lock_path)
+
+    started = time.monotonic()
+    with pytest.raises(RefreshLocked, match=rf"another refresh is running \(pid {holder.pid}\)"):
+        run_refresh(config, source_db, mode="hourly", trigger="schedule")
+    assert time.monotonic() - started < 2, "a second refresh must fail fast, not wait"
+
+    # The scheduler's job: skipped and recorded, and the slot is not claimed (it never ran).
+    slot = datetime(2026, 11, 20, 9, 5, tzinfo=UTC)
+    assert run_scheduled(config, source_db, "hourly", slot) is None
+
+    runs = read_runs(config.runs_log)
+    assert [(r.status, r.trigger) for r in runs] == [("skipped", "schedule"), ("skipped", "schedule")]
+    assert runs[1].as_of == slot
+    assert all(f"pid {holder.pid}" in (r.error or "") for r in runs)
+    assert not claims_dir(config.metrics_db).exists() or not any(claims_dir(config.metrics_db).iterdir())
+    assert not store_path.exists(), "nothing may be published while another refresh holds the lock"
+    assert lock_holder(config) == str(holder.pid)
+
+
+def test_manual_refresh_exits_1_with_one_line_unless_it_waits(
+    source_db: str, store_path: Path, spawn: Callable[..., Child]
+) -> None:
+    config = make_config(make_env(store_path))
+    holder = hold_lock(spawn, config.lock_path)
+    env = {**os.environ, "METRICS_DB": str(store_path), "DATABASE_URL": source_db}
+    cli = subprocess.run(
+        [sys.executable, "-m", "jobs.cli", "--quiet", "refresh", "--mode", "nightly"],
+        env=env,
+        cwd=store_path.parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT,
+    )
+    assert cli.returncode == 1
+    assert cli.stderr.strip().splitlines() == [
+        f"error: another refresh is running (pid {holder.pid}) (lock {config.lock_path}); "
+        "this one is skipped: wait for it or use --wait SECONDS"
+    ]
+    assert [r.status for r in read_runs(config.runs_log)] == ["skipped"]
+
+    # With a wait, it runs as soon as the holder is gone.
+    threading.Timer(1.0, holder.process.terminate).start()
+    started = time.monotonic()
+    record = run_refresh(config, source_db, mode="nightly", wait_seconds=CHILD_TIMEOUT)
+    assert record.status == "success"
+    assert 0.8 < time.monotonic() - started < CHILD_TIMEOUT
+    assert holder.wait() == -signal.SIGTERM
+
+
+def test_a_killed_holder_does_not_block_the_next_refresh(
+    source_db: str, store_path: Path, spawn: Callable[..., Child]
+) -> None:
+    config = make_config(make_env(store_path))
+    holder = hold_lock(spawn, config.lock_path)
+    holder.process.send_signal(signal.SIGKILL)
+    assert holder.wait() == -signal.SIGKILL
+    # The dead holder's pid is still written in the lock file: only the flock counts.
+    assert lock_holder(config) == str(holder.pid)
+
+    record = run_refresh(config, source_db, mode="nightly", trigger="schedule")
+    assert record.status == "success"
+    assert [r.status for r in read_runs(config.runs_log)] == ["success"]
+    assert store_path.is_symlink() and store_path.exists()

@@ -1,0 +1,153 @@
+"""Tests of etl.transform.common: window start, outcome counts, the median, rate, top_n."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import polars as pl
+import pytest
+
+from etl.transform.common import completed, median_minutes, outcome_counts, rate, top_n, window_start
+from tests.unit.frames import AS_OF, assert_rows
+
+
+def test_window_start_is_as_of_minus_days() -> None:
+    assert window_start(AS_OF, 7) == AS_OF - timedelta(days=7)
+    assert window_start(AS_OF, 0) == AS_OF
+
+
+def test_completed_means_a_duration_is_set() -> None:
+    frame = pl.DataFrame({"duration_minutes": [1.5, None, 0.0, -2.0]}, schema={"duration_minutes": pl.Float64})
+    assert frame.select(completed()).to_series().to_list() == [True, False, True, True]
+
+
+# --- median: PostgreSQL percentile_cont(0.5), bit for bit -------------------------------
+
+
+def test_the_chosen_pairs_tell_the_two_median_formulas_apart() -> None:
+    # PostgreSQL computes lo + (hi - lo) * 0.5, not (lo + hi) / 2; for these pairs the two
+    # differ, and for 0.1 and 1.2 the difference even flips round(x, 1): 0.7 vs 0.6.
+    assert (0.1 + 0.5) / 2 == 0.3 != 0.1 + (0.5 - 0.1) * 0.5
+    assert round((0.1 + 1.2) / 2, 1) == 0.7
+    assert round(0.1 + (1.2 - 0.1) * 0.5, 1) == 0.6
+
+
+@pytest.mark.parametrize(
+    ("durations", "median"),
+    [
+        pytest.param([7.5], 7.5, id="one"),
+        pytest.param([3.0, 1.0, 2.0], 2.0, id="odd-takes-the-middle"),
+        pytest.param([4.0, 1.0, 3.0, 2.0], 2.5, id="even-interpolates"),
+        pytest.param([0.5, 0.1], 0.1 + (0.5 - 0.1) * 0.5, id="lo-plus-half-the-gap-not-mean"),
+        pytest.param([1.2, 0.1], 0.6499999999999999, id="formula-rounds-down-where-mean-rounds-up"),
+        pytest.param([-3.0, 10.0, 1.0], 1.0, id="negative-duration-sorts-first"),
+        pytest.param([-3.0, 2.0], -0.5, id="negative-duration-interpolated"),
+        pytest.param([None, 5.0, None, 1.0, 2.0], 2.0, id="incomplete-sessions-ignored"),
+        pytest.param([2.0, 2.0, 9.0, 2.0], 2.0, id="repeated-values"),
+    ],
+)
+def test_median_minutes_is_percentile_cont(durations: list[float | None], median: float) -> None:
+    sessions = pl.LazyFrame(
+        {"g": ["x"] * len(durations), "duration_minutes": durations},
+        schema={"g": pl.String, "duration_minutes": pl.Float64},
+    )
+    expected = pl.DataFrame(
+        {"g": ["x"], "median_duration_minutes": [median]},
+        schema={"g": pl.String, "median_duration_minutes": pl.Float64},
+    )
+    assert_rows(median_minutes(sessions, ["g"]), expected, by=["g"], whole=True)
+
+
+def test_median_minutes_per_group_and_no_row_without_completed() -> None:
+    sessions = pl.LazyFrame(
+        {
+            "g": ["a", "a", "b", "b", "b", "c"],
+            "duration_minutes": [0.1, 0.5, 9.0, 1.0, None, None],
+        },
+        schema={"g": pl.String, "duration_minutes": pl.Float64},
+    )
+    expected = pl.DataFrame(
+        {"g": ["a", "b"], "median_duration_minutes": [0.30000000000000004, 5.0]},
+        schema={"g": pl.String, "median_duration_minutes": pl.Float64},
+    )
+    assert_rows(median_minutes(sessions, ["g"]), expected, by=["g"], whole=True)
+
+
+# --- outcome counts ---------------------------------------------------------------------
+
+OUTCOME_FRAME = pl.DataFrame(
+    {
+        "outcome": ["resolved", "resolved", "escalated", "workaround", "Resolved", "other", None, "unresolved"],
+        "duration_minutes": [1.0, None, 2.0, None, 3.0, 4.0, 5.0, 6.0],
+    },
+    schema={"outcome": pl.String, "duration_minutes": pl.Float64},
+)
+
+
+@pytest.mark.parametrize(
+    ("among_completed", "counts"),
+    [
+        pytest.param(False, [2, 1, 1, 1], id="all-sessions"),
+        pytest.param(True, [1, 1, 0, 1], id="completed-only"),
+    ],
+)
+def test_outcome_counts_ignore_unknown_and_null(among_completed: bool, counts: list[int]) -> None:
+    # 'Resolved' (case differs), 'other' and NULL are in no count.
+    expected = pl.DataFrame(
+        [counts],
+        schema={"resolved": pl.Int64, "escalated": pl.Int64, "workaround": pl.Int64, "unresolved": pl.Int64},
+        orient="row",
+    )
+    assert_rows(OUTCOME_FRAME.select(outcome_counts(among_completed=among_completed)), expected, by=[], whole=True)
+
+
+# --- rate -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("numerator", "denominator", "value"),
+    [
+        pytest.param(3, 4, 0.75, id="plain"),
+        pytest.param(2, 3, 2 / 3, id="unrounded"),
+        pytest.param(0, 5, 0.0, id="zero-numerator"),
+        pytest.param(0, 0, 0.0, id="zero-over-zero"),
+        pytest.param(2, 0, 0.0, id="zero-denominator"),
+    ],
+)
+def test_rate(numerator: int, denominator: int, value: float) -> None:
+    frame = pl.DataFrame({"n": [numerator], "d": [denominator]}, schema={"n": pl.Int64, "d": pl.Int64})
+    expected = pl.DataFrame({"r": [value]}, schema={"r": pl.Float64})
+    assert_rows(frame.select(rate("n", "d").alias("r")), expected, by=[], whole=True)
+
+
+# --- top_n ------------------------------------------------------------------------------
+
+
+def test_top_n_ties_by_name_in_code_point_order_then_id() -> None:
+    # Code points: 'B' (U+0042) < 'a' (U+0061) < 'É' (U+00C9); a locale collation would differ.
+    items = pl.LazyFrame(
+        {
+            "group": ["g1", "g1", "g1", "g1", "g1", "g2", "g2"],
+            "sessions": [1, 1, 1, 1, 5, 1, 1],
+            "name": ["É", "a", "B", "a", "z", "y", "x"],
+            "id": ["i1", "i3", "i4", "i2", "i5", "i6", "i7"],
+        }
+    )
+    expected = pl.DataFrame(
+        {
+            "group": ["g1", "g1", "g1", "g1", "g1", "g2", "g2"],
+            "id": ["i5", "i4", "i2", "i3", "i1", "i7", "i6"],
+            "rank": [1, 2, 3, 4, 5, 1, 2],
+        },
+        schema={"group": pl.String, "id": pl.String, "rank": pl.Int32},
+    )
+    ranked = top_n(items, "group", ["sessions", "name", "id"], [True, False, False])
+    assert_rows(ranked, expected, by=["group", "rank"])
+
+
+@pytest.mark.parametrize("n", [pytest.param(1, id="n=1"), pytest.param(3, id="n=3"), pytest.param(10, id="n>rows")])
+def test_top_n_keeps_the_first_n_per_group(n: int) -> None:
+    items = pl.LazyFrame({"group": ["g"] * 4 + ["h"], "value": [4, 3, 2, 1, 7]})
+    kept = top_n(items, "group", ["value"], [True], n=n).collect()
+    assert kept.filter(pl.col("group") == "g")["value"].sort(descending=True).to_list() == [4, 3, 2, 1][:n]
+    assert kept.filter(pl.col("group") == "h")["rank"].to_list() == [1]
