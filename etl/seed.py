@@ -192,10 +192,9 @@ def _load(
         _copy_all(cur, "trees", [trees], freeze="trees" in created)
         say(f"trees {trees.height}")
 
-        floor = DIRTY_MIN if sessions >= DIRTY_MIN_SESSIONS and not clean else 0
-        shares = [0.0 if clean else share for share in SESSION_DIRTY.values()]
-        kinds = _assign_kinds(np.random.default_rng(kinds_seq), sessions, shares, floor)
-        chunks = _load_sessions(cur, world, kinds, window, chunks_seq, floor, "sessions" in created, say)
+        dirt = _Dirt(enabled=not clean, floor=DIRTY_MIN if sessions >= DIRTY_MIN_SESSIONS else 0)
+        kinds = _assign_kinds(np.random.default_rng(kinds_seq), sessions, dirt.shares(SESSION_DIRTY), dirt.floor)
+        chunks = _load_sessions(cur, world, kinds, window, chunks_seq, dirt, "sessions" in created, say)
 
         ratings = pl.concat([chunk.ratings for chunk in chunks], how="vertical")
         steps = pl.concat([chunk.step_ratings for chunk in chunks], how="vertical")
@@ -221,18 +220,19 @@ def _load_sessions(
     kinds: Ints,
     window: _Window,
     chunks_seq: np.random.SeedSequence,
-    floor: int,
+    dirt: _Dirt,
     freeze: bool,
     say: Callable[[str], None],
 ) -> list[_Chunk]:
     """One COPY for all sessions: the next chunk is generated while the server parses this one."""
-    starts = range(0, kinds.size, CHUNK_SESSIONS)
+    # An empty run still yields one (empty) chunk, so the ratings frames have their schema.
+    starts = range(0, max(kinds.size, 1), CHUNK_SESSIONS)
     chunks: list[_Chunk] = []
     clock = time.perf_counter()
     with _copy_into(cur, "sessions", freeze=freeze) as send:
         for start, chunk_seq in zip(starts, chunks_seq.spawn(len(starts)), strict=True):
             rng = np.random.default_rng(chunk_seq)
-            chunk = _session_chunk(rng, world, kinds[start : start + CHUNK_SESSIONS], window, floor)
+            chunk = _session_chunk(rng, world, kinds[start : start + CHUNK_SESSIONS], window, dirt)
             send(chunk.sessions)
             # Ratings wait for the sessions COPY to end; only a fraction, so memory stays small.
             chunks.append(_Chunk(chunk.sessions.clear(), chunk.ratings, chunk.step_ratings, chunk.dirty_rows))
@@ -256,7 +256,7 @@ def _create_tables(cur: psycopg.Cursor[tuple[object, ...]], statements: list[str
         table for table in _COLUMNS if cur.execute("SELECT to_regclass(%s) IS NULL", (table,)).fetchone() == (True,)
     }
     for statement in statements:
-        cur.execute(statement)  # type: ignore[call-overload]  # our own file, not user input
+        cur.execute(statement.encode())  # our own file, not user input
     return missing
 
 
@@ -271,7 +271,7 @@ def _create_indexes(cur: psycopg.Cursor[tuple[object, ...]], statements: list[st
     clock = time.perf_counter()
     cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
     for statement in statements:
-        cur.execute(statement)  # type: ignore[call-overload]
+        cur.execute(statement.encode())
     cur.execute("ANALYZE users, trees, sessions, session_ratings, step_ratings")
     say(f"indexes and statistics ({time.perf_counter() - clock:.1f} s)")
 
@@ -289,7 +289,7 @@ def _copy_into(
     options = "FORMAT csv, FREEZE" if freeze else "FORMAT csv"
     statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN ({options})"
     # The queued writer sends from a thread, so the next chunk is built meanwhile.
-    with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:  # type: ignore[call-overload]
+    with cur.copy(statement.encode(), writer=QueuedLibpqWriter(cur)) as copy:
 
         def send(frame: pl.DataFrame) -> None:
             buffer = io.BytesIO()
@@ -312,6 +312,17 @@ class _Window:
 
 
 @dataclass(frozen=True)
+class _Dirt:
+    """Whether to add dirty rows, and how many of each kind at least."""
+
+    enabled: bool
+    floor: int
+
+    def shares(self, kinds: dict[str, float]) -> list[float]:
+        return [share if self.enabled else 0.0 for share in kinds.values()]
+
+
+@dataclass(frozen=True)
 class _Chunk:
     sessions: pl.DataFrame
     ratings: pl.DataFrame
@@ -331,7 +342,7 @@ def _assign_kinds(rng: np.random.Generator, n: int, shares: list[float], floor: 
     return kinds
 
 
-def _session_chunk(rng: np.random.Generator, world: World, kinds: Ints, window: _Window, floor: int) -> _Chunk:
+def _session_chunk(rng: np.random.Generator, world: World, kinds: Ints, window: _Window, dirt: _Dirt) -> _Chunk:
     n = kinds.size
     account = world.pick_accounts(rng.random(n))
     tree = world.trees.pick(account, rng.random(n))
@@ -348,7 +359,7 @@ def _session_chunk(rng: np.random.Generator, world: World, kinds: Ints, window: 
     completed_at = np.minimum(started + duration, window.now_us)
 
     def kind(name: str) -> Bools:
-        return kinds == _KIND[name]
+        return np.equal(kinds, _KIND[name])
 
     # Forced completions keep their drawn outcome code unless the kind is about the outcome.
     forced = kind("completed_before_started") | kind("completed_without_outcome") | kind("outcome_unknown")
@@ -387,8 +398,8 @@ def _session_chunk(rng: np.random.Generator, world: World, kinds: Ints, window: 
             "decisions": _decisions(rng, world.paths, path, visited, repeat, at, kinds),
         }
     )
-    ratings, dirty_ratings = _ratings(rng, sessions, completed, completed_at, tree_ref, window, floor)
-    steps, dirty_steps = _step_ratings(rng, sessions, world.paths, path, visited, at, window, floor)
+    ratings, dirty_ratings = _ratings(rng, sessions, completed, completed_at, tree_ref, window, dirt)
+    steps, dirty_steps = _step_ratings(rng, sessions, world.paths, path, visited, at, window, dirt)
     return _Chunk(sessions, ratings, steps, dirty_ratings + dirty_steps)
 
 
@@ -490,7 +501,7 @@ def _ratings(
     completed_at: Ints,
     tree_ref: Ints,
     window: _Window,
-    floor: int,
+    dirt: _Dirt,
 ) -> tuple[pl.DataFrame, int]:
     """CSAT for ~30% of completed sessions, minutes after completion, skewed high."""
     rated = np.flatnonzero(completed & (rng.random(completed.size) < RATED_SHARE))
@@ -503,9 +514,9 @@ def _ratings(
     high = np.array([_COMMENT_RANGE[r][1] for r in range(1, 6)])[rating - 1]
     pick = low + (rng.random(m) * (high - low)).astype(np.int64)
     commented = rng.random(m) < COMMENTED_SHARE
-    shares = [RATING_DIRTY["comment_empty"], RATING_DIRTY["comment_blank"]]
-    kinds = _assign_kinds(rng, m, shares, floor)
-    tied = _ties(rng, tree_ref[rated], created, kinds, max(floor, round(RATING_DIRTY["created_at_tie"] * m)))
+    empty, blank, tie = dirt.shares(RATING_DIRTY)
+    kinds = _assign_kinds(rng, m, [empty, blank], dirt.floor)
+    tied = _ties(rng, tree_ref[rated], created, kinds, max(dirt.floor, round(tie * m)) if tie else 0)
     commented[tied] = True  # ties matter where comments are ordered
     comment = pl.Series(_COMMENTS).gather(pick).scatter(np.flatnonzero(~commented), None)
     comment = comment.scatter(np.flatnonzero(kinds == 1), "").scatter(np.flatnonzero(kinds == 2), "   ")
@@ -533,8 +544,9 @@ def _ties(rng: np.random.Generator, tree: Ints, created: Ints, kinds: Ints, want
     chosen = np.sort(rng.choice(row.size, size=min(wanted, row.size), replace=False))
     # A row whose partner also moves would lose its tie; keep only one of each chain link.
     chosen = chosen[~np.isin(partner[chosen], row[chosen])]
-    created[row[chosen]] = created[partner[chosen]]
-    return row[chosen]
+    tied: Ints = row[chosen]
+    created[tied] = created[partner[chosen]]
+    return tied
 
 
 def _step_ratings(
@@ -545,7 +557,7 @@ def _step_ratings(
     visited: Ints,
     at: Ints,
     window: _Window,
-    floor: int,
+    dirt: _Dirt,
 ) -> tuple[pl.DataFrame, int]:
     """Helpful or not, on one node a session visited, shortly after the visit."""
     rated = np.flatnonzero(rng.random(path.size) < STEP_RATED_SHARE)
@@ -553,7 +565,7 @@ def _step_ratings(
     created = at[rated, position] + (rng.exponential(20, size=rated.size) * SECOND_US).astype(np.int64)
     kept = created < window.now_us
     rated, position, created = rated[kept], position[kept], created[kept]
-    kinds = _assign_kinds(rng, rated.size, list(STEP_RATING_DIRTY.values()), floor)
+    kinds = _assign_kinds(rng, rated.size, dirt.shares(STEP_RATING_DIRTY), dirt.floor)
     node_id = paths.node_ids.gather(path[rated] * MAX_DEPTH + position)
     steps = pl.DataFrame(
         {

@@ -156,8 +156,8 @@ def build_world(
     rng: np.random.Generator, accounts: int, sessions: int, clean: bool
 ) -> tuple[World, pl.DataFrame, pl.DataFrame]:
     """The world, with the users and trees frames to store (in the tables' column names)."""
-    weights = 1.0 / np.arange(1, accounts + 1) ** ACCOUNT_SKEW
-    weights /= weights.sum()
+    ranks = np.arange(1, accounts + 1, dtype=np.float64)
+    weights: Floats = ranks**-ACCOUNT_SKEW / np.sum(ranks**-ACCOUNT_SKEW)
     account_ids = uuids(rng, accounts)
     users, user_owner, nameless = _users(rng, account_ids, weights, sessions, clean)
     trees, tree_owner, built, malformed = _trees(rng, account_ids, weights, clean)
@@ -326,9 +326,9 @@ def path_table(trees: Sequence[Tree]) -> PathTable:
     for tree in trees:
         for path in tree.paths:
             lengths.append(len(path))
-            padding = [None] * (MAX_DEPTH - len(path))
-            node_ids.extend([node_id for node_id, _ in path] + padding)
-            elements.extend([_element_prefix(node_id, answer) for node_id, answer in path] + padding)
+            padding: list[str | None] = [None] * (MAX_DEPTH - len(path))
+            node_ids.extend([*(node_id for node_id, _ in path), *padding])
+            elements.extend([*(_element_prefix(node_id, answer) for node_id, answer in path), *padding])
     return PathTable(
         offsets=offsets,
         counts=counts,

@@ -39,7 +39,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from etl.config import Config
-from etl.errors import FlowmetricsError, RefreshFailed, RefreshLocked
+from etl.errors import ConfigError, FlowmetricsError, RefreshFailed, RefreshLocked
 from jobs.claims import KEEP_CLAIMS, SlotAlreadyRun, claim_slot, claims_dir, is_claimed, prune_claims
 from jobs.history import RunRecord, utcnow
 from jobs.refresh import run_refresh
@@ -56,25 +56,24 @@ def run_schedule(config: Config, database_url: str, *, stop: threading.Event | N
     Returns once the refresh in flight (if any) has finished. Signal handlers are installed
     only when called from the main thread (and restored on return).
     """
-    stop = stop or threading.Event()
+    stop = stop if stop is not None else threading.Event()
     stopping = threading.Event()  # set when shutting down: runs still queued are dropped
     received: list[int] = []
     scheduler = build_scheduler(config, database_url, stopping=stopping, now=utcnow())
     previous_handlers = _install_signal_handlers(received)
-    scheduler.start()
     try:
-        # Signal handlers only record the signal: stopping (which waits for a refresh)
-        # happens here, in ordinary code, where a second signal can still interrupt it.
-        while not received and not stop.wait(POLL_SECONDS):
-            pass
-        if received:
-            name = signal.Signals(received[0]).name
-            log.info("%s received: stopping after the refresh in progress, if any (send it again to exit now)", name)
-        else:
-            log.info("stop requested: stopping after the refresh in progress, if any")
+        scheduler.start()
+        try:
+            # Signal handlers only record the signal: stopping (which waits for a refresh)
+            # happens here, in ordinary code, where a second signal can still interrupt it.
+            while not received and not stop.wait(POLL_SECONDS):
+                pass
+            cause = f"{signal.Signals(received[0]).name} received" if received else "stop requested"
+            log.info("%s: stopping after the refresh in progress, if any (a second signal exits now)", cause)
+        finally:
+            stopping.set()
+            scheduler.shutdown(wait=True)
     finally:
-        stopping.set()
-        scheduler.shutdown(wait=True)
         for signum, handler in previous_handlers.items():
             signal.signal(signum, handler)
     log.info("scheduler stopped")
@@ -93,7 +92,7 @@ def build_scheduler(
     folder = claims_dir(config.metrics_db)
     prune_claims(folder, older_than=_claim_lifetime(config))
     for job, cron in (("hourly", config.hourly_cron), ("nightly", config.nightly_cron)):
-        trigger = CronTrigger.from_crontab(cron, timezone="UTC")
+        trigger = _trigger(job, cron)
         extra: dict[str, Any] = {}
         missed = latest_slot(trigger, now, timedelta(seconds=grace))
         if missed is not None and not is_claimed(folder, job, missed):
@@ -145,8 +144,11 @@ def run_scheduled(
         )
     except SlotAlreadyRun as exc:
         log.info("%s", exc)
-    except RefreshLocked as exc:
-        log.warning("%s run for %s skipped: another refresh is running (%s)", job, slot.isoformat(), exc)
+    except RefreshLocked:
+        # Recorded as skipped by run_refresh; the slot stays unclaimed.
+        log.warning(
+            "%s run for %s skipped: another refresh is running (lock %s)", job, slot.isoformat(), config.lock_path
+        )
     except RefreshFailed as exc:
         # run_refresh has logged the failure and recorded it; the schedule goes on.
         log.error("%s run for %s failed in %s; the schedule continues", job, slot.isoformat(), exc.step)
@@ -165,6 +167,14 @@ def latest_slot(trigger: CronTrigger, now: datetime, within: timedelta) -> datet
         slot = fire
         fire = trigger.get_next_fire_time(fire, now)
     return slot
+
+
+def _trigger(job: str, cron: str) -> CronTrigger:
+    try:
+        return CronTrigger.from_crontab(cron, timezone="UTC")
+    except ValueError as exc:
+        name = f"METRICS_{job.upper()}_CRON"
+        raise ConfigError(f"{name}={cron!r} is not a valid cron expression ({exc}); use e.g. '5 * * * *'") from None
 
 
 def _claim_lifetime(config: Config) -> timedelta:

@@ -1,4 +1,9 @@
-"""The FastAPI application factory: config in, app out. Reads only the published store."""
+"""The FastAPI application factory: config in, app out.
+
+Serves the app's analytics endpoints from the published store only: never PostgreSQL,
+never os.environ (the Config is injected). Refuses to start without a JWT secret
+unless in demo mode.
+"""
 
 from __future__ import annotations
 
@@ -8,36 +13,44 @@ from fastapi.responses import JSONResponse
 
 from etl.config import Config
 from etl.errors import ConfigError, StoreUnavailable
+from metrics_api.auth import TokenVerifier
 from metrics_api.reader import StoreReader
 from metrics_api.routes import build_router
+
+DEMO_SECRET = "flowmetrics-demo-secret-not-for-production-use"
+"""Signs tokens only when `demo=True` and no secret is configured (the demo prints one)."""
 
 
 def create_app(config: Config, *, demo: bool = False) -> FastAPI:
     if config.jwt_secret is None and not demo:
-        raise ConfigError("METRICS_JWT_SECRET is not set; set it to the app's JWT signing key (or use --demo)")
-    if config.jwt_secret is None:
-        import dataclasses
-
-        config = dataclasses.replace(config, jwt_secret="flowmetrics-demo-secret-not-for-production")
+        raise ConfigError(
+            "METRICS_JWT_SECRET is not set; set it to the app's JWT signing key "
+            "(or run `flowmetrics demo` for a local demo)"
+        )
+    secret = config.jwt_secret or DEMO_SECRET
     app = FastAPI(
         title="flowmetrics read API",
-        description="ResolutionFlow analytics served from the precomputed store.",
+        summary="ResolutionFlow analytics served from the precomputed metrics store.",
+        description=(
+            "Drop-in for the app's analytics router. Every analytics answer carries `as_of` "
+            "(when the data was computed) and the same value in the `X-Data-As-Of` header."
+        ),
         version="1",
     )
     reader = StoreReader(config.metrics_db)
     app.state.reader = reader
-    app.include_router(build_router(config, reader), prefix=config.api_prefix)
+    app.include_router(build_router(config, reader, TokenVerifier(config, secret)), prefix=config.api_prefix)
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(config.cors_origins),
             allow_methods=["GET"],
             allow_headers=["Authorization"],
-            expose_headers=["X-Data-As-Of"],
+            expose_headers=["X-Data-As-Of", "Last-Modified"],
         )
 
     @app.exception_handler(StoreUnavailable)
     async def store_unavailable(_request: Request, exc: StoreUnavailable) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503)
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "60"})
 
     return app

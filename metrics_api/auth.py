@@ -1,12 +1,16 @@
 """Bearer-token auth like the app's: a JWT signed by the app, the caller looked up in the store.
 
-401 for anything wrong with the token or an unknown user, 403 for an inactive user.
-Never accepts `alg: none` (the accepted algorithms come from config, which refuses it).
+401 (with `WWW-Authenticate: Bearer`) for a missing, garbled, expired or badly signed token,
+a token without a UUID user claim, or a user the store does not know; 403 for a
+deactivated user or a dashboard the user's role may not read. Never accepts `alg: none`:
+only the configured algorithms verify, and Config refuses 'none'. Reads no environment
+and no database: the users dimension comes from the caller's snapshot.
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import jwt
 from fastapi import HTTPException, status
@@ -21,34 +25,66 @@ def unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers=CHALLENGE)
 
 
-def authenticate(authorization: str | None, config: Config, snapshot: Snapshot) -> User:
-    if not authorization:
-        raise unauthorized("missing Authorization header; send `Authorization: Bearer <token>`")
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise unauthorized("the Authorization header must be `Bearer <token>`")
-    assert config.jwt_secret is not None  # create_app refuses to start without one
-    try:
-        claims = jwt.decode(
-            token.strip(),
-            config.jwt_secret,
-            algorithms=list(config.jwt_algorithms),
-            audience=config.jwt_audience,
-            issuer=config.jwt_issuer,
-            options={"require": ["exp"], "verify_aud": config.jwt_audience is not None},
-        )
-    except jwt.ExpiredSignatureError:
-        raise unauthorized("the token has expired") from None
-    except jwt.InvalidTokenError as exc:
-        raise unauthorized(f"invalid token: {exc}") from None
-    raw_id = claims.get(config.jwt_user_claim)
-    try:
-        user_id = str(uuid.UUID(str(raw_id)))
-    except ValueError:
-        raise unauthorized(f"the token's {config.jwt_user_claim!r} claim is not a user id") from None
+def forbidden(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_403_FORBIDDEN, detail=detail)
+
+
+class TokenVerifier:
+    """Checks a bearer token and returns the caller's user id (canonical UUID text)."""
+
+    def __init__(self, config: Config, secret: str) -> None:
+        if not config.jwt_algorithms or any(a.lower() == "none" for a in config.jwt_algorithms):
+            # Config already refuses this; a hand-built Config must not slip it through.
+            raise ValueError("jwt_algorithms must name real algorithms, never 'none'")
+        self._secret = secret
+        self._algorithms = list(config.jwt_algorithms)
+        self._audience = config.jwt_audience
+        self._issuer = config.jwt_issuer
+        self._claim = config.jwt_user_claim
+        # exp/nbf are verified when present (PyJWT's default), as the app's own check does.
+        # Audience is verified only when configured: the app's tokens may carry one we ignore.
+        self._options: dict[str, Any] = {"require": [self._claim], "verify_aud": self._audience is not None}
+
+    def user_id(self, token: str | None) -> str:
+        if not token:
+            raise unauthorized("Not authenticated: send `Authorization: Bearer <token>`")
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=self._algorithms,
+                audience=self._audience,
+                issuer=self._issuer,
+                options=self._options,  # type: ignore[arg-type]
+            )
+        except jwt.ExpiredSignatureError:
+            raise unauthorized("Token has expired") from None
+        except jwt.InvalidTokenError as exc:
+            raise unauthorized(f"Invalid token: {exc}") from None
+        raw = claims.get(self._claim)
+        try:
+            # A string only: an integer claim could otherwise parse as a hex UUID.
+            if not isinstance(raw, str):
+                raise ValueError(raw)
+            return str(uuid.UUID(raw))
+        except ValueError:
+            raise unauthorized(f"Invalid token: the {self._claim!r} claim is not a user id (UUID)") from None
+
+
+def caller(snapshot: Snapshot, user_id: str) -> User:
+    """The active user behind a verified token, from the snapshot the request uses."""
     user = snapshot.users.get(user_id)
     if user is None:
-        raise unauthorized("unknown user")
+        raise unauthorized("Unknown user")
     if not user.is_active:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="this user is deactivated")
+        raise forbidden("User is inactive")
     return user
+
+
+def require_team_reader(user: User) -> None:
+    if not (user.is_team_admin or user.is_super_admin):
+        raise forbidden("Team analytics are for team admins and super admins")
+
+
+def may_read_tree(user: User, tree_account_id: str) -> bool:
+    return user.is_super_admin or user.account_id == tree_account_id

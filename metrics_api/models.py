@@ -105,3 +105,10 @@ class HealthResponse(BaseModel):
     built_at: datetime | None
     store_age_seconds: float | None
     last_run: dict[str, object] | None
+    detail: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Body of every error answer (401, 403, 404, 503), as FastAPI writes it."""
+
+    detail: str

@@ -1,200 +1,231 @@
-"""The analytics routes: the app's three endpoints plus health, answered from one snapshot each.
+"""The analytics routes (the app's three endpoints), health and a constant ping.
 
-A request authenticates, then serves bytes from the snapshot's cache or builds them with
-a few indexed lookups. Bodies are validated and serialised by the response models.
+A request verifies its token, takes one snapshot, authorises the caller from that
+snapshot, then answers with cached bytes or builds them with a few lookups in a worker
+thread. The event loop never waits on DuckDB: cache hits are answered on it directly,
+store reads and store opening run in the thread pool. Must not read PostgreSQL, the
+environment or the clock (except health's age).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
-from email.utils import format_datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from fastapi import APIRouter, HTTPException, Query, Security, status
+from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from etl.config import Config
+from etl.errors import StoreUnavailable
 from metrics_api import responses
-from metrics_api.auth import authenticate
+from metrics_api.auth import TokenVerifier, caller, may_read_tree, require_team_reader
 from metrics_api.models import (
+    ErrorResponse,
     FlowAnalyticsResponse,
     HealthResponse,
     PersonalAnalyticsResponse,
     TeamAnalyticsResponse,
 )
-from metrics_api.reader import Snapshot, StoreReader, User, last_run
+from metrics_api.reader import Snapshot, StoreReader
 
-Period = Annotated[Literal["7d", "30d", "90d"], Query(description="window before as_of")]
-Authorization = Annotated[str | None, Header(description="Bearer <JWT signed by the app>")]
+Period = Annotated[Literal["7d", "30d", "90d"], Query(description="Window before as_of: 7d, 30d or 90d.")]
+Bearer = Annotated[
+    HTTPAuthorizationCredentials | None,
+    Security(HTTPBearer(auto_error=False, description="JWT signed by the app; the user id in its user claim.")),
+]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing, invalid or expired token, or unknown user"},
-    403: {"description": "deactivated user, or not allowed to read this dashboard"},
-    503: {"description": "no store published yet"},
+    401: _error("Missing, garbled, expired or badly signed token, or unknown user."),
+    403: _error("Inactive user."),
+    503: _error("No store published yet, or it cannot be opened."),
 }
+TEAM_ERRORS = {**ERRORS, 403: _error("Inactive user, or neither team admin nor super admin.")}
+FLOW_ERRORS = {**ERRORS, 404: _error("No such tree in the caller's account (or tree_id is not a UUID).")}
+PING = b'{"status":"ok"}'
 
 
-def _summary(snap: Snapshot, period: str, scope: str, scope_id: str, engineer_id: str = "") -> dict[str, Any]:
-    rows = snap.query(
-        f"SELECT {responses.SUMMARY_COLUMNS} FROM window_summary "
-        "WHERE period = ? AND scope = ? AND scope_id = ? AND engineer_id = ?",
-        [period, scope, scope_id, engineer_id],
-    )
-    return responses.summary(rows[0] if rows else None)
+def _answer(snapshot: Snapshot, body: bytes) -> Response:
+    return Response(content=body, media_type="application/json", headers=snapshot.headers)
 
 
-def _series(snap: Snapshot, period: str, scope: str, scope_id: str, engineer_id: str = "") -> list[dict[str, Any]]:
-    return responses.time_series(
-        snap.query(
-            f"SELECT {responses.SERIES_COLUMNS} FROM window_time_series "
-            "WHERE period = ? AND scope = ? AND scope_id = ? AND engineer_id = ? ORDER BY day",
-            [period, scope, scope_id, engineer_id],
-        )
-    )
+def _last_run(runs_log: Path, snapshot: Snapshot | None) -> dict[str, Any] | None:
+    """Newest run: the run history beside the store (it also records failed runs after the
+    last publish); else the newest refresh_runs row of the store itself."""
+    try:
+        with runs_log.open("rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(max(0, size - 65536))
+            lines = handle.read().splitlines()
+    except OSError:
+        lines = []
+    for line in reversed(lines):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a torn last line of a killed writer
+        if isinstance(record, dict):
+            return record
+    return snapshot.last_run if snapshot is not None else None
 
 
-def _top_flows(snap: Snapshot, period: str, scope: str, scope_id: str) -> list[dict[str, Any]]:
-    return responses.top_flows(
-        snap.query(
-            f"SELECT tree_id, tree_name, {responses.TOP_COLUMNS} FROM window_top_flows "
-            "WHERE period = ? AND scope = ? AND scope_id = ? ORDER BY rank",
-            [period, scope, scope_id],
-        )
-    )
-
-
-def _render(snap: Snapshot, model: type[BaseModel], body: dict[str, Any]) -> bytes:
-    return model.model_validate({**body, "as_of": snap.as_of}).model_dump_json().encode()
-
-
-def _respond(snap: Snapshot, body: bytes) -> Response:
-    as_of = snap.as_of
-    headers = {"X-Data-As-Of": as_of.isoformat(), "Last-Modified": format_datetime(as_of.astimezone(UTC), usegmt=True)}
-    return Response(content=body, media_type="application/json", headers=headers)
-
-
-def build_router(config: Config, reader: StoreReader) -> APIRouter:
+def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -> APIRouter:
     router = APIRouter()
 
-    def caller(authorization: str | None) -> tuple[Snapshot, User]:
-        snap = reader.current()  # one snapshot for the whole request
-        return snap, authenticate(authorization, config, snap)
+    async def snapshot() -> Snapshot:
+        # One snapshot per request; opening a newly published version runs off the loop.
+        current = reader.snapshot_nowait()
+        return current if current is not None else await run_in_threadpool(reader.snapshot)
 
-    @router.get("/analytics/team", response_model=TeamAnalyticsResponse, responses=ERRORS, tags=["analytics"])
-    def team(
-        authorization: Authorization = None,
+    @router.get("/analytics/team", response_model=TeamAnalyticsResponse, responses=TEAM_ERRORS, tags=["analytics"])
+    async def team(
+        credentials: Bearer,
         period: Period = "30d",
-        engineer_id: Annotated[uuid.UUID | None, Query(description="narrow summary and time series")] = None,
+        engineer_id: Annotated[
+            uuid.UUID | None, Query(description="Narrow summary and time series to this user's sessions.")
+        ] = None,
     ) -> Response:
-        """Team dashboard of the caller's account (team admins and super admins)."""
-        snap, user = caller(authorization)
-        if not (user.is_team_admin or user.is_super_admin):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, detail="the team dashboard is for team admins")
-        engineer = str(engineer_id) if engineer_id else ""
+        """Team Analytics of the caller's account (team admins and super admins)."""
+        user_id = verifier.user_id(credentials.credentials if credentials else None)
+        snap = await snapshot()
+        user = caller(snap, user_id)
+        require_team_reader(user)
+        engineer = str(engineer_id) if engineer_id is not None else ""
         key = ("team", user.account_id, engineer, period)
         body = snap.cached(key)
         if body is None:
-            scope = "account_engineer" if engineer else "account"
-            top_engineers = snap.query(
-                f"SELECT user_id, name, {responses.TOP_COLUMNS} FROM window_top_engineers "
-                "WHERE period = ? AND scope = 'account' AND scope_id = ? ORDER BY rank",
-                [period, user.account_id],
-            )
-            body = _render(snap, TeamAnalyticsResponse, {
-                "period": period,
-                "summary": _summary(snap, period, scope, user.account_id, engineer),
-                "time_series": _series(snap, period, scope, user.account_id, engineer),
-                "top_flows": _top_flows(snap, period, "account", user.account_id),
-                "top_engineers": responses.top_engineers(top_engineers),
-            })
+            body = await run_in_threadpool(_team, snap, user.account_id, engineer, period)
             snap.remember(key, body)
-        return _respond(snap, body)
+        return _answer(snap, body)
 
     @router.get("/analytics/me", response_model=PersonalAnalyticsResponse, responses=ERRORS, tags=["analytics"])
-    def me(authorization: Authorization = None, period: Period = "30d") -> Response:
-        """The caller's own sessions, whatever their tree."""
-        snap, user = caller(authorization)
+    async def me(credentials: Bearer, period: Period = "30d") -> Response:
+        """My Analytics: the caller's own sessions, whatever their tree."""
+        user_id = verifier.user_id(credentials.credentials if credentials else None)
+        snap = await snapshot()
+        user = caller(snap, user_id)
         key = ("me", user.user_id, period)
         body = snap.cached(key)
         if body is None:
-            body = _render(snap, PersonalAnalyticsResponse, {
-                "period": period,
-                "summary": _summary(snap, period, "user", user.user_id),
-                "time_series": _series(snap, period, "user", user.user_id),
-                "top_flows": _top_flows(snap, period, "user", user.user_id),
-            })
+            body = await run_in_threadpool(_personal, snap, user.user_id, period)
             snap.remember(key, body)
-        return _respond(snap, body)
+        return _answer(snap, body)
 
     @router.get(
-        "/analytics/flows/{tree_id}",
-        response_model=FlowAnalyticsResponse,
-        responses={**ERRORS, 404: {"description": "no such tree in the caller's account"}},
-        tags=["analytics"],
+        "/analytics/flows/{tree_id}", response_model=FlowAnalyticsResponse, responses=FLOW_ERRORS, tags=["analytics"]
     )
-    def flow(tree_id: str, authorization: Authorization = None, period: Period = "30d") -> Response:
-        """One flow's dashboard: summary, CSAT, time series, step feedback, recent comments."""
-        snap, user = caller(authorization)
+    async def flow(
+        credentials: Bearer,
+        tree_id: Annotated[str, PathParam(description="Tree id (UUID); anything else is not found.")],
+        period: Period = "30d",
+    ) -> Response:
+        """Flow Analytics of one tree of the caller's account (super admins: any tree)."""
+        user_id = verifier.user_id(credentials.credentials if credentials else None)
+        snap = await snapshot()
+        user = caller(snap, user_id)
         try:
             tree = snap.trees.get(str(uuid.UUID(tree_id)))
         except ValueError:
             tree = None
-        # Another account's tree is answered exactly like a missing one: no existence leak.
-        if tree is None or (tree.account_id != user.account_id and not user.is_super_admin):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="flow not found")
+        # Another account's tree answers exactly like a missing one: existence does not leak.
+        if tree is None or not may_read_tree(user, tree.account_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Flow not found")
         key = ("flow", tree.tree_id, period)
         body = snap.cached(key)
         if body is None:
-            ratings = snap.query(
-                "SELECT avg_csat, total_ratings FROM window_ratings WHERE period = ? AND tree_id = ?",
-                [period, tree.tree_id],
-            )
-            avg_csat, total_ratings = responses.csat(ratings[0] if ratings else None)
-            steps = snap.query(
-                "SELECT node_id, node_title, visits, dropoffs, dropoff_rate, helpful_yes, helpful_no, helpful_rate "
-                "FROM window_step_feedback WHERE period = ? AND tree_id = ? ORDER BY dropoff_rate DESC, node_id",
-                [period, tree.tree_id],
-            )
-            comments = snap.query(
-                "SELECT rating, comment, created_at FROM recent_comments WHERE tree_id = ? ORDER BY rank",
-                [tree.tree_id],
-            )
-            body = _render(snap, FlowAnalyticsResponse, {
-                "tree_id": tree.tree_id,
-                "tree_name": tree.name,
-                "period": period,
-                "summary": _summary(snap, period, "tree", tree.tree_id),
-                "avg_csat": avg_csat,
-                "total_ratings": total_ratings,
-                "time_series": _series(snap, period, "tree", tree.tree_id),
-                "step_feedback": responses.step_feedback(steps),
-                "recent_comments": responses.recent_comments(comments),
-            })
+            body = await run_in_threadpool(_flow, snap, tree.tree_id, tree.name, period)
             snap.remember(key, body)
-        return _respond(snap, body)
+        return _answer(snap, body)
 
-    @router.get("/health", response_model=HealthResponse, responses={503: {"description": "no store yet"}}, tags=["ops"])
+    @router.get(
+        "/health",
+        response_model=HealthResponse,
+        responses={503: {"model": HealthResponse, "description": "No store published yet, or unreadable."}},
+        tags=["ops"],
+    )
     def health() -> JSONResponse:
-        """Store age, last refresh and its status. No auth."""
-        run = last_run(config.runs_log)
+        """Store freshness and the last refresh run. No auth."""
         try:
-            snap = reader.current()
-        except Exception as exc:  # no store yet, or unreadable: say so with 503
-            body = HealthResponse(status="no store", store_path=None, as_of=None, built_at=None,
-                                  store_age_seconds=None, last_run=run)
-            return JSONResponse(body.model_dump(mode="json") | {"detail": str(exc)}, status_code=503)
-        built = datetime.fromisoformat(snap.meta["built_at"])
+            snap = reader.snapshot()
+        except StoreUnavailable as exc:
+            unavailable = HealthResponse(
+                status="no store" if not config.metrics_db.exists() else "unavailable",
+                store_path=None,
+                as_of=None,
+                built_at=None,
+                store_age_seconds=None,
+                last_run=_last_run(config.runs_log, None),
+                detail=str(exc),
+            )
+            return JSONResponse(unavailable.model_dump(mode="json"), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+        age = (datetime.now(UTC) - snap.built_at).total_seconds() if snap.built_at is not None else None
         body = HealthResponse(
-            status="ok", store_path=str(snap.path), as_of=snap.as_of, built_at=built,
-            store_age_seconds=round((datetime.now(UTC) - built).total_seconds(), 3), last_run=run,
+            status="ok",
+            store_path=str(snap.path),
+            as_of=snap.as_of,
+            built_at=snap.built_at,
+            store_age_seconds=round(age, 3) if age is not None else None,
+            last_run=_last_run(config.runs_log, snap),
         )
-        return JSONResponse(body.model_dump(mode="json"))
+        return JSONResponse(body.model_dump(mode="json"), headers=snap.headers)
 
     @router.get("/_ping", include_in_schema=False)
-    def ping() -> Response:
-        """Constant JSON: the framework's own floor, for benchmarks."""
-        return Response(content=b'{"ok":true}', media_type="application/json")
+    async def ping() -> Response:
+        """Constant JSON, no auth: the framework's own floor for benchmarks."""
+        return Response(content=PING, media_type="application/json")
 
     return router
+
+
+# Body builders: run in a worker thread, on one cursor of the request's snapshot.
+
+
+def _team(snap: Snapshot, account_id: str, engineer_id: str, period: str) -> bytes:
+    # engineer_id narrows summary and time series only; it is always a slice of this
+    # account's trees, so another account's user id reads as no sessions.
+    scope = "account_engineer" if engineer_id else "account"
+    with snap.queries() as q:
+        return responses.team(
+            period,
+            snap.as_of,
+            q.window_summary(period, scope, account_id, engineer_id),
+            q.window_time_series(period, scope, account_id, engineer_id),
+            q.window_top_flows(period, "account", account_id),
+            q.window_top_engineers(period, account_id),
+        )
+
+
+def _personal(snap: Snapshot, user_id: str, period: str) -> bytes:
+    with snap.queries() as q:
+        return responses.personal(
+            period,
+            snap.as_of,
+            q.window_summary(period, "user", user_id),
+            q.window_time_series(period, "user", user_id),
+            q.window_top_flows(period, "user", user_id),
+        )
+
+
+def _flow(snap: Snapshot, tree_id: str, tree_name: str, period: str) -> bytes:
+    with snap.queries() as q:
+        return responses.flow(
+            tree_id,
+            tree_name,
+            period,
+            snap.as_of,
+            q.window_summary(period, "tree", tree_id),
+            q.window_ratings(period, tree_id),
+            q.window_time_series(period, "tree", tree_id),
+            q.window_step_feedback(period, tree_id),
+            q.recent_comments(tree_id),
+        )

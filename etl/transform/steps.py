@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import threading
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -23,8 +25,8 @@ def walk_nodes(tree_structure: str | None) -> list[tuple[str, str]] | None:
     are ignored; unparseable JSON has no nodes.
     """
     try:
-        root = json.loads(tree_structure) if tree_structure is not None else None
-    except ValueError:
+        root = _loads(tree_structure) if tree_structure is not None else None
+    except (ValueError, RecursionError):
         return None
     if not isinstance(root, dict):
         return None
@@ -41,6 +43,43 @@ def walk_nodes(tree_structure: str | None) -> list[tuple[str, str]] | None:
         if isinstance(children, list):
             stack.extend(reversed(children))
     return walked
+
+
+_DEEP_LOCK = threading.Lock()
+
+
+def _loads(text: str) -> Any:
+    """json.loads, retried on a big stack for trees nested deeper than Python's recursion limit.
+
+    PostgreSQL stores jsonb thousands of levels deep; json.loads recurses once per level.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        pass
+    result: list[Any] = []
+    failure: list[BaseException] = []
+
+    def parse() -> None:
+        try:
+            result.append(json.loads(text))
+        except BaseException as exc:  # handed back to the caller below
+            failure.append(exc)
+
+    with _DEEP_LOCK:
+        previous_stack, previous_limit = threading.stack_size(), sys.getrecursionlimit()
+        threading.stack_size(512 * 2**20)
+        sys.setrecursionlimit(max(previous_limit, 200_000))
+        try:
+            worker = threading.Thread(target=parse)
+            worker.start()
+            worker.join()
+        finally:
+            threading.stack_size(previous_stack)
+            sys.setrecursionlimit(previous_limit)
+    if failure:
+        raise failure[0]
+    return result[0]
 
 
 def node_titles(tree_structure: str | None) -> dict[str, str]:

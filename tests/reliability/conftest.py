@@ -6,7 +6,6 @@ killed and reaped at teardown, so a failing test never leaves one running.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from etl.config import Config
+from etl.seed import seed
 from etl.store import resolve_store
 from jobs.history import RunRecord, read_runs, utcnow
 from jobs.refresh import run_refresh
@@ -71,30 +71,9 @@ def scheduled_runs(config: Config) -> list[RunRecord]:
 
 @pytest.fixture
 def source_db(fresh_db: str) -> str:
-    """A fresh database with a small seeded source (dirty rows included)."""
-    _seed_by_hand(fresh_db)
+    """A fresh database with a small seeded source (dirty rows included), ending today."""
+    seed(fresh_db, sessions=300, accounts=2, days=120, seed=13)
     return fresh_db
-
-
-def _seed_by_hand(url: str) -> None:  # stand-in until etl.seed settles
-    import json
-    import uuid
-
-    from etl import database, sql
-
-    now = utcnow()
-    with database.connect(url) as conn:
-        conn.execute(sql.read("source_schema.sql"))
-        account, user, tree = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-        conn.execute("INSERT INTO users VALUES (%s, %s, 'Ana', 'a@x', true, true, false)", (user, account))
-        conn.execute("INSERT INTO trees VALUES (%s, %s, 'T', %s)", (tree, account, json.dumps({"id": "r", "title": "R"})))
-        for day in (1, 2, 40, 100, 200):
-            start = now - timedelta(days=day)
-            conn.execute(
-                "INSERT INTO sessions VALUES (%s, %s, %s, %s, %s, 'resolved', %s)",
-                (uuid.uuid4(), tree, user, start, start + timedelta(minutes=7), json.dumps([{"node_id": "r"}])),
-            )
-        conn.commit()
 
 
 @dataclass
@@ -161,10 +140,6 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Child]]:
         child.process.wait(CHILD_TIMEOUT)
 
 
-def as_json(env: dict[str, str]) -> str:
-    return json.dumps(env)
-
-
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
@@ -178,6 +153,7 @@ SCHEDULER = """
 import json, logging, sys
 from pathlib import Path
 from etl.config import Config
+from etl.seed import seed
 from jobs.schedule import run_schedule
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 run_schedule(Config.from_env(json.loads(sys.argv[1]), dotenv=Path("/nonexistent")), sys.argv[2])
@@ -185,9 +161,9 @@ run_schedule(Config.from_env(json.loads(sys.argv[1]), dotenv=Path("/nonexistent"
 """Child: `run_schedule` with the environ in argv[1] (JSON) against the source URL argv[2]."""
 
 
-def lock_holder(config: Config) -> str:
-    """The pid written in the lock file by whoever holds it ('' when free)."""
+def lock_holder(lock_path: Path) -> str:
+    """The pid written in the lock file by its last holder ('' when none)."""
     try:
-        return config.lock_path.read_text().strip()
+        return lock_path.read_text().strip()
     except FileNotFoundError:
         return ""

@@ -33,12 +33,8 @@ from tests.reliability.conftest import (
 
 def hold_lock(spawn: Callable[..., Child], lock_path: Path, seconds: float = 60) -> Child:
     child = spawn(HOLD_LOCK, str(lock_path), str(seconds))
-    wait_for(lambda: lock_holder_pid(lock_path) == str(child.pid), "the child to take the lock")
+    wait_for(lambda: lock_holder(lock_path) == str(child.pid), "the child to take the lock")
     return child
-
-
-def lock_holder_pid(lock_path: Path) -> str:
-    return lock_path.read_text().strip() if lock_path.exists() else ""
 
 
 def test_second_refresh_is_refused_and_recorded_as_skipped(
@@ -62,7 +58,7 @@ def test_second_refresh_is_refused_and_recorded_as_skipped(
     assert all(f"pid {holder.pid}" in (r.error or "") for r in runs)
     assert not claims_dir(config.metrics_db).exists() or not any(claims_dir(config.metrics_db).iterdir())
     assert not store_path.exists(), "nothing may be published while another refresh holds the lock"
-    assert lock_holder(config) == str(holder.pid)
+    assert lock_holder(config.lock_path) == str(holder.pid)
 
 
 def test_manual_refresh_exits_1_with_one_line_unless_it_waits(
@@ -103,7 +99,7 @@ def test_a_killed_holder_does_not_block_the_next_refresh(
     holder.process.send_signal(signal.SIGKILL)
     assert holder.wait() == -signal.SIGKILL
     # The dead holder's pid is still written in the lock file: only the flock counts.
-    assert lock_holder(config) == str(holder.pid)
+    assert lock_holder(config.lock_path) == str(holder.pid)
 
     record = run_refresh(config, source_db, mode="nightly", trigger="schedule")
     assert record.status == "success"

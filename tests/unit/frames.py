@@ -29,7 +29,9 @@ SESSIONS: dict[str, pl.DataType] = {
     "node_ids": pl.List(pl.String()),
     "last_node_id": pl.String(),
 }
-HISTORY_SESSIONS = {name: SESSIONS[name] for name in ("tree_id", "user_id", "started_at", "duration_minutes", "outcome")}
+HISTORY_SESSIONS = {
+    name: SESSIONS[name] for name in ("tree_id", "user_id", "started_at", "duration_minutes", "outcome")
+}
 TREES: dict[str, pl.DataType] = {
     "tree_id": pl.String(),
     "account_id": pl.String(),

@@ -7,7 +7,15 @@ from datetime import timedelta
 import polars as pl
 import pytest
 
-from etl.transform.common import completed, median_minutes, outcome_counts, rate, top_n, window_start
+from etl.transform.common import (
+    completed,
+    median_minutes,
+    median_reference,
+    outcome_counts,
+    rate,
+    top_n,
+    window_start,
+)
 from tests.unit.frames import AS_OF, assert_rows
 
 
@@ -32,20 +40,21 @@ def test_the_chosen_pairs_tell_the_two_median_formulas_apart() -> None:
     assert round(0.1 + (1.2 - 0.1) * 0.5, 1) == 0.6
 
 
-@pytest.mark.parametrize(
-    ("durations", "median"),
-    [
-        pytest.param([7.5], 7.5, id="one"),
-        pytest.param([3.0, 1.0, 2.0], 2.0, id="odd-takes-the-middle"),
-        pytest.param([4.0, 1.0, 3.0, 2.0], 2.5, id="even-interpolates"),
-        pytest.param([0.5, 0.1], 0.1 + (0.5 - 0.1) * 0.5, id="lo-plus-half-the-gap-not-mean"),
-        pytest.param([1.2, 0.1], 0.6499999999999999, id="formula-rounds-down-where-mean-rounds-up"),
-        pytest.param([-3.0, 10.0, 1.0], 1.0, id="negative-duration-sorts-first"),
-        pytest.param([-3.0, 2.0], -0.5, id="negative-duration-interpolated"),
-        pytest.param([None, 5.0, None, 1.0, 2.0], 2.0, id="incomplete-sessions-ignored"),
-        pytest.param([2.0, 2.0, 9.0, 2.0], 2.0, id="repeated-values"),
-    ],
-)
+MEDIAN_CASES = [
+    pytest.param([7.5], 7.5, id="one"),
+    pytest.param([3.0, 1.0, 2.0], 2.0, id="odd-takes-the-middle"),
+    pytest.param([4.0, 1.0, 3.0, 2.0], 2.5, id="even-interpolates"),
+    pytest.param([0.5, 0.1], 0.1 + (0.5 - 0.1) * 0.5, id="lo-plus-half-the-gap-not-mean"),
+    pytest.param([1.2, 0.1], 0.6499999999999999, id="formula-rounds-down-where-mean-rounds-up"),
+    pytest.param([10.1, 0.1, 3.3, 0.2], 1.7499999999999998, id="four-values-formula-not-mean"),
+    pytest.param([-3.0, 10.0, 1.0], 1.0, id="negative-duration-sorts-first"),
+    pytest.param([-3.0, 2.0], -0.5, id="negative-duration-interpolated"),
+    pytest.param([None, 5.0, None, 1.0, 2.0], 2.0, id="incomplete-sessions-ignored"),
+    pytest.param([2.0, 2.0, 9.0, 2.0], 2.0, id="repeated-values"),
+]
+
+
+@pytest.mark.parametrize(("durations", "median"), MEDIAN_CASES)
 def test_median_minutes_is_percentile_cont(durations: list[float | None], median: float) -> None:
     sessions = pl.LazyFrame(
         {"g": ["x"] * len(durations), "duration_minutes": durations},
@@ -56,6 +65,11 @@ def test_median_minutes_is_percentile_cont(durations: list[float | None], median
         schema={"g": pl.String, "median_duration_minutes": pl.Float64},
     )
     assert_rows(median_minutes(sessions, ["g"]), expected, by=["g"], whole=True)
+
+
+@pytest.mark.parametrize(("durations", "median"), MEDIAN_CASES)
+def test_median_reference_is_the_same_formula(durations: list[float | None], median: float) -> None:
+    assert median_reference([d for d in durations if d is not None]) == median
 
 
 def test_median_minutes_per_group_and_no_row_without_completed() -> None:

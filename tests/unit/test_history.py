@@ -78,9 +78,14 @@ def test_daily_sessions_median_and_engineers_per_day() -> None:
     expected = pl.DataFrame(
         [("tree", "t1", date(2026, 11, 19), 3, 2, 2, 0.30000000000000004)],
         schema={
-            "scope": pl.String, "scope_id": pl.String, "day": pl.Date, "sessions": pl.Int64,
-            "completed_sessions": pl.Int64, "active_engineers": pl.Int64, "median_duration_minutes": pl.Float64,
-        },  # fmt: skip
+            "scope": pl.String,
+            "scope_id": pl.String,
+            "day": pl.Date,
+            "sessions": pl.Int64,
+            "completed_sessions": pl.Int64,
+            "active_engineers": pl.Int64,
+            "median_duration_minutes": pl.Float64,
+        },
         orient="row",
     )
     result = daily_sessions(frame, TREE_FRAME).filter(pl.col("scope") == "tree")

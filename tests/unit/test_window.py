@@ -90,10 +90,20 @@ def test_summary_whole_frame() -> None:
         ]
     )
     columns = [
-        "scope_id", "engineer_id", "total_sessions", "completed_sessions", "active_engineers",
-        "resolved", "escalated", "workaround", "unresolved", "median_duration_minutes",
-        "completion_rate", "period", "scope",
-    ]  # fmt: skip
+        "scope_id",
+        "engineer_id",
+        "total_sessions",
+        "completed_sessions",
+        "active_engineers",
+        "resolved",
+        "escalated",
+        "workaround",
+        "unresolved",
+        "median_duration_minutes",
+        "completion_rate",
+        "period",
+        "scope",
+    ]
     two_thirds = 2 / 3
     rows = [
         ("a1", "", 3, 2, 2, 1, 1, 0, 0, 2.5, two_thirds, "7d", "account"),
@@ -139,7 +149,15 @@ def test_account_engineer_narrows_the_account_to_one_user() -> None:
             ("7d", "account_engineer", "a1", "u2", 1, 1, 1, 0, 1, 0),
             ("7d", "account_engineer", "a2", "u1", 1, 1, 1, 0, 0, 1),
         ],
-        [*SUMMARY_KEYS, "total_sessions", "completed_sessions", "active_engineers", "resolved", "escalated", "workaround"],
+        [
+            *SUMMARY_KEYS,
+            "total_sessions",
+            "completed_sessions",
+            "active_engineers",
+            "resolved",
+            "escalated",
+            "workaround",
+        ],
     )
     summary = window_summary(frame, TREE_FRAME, AS_OF, {"7d": 7}).filter(pl.col("scope").str.starts_with("account"))
     assert_rows(summary, expected, by=SUMMARY_KEYS)
@@ -147,7 +165,9 @@ def test_account_engineer_narrows_the_account_to_one_user() -> None:
 
 def test_user_scope_has_one_active_engineer_whatever_the_tree() -> None:
     frame = sessions([("t1", "u1", T, 1.0, None), ("t3", "u1", T, 2.0, None), ("t9", "u1", T, None, None)])
-    expected = summary_frame([("7d", "user", "u1", "", 3, 2, 1)], [*SUMMARY_KEYS, "total_sessions", "completed_sessions", "active_engineers"])
+    expected = summary_frame(
+        [("7d", "user", "u1", "", 3, 2, 1)], [*SUMMARY_KEYS, "total_sessions", "completed_sessions", "active_engineers"]
+    )
     summary = window_summary(frame, TREE_FRAME, AS_OF, {"7d": 7}).filter(pl.col("scope") == "user")
     assert_rows(summary, expected, by=SUMMARY_KEYS)
 
@@ -156,7 +176,14 @@ def test_median_is_null_and_completion_zero_without_completed_sessions() -> None
     frame = sessions([("t1", "u1", T, None, "resolved"), ("t1", "u1", T, None, None)])
     expected = summary_frame(
         [("7d", "tree", "t1", "", 2, 0, 0, None, 0.0)],
-        [*SUMMARY_KEYS, "total_sessions", "completed_sessions", "resolved", "median_duration_minutes", "completion_rate"],
+        [
+            *SUMMARY_KEYS,
+            "total_sessions",
+            "completed_sessions",
+            "resolved",
+            "median_duration_minutes",
+            "completion_rate",
+        ],
     )
     summary = window_summary(frame, TREE_FRAME, AS_OF, {"7d": 7}).filter(pl.col("scope") == "tree")
     assert_rows(summary, expected, by=SUMMARY_KEYS)
@@ -210,11 +237,24 @@ def test_time_series_whole_frame_one_row_per_utc_day_with_sessions() -> None:
         ]
     )
     columns = [
-        "scope_id", "engineer_id", "day", "sessions", "resolved", "escalated", "workaround", "unresolved",
-        "period", "scope",
-    ]  # fmt: skip
+        "scope_id",
+        "engineer_id",
+        "day",
+        "sessions",
+        "resolved",
+        "escalated",
+        "workaround",
+        "unresolved",
+        "period",
+        "scope",
+    ]
     rows = []
-    for scope, scope_id, engineer_id in [("account", "a1", ""), ("account_engineer", "a1", "u1"), ("user", "u1", ""), ("tree", "t1", "")]:
+    for scope, scope_id, engineer_id in [
+        ("account", "a1", ""),
+        ("account_engineer", "a1", "u1"),
+        ("user", "u1", ""),
+        ("tree", "t1", ""),
+    ]:
         rows += [
             (scope_id, engineer_id, date(2026, 11, 17), 1, 1, 0, 0, 0, "7d", scope),
             (scope_id, engineer_id, date(2026, 11, 18), 1, 0, 0, 0, 1, "7d", scope),
@@ -239,10 +279,6 @@ def test_top_flows_whole_frame() -> None:
             ("t2", "u2", T, None, None),
         ]
     )
-    columns = [
-        "scope_id", "tree_id", "sessions", "completed_sessions", "median_duration_minutes", "completion_rate",
-        "tree_name", "rank", "period", "scope",
-    ]  # fmt: skip
     expected = pl.DataFrame(
         [
             ("a1", "t1", 3, 2, 3.0, 2 / 3, "Printer", 1, "7d", "account"),
@@ -251,13 +287,19 @@ def test_top_flows_whole_frame() -> None:
             ("u2", "t2", 1, 0, None, 0.0, "VPN", 1, "7d", "user"),
         ],
         schema={
-            "scope_id": pl.String, "tree_id": pl.String, "sessions": pl.Int64, "completed_sessions": pl.Int64,
-            "median_duration_minutes": pl.Float64, "completion_rate": pl.Float64, "tree_name": pl.String,
-            "rank": pl.Int32, "period": pl.String, "scope": pl.String,
-        },  # fmt: skip
+            "scope_id": pl.String,
+            "tree_id": pl.String,
+            "sessions": pl.Int64,
+            "completed_sessions": pl.Int64,
+            "median_duration_minutes": pl.Float64,
+            "completion_rate": pl.Float64,
+            "tree_name": pl.String,
+            "rank": pl.Int32,
+            "period": pl.String,
+            "scope": pl.String,
+        },
         orient="row",
     )
-    assert expected.columns == columns
     assert_rows(window_top_flows(frame, TREE_FRAME, AS_OF, {"7d": 7}), expected, by=FLOW_KEYS, whole=True)
 
 
@@ -265,8 +307,14 @@ def test_top_flows_drop_sessions_of_unknown_trees_in_every_scope() -> None:
     frame = sessions([("t9", "u1", T, 1.0, None), ("t9", "u1", T, 1.0, None), ("t1", "u1", T, 1.0, None)])
     expected = pl.DataFrame(
         [("7d", "account", "a1", 1, "t1", 1), ("7d", "user", "u1", 1, "t1", 1)],
-        schema={"period": pl.String, "scope": pl.String, "scope_id": pl.String, "rank": pl.Int32,
-                "tree_id": pl.String, "sessions": pl.Int64},  # fmt: skip
+        schema={
+            "period": pl.String,
+            "scope": pl.String,
+            "scope_id": pl.String,
+            "rank": pl.Int32,
+            "tree_id": pl.String,
+            "sessions": pl.Int64,
+        },
         orient="row",
     )
     assert_rows(window_top_flows(frame, TREE_FRAME, AS_OF, {"7d": 7}), expected, by=FLOW_KEYS)
@@ -309,10 +357,17 @@ def test_top_engineers_whole_frame_null_name_is_unknown() -> None:
             ("a1", "u1", 1, 1, 2.0, 1.0, "Zoe", 2, "7d", "account"),
         ],
         schema={
-            "scope_id": pl.String, "user_id": pl.String, "sessions": pl.Int64, "completed_sessions": pl.Int64,
-            "median_duration_minutes": pl.Float64, "completion_rate": pl.Float64, "name": pl.String,
-            "rank": pl.Int32, "period": pl.String, "scope": pl.String,
-        },  # fmt: skip
+            "scope_id": pl.String,
+            "user_id": pl.String,
+            "sessions": pl.Int64,
+            "completed_sessions": pl.Int64,
+            "median_duration_minutes": pl.Float64,
+            "completion_rate": pl.Float64,
+            "name": pl.String,
+            "rank": pl.Int32,
+            "period": pl.String,
+            "scope": pl.String,
+        },
         orient="row",
     )
     top = window_top_engineers(frame, TREE_FRAME, USER_FRAME, AS_OF, {"7d": 7})
@@ -330,7 +385,13 @@ def test_top_engineers_drop_unknown_users_and_unknown_trees() -> None:
     )
     expected = pl.DataFrame(
         [("7d", "a1", 1, "u1", 1)],
-        schema={"period": pl.String, "scope_id": pl.String, "rank": pl.Int32, "user_id": pl.String, "sessions": pl.Int64},
+        schema={
+            "period": pl.String,
+            "scope_id": pl.String,
+            "rank": pl.Int32,
+            "user_id": pl.String,
+            "sessions": pl.Int64,
+        },
         orient="row",
     )
     top = window_top_engineers(frame, TREE_FRAME, USER_FRAME, AS_OF, {"7d": 7})
@@ -353,7 +414,11 @@ def test_top_engineers_order_a_null_name_as_unknown() -> None:
     )
     frame = sessions([("t1", u, T, None, None) for u in ["u5", "u4", "u3", "u2", "u1"]])
     expected = pl.DataFrame(
-        {"rank": [1, 2, 3, 4, 5], "user_id": ["u3", "u2", "u4", "u1", "u5"], "name": ["Al", "Unknown", "Unknown", "Zoe", "al"]},
+        {
+            "rank": [1, 2, 3, 4, 5],
+            "user_id": ["u3", "u2", "u4", "u1", "u5"],
+            "name": ["Al", "Unknown", "Unknown", "Zoe", "al"],
+        },
         schema={"rank": pl.Int32, "user_id": pl.String, "name": pl.String},
     )
     assert_rows(window_top_engineers(frame, TREE_FRAME, users, AS_OF, {"7d": 7}), expected, by=["rank"])

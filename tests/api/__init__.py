@@ -1,0 +1,1 @@
+"""Read API tests: real publish, real app through TestClient, real JWTs."""
