@@ -124,8 +124,9 @@ def run_scheduled(
     """One scheduled run of `job` ("hourly" or "nightly") for the slot fired at `slot`.
 
     Claims the slot under the refresh lock, then refreshes with as_of=slot. Returns the
-    run's record, or None when it did not run (locked, already claimed, stopping, failed);
-    every case is logged and none raises, so the scheduler carries on.
+    run's record, or None when it did not run or failed (locked, already claimed, stopping,
+    failed); each case is logged and recorded by run_refresh, not raised, so the scheduler
+    carries on.
     """
     if slot is None:  # _SlotExecutor always passes it; a direct call means "now"
         slot = utcnow()
@@ -200,7 +201,8 @@ class _SlotExecutor(ThreadPoolExecutor):  # type: ignore[misc]
     """One worker thread (one refresh at a time) that tells each run its scheduled time.
 
     APScheduler 3 calls a job without its fire time; this is the one place that knows it
-    exactly (with coalescing, the latest missed one), so it is passed in here.
+    exactly, so it is passed in here. With coalesce=True (always, here) `run_times` holds
+    one time: the latest missed one.
     """
 
     def __init__(self) -> None:
@@ -219,7 +221,7 @@ def _install_signal_handlers(received: list[int]) -> dict[int, Any]:
         if received:
             # Plain write: the logging lock may be held by the code this interrupted.
             os.write(
-                2, f"{signal.Signals(signum).name} again: exiting now; the refresh in flight is abandoned\n".encode()
+                2, f"{signal.Signals(signum).name} again: exiting now; any refresh in flight is abandoned\n".encode()
             )
             os._exit(128 + signum)
         received.append(signum)

@@ -11,11 +11,13 @@ SELECT
     jsonb_typeof(decisions) AS decisions_type,            -- NULL when decisions IS NULL
     CASE WHEN jsonb_typeof(decisions) = 'array'
          THEN jsonb_array_length(decisions) END AS decision_elements,
-    -- Every element that is an object with a non-empty string node_id, in order. The CASE
-    -- sits inside the call: a guard in WHERE does not stop a parallel worker evaluating it.
+    -- Every element that is an object with a non-empty string node_id, in order. strict:
+    -- lax mode would unwrap nested arrays ([[{"node_id": "a"}]] would count "a"). The CASE
+    -- sits inside the call: a strict path raises on a non-array, and a guard in WHERE does
+    -- not stop a parallel worker evaluating it first.
     jsonb_path_query_array(
         CASE WHEN jsonb_typeof(decisions) = 'array' THEN decisions ELSE '[]'::jsonb END,
-        '$[*] ? (@.type() == "object" && @.node_id.type() == "string" && @.node_id != "").node_id'
+        'strict $[*] ? (@.type() == "object" && @.node_id.type() == "string" && @.node_id != "").node_id'
     )::text AS node_ids,
     -- The drop-off node: the RAW last element of an incomplete session, when it is such
     -- an object (filtering elements above would change which one is last).

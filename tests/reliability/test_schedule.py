@@ -57,7 +57,7 @@ def test_missed_slots_run_once_on_start_within_the_grace(
     with scheduler_thread(config, published.url):
         wait_for(lambda: bool(scheduled_runs(config)), "the missed slot to run")
         # Three slots were missed; coalesced, they make one run. Give a second one time to show.
-        threading.Event().wait(1.0)
+        threading.Event().wait(0.5)
 
     runs = scheduled_runs(config)
     assert [(r.mode, r.status, r.as_of) for r in runs] == [("hourly", "success", slot)]
@@ -77,7 +77,7 @@ def test_slots_older_than_the_grace_do_not_run(published: Published, caplog: pyt
     config = make_config(env)
     caplog.set_level(logging.INFO, logger="flowmetrics")
     with scheduler_thread(config, published.url):
-        threading.Event().wait(1.0)
+        threading.Event().wait(0.5)
     assert scheduled_runs(config) == []
     assert "was missed" not in caplog.text
     assert "scheduler stopped" in caplog.text
@@ -104,7 +104,7 @@ def test_two_scheduler_processes_run_a_slot_once(published: Published, spawn: Ca
 
     wait_for(lambda: any(r.status == "success" for r in scheduled_runs(config)), "one scheduler to run the slot")
     wait_for(lambda: all("next run at" in s.stderr() for s in schedulers), "both schedulers to start")
-    threading.Event().wait(1.0)
+    threading.Event().wait(0.5)
     for child in schedulers:
         child.process.send_signal(signal.SIGTERM)
     assert [child.wait() for child in schedulers] == [0, 0]
@@ -117,5 +117,5 @@ def test_two_scheduler_processes_run_a_slot_once(published: Published, spawn: Ca
 
     # A third scheduler starting later within the grace does not run the slot either.
     with scheduler_thread(config, published.url):
-        threading.Event().wait(1.0)
+        threading.Event().wait(0.5)
     assert [r.status for r in scheduled_runs(config) if r.as_of == slot and r.status != "skipped"] == ["success"]

@@ -9,6 +9,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -58,8 +59,8 @@ def read_meta(version: Path) -> dict[str, str]:
         con.close()
 
 
-def start_mid_refresh(published: Published, spawn: Callable[..., Child]) -> tuple[Child, dict[str, str]]:
-    """A scheduler whose missed hourly slot starts at once; returns when it is building."""
+def start_mid_refresh(published: Published, spawn: Callable[..., Child]) -> tuple[Child, dict[str, str], datetime]:
+    """A scheduler whose missed hourly slot starts at once; returns once it is building."""
     now = utcnow()
     env = {
         **published.env,
@@ -69,12 +70,11 @@ def start_mid_refresh(published: Published, spawn: Callable[..., Child]) -> tupl
     }
     child = spawn(SLOW_SCHEDULE, json.dumps(env))
     wait_for(lambda: bool(building_files(published.config.metrics_db)), "the scheduled refresh to start building")
-    return child, env
+    return child, env, latest_recent_slot(now)
 
 
 def test_sigterm_mid_refresh_lets_it_finish_and_exits_0(published: Published, spawn: Callable[..., Child]) -> None:
-    child, env = start_mid_refresh(published, spawn)
-    slot = latest_recent_slot(utcnow())
+    child, env, slot = start_mid_refresh(published, spawn)
     child.process.send_signal(signal.SIGTERM)
     assert child.wait(timeout=20) == 0, child.stderr()
 
@@ -94,7 +94,7 @@ def test_sigterm_mid_refresh_lets_it_finish_and_exits_0(published: Published, sp
 def test_a_second_sigterm_exits_at_once_and_the_old_store_stays(
     published: Published, spawn: Callable[..., Child]
 ) -> None:
-    child, _env = start_mid_refresh(published, spawn)
+    child, _env, _slot = start_mid_refresh(published, spawn)
     child.process.send_signal(signal.SIGTERM)
     wait_for(lambda: "SIGTERM received" in child.stderr(), "the first SIGTERM to be handled")
     child.process.send_signal(signal.SIGTERM)
