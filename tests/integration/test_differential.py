@@ -10,13 +10,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from etl.seed import seed
 from fastapi.testclient import TestClient
-from metrics_api.app import create_app
 
 from etl import database
 from etl.config import Config
+from etl.seed import seed
 from jobs.refresh import run_refresh
+from metrics_api.app import create_app
 from tests.differential import SECRET, compare_everything
 
 # Deliberately not on a whole second or day: window edges fall mid-day, mid-second.

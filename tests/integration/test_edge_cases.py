@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -95,30 +94,50 @@ def sources(draw: st.DrawFn) -> dict[str, list[tuple[Any, ...]]]:
     for session in ids(30, draw(st.integers(0, 30))):
         started = AS_OF + draw(any_offset)
         duration = draw(durations)
-        sessions.append((
-            session,
-            draw(st.sampled_from(tree_ids)),
-            draw(st.sampled_from(user_ids)),
-            started,
-            None if duration is None else started + duration,
-            draw(st.sampled_from([None, "resolved", "escalated", "workaround", "unresolved", "abandoned"])),
-            draw(decisions),
-        ))
+        sessions.append(
+            (
+                session,
+                draw(st.sampled_from(tree_ids)),
+                draw(st.sampled_from(user_ids)),
+                started,
+                None if duration is None else started + duration,
+                draw(st.sampled_from([None, "resolved", "escalated", "workaround", "unresolved", "abandoned"])),
+                draw(decisions),
+            )
+        )
     ratings = []
     for rating_id in ids(40, draw(st.integers(0, 14))):
         tree = draw(st.sampled_from(tree_ids))
-        ratings.append((
-            rating_id, str(uuid.UUID(int=0)), tree, draw(st.sampled_from(user_ids)),
-            draw(st.integers(1, 5)), draw(st.sampled_from([None, "", "   ", "great", "slow"])),
-            AS_OF + draw(st.sampled_from([timedelta(days=-1), timedelta(days=-7), timedelta(days=-40)])),
-        ))
+        ratings.append(
+            (
+                rating_id,
+                str(uuid.UUID(int=0)),
+                tree,
+                draw(st.sampled_from(user_ids)),
+                draw(st.integers(1, 5)),
+                draw(st.sampled_from([None, "", "   ", "great", "slow"])),
+                AS_OF + draw(st.sampled_from([timedelta(days=-1), timedelta(days=-7), timedelta(days=-40)])),
+            )
+        )
     step_ratings = [
-        (rid, str(uuid.UUID(int=0)), draw(st.sampled_from(tree_ids)), draw(st.sampled_from(NODE_IDS + ["zz"])),
-         draw(st.booleans()), draw(st.sampled_from(user_ids)), AS_OF + draw(any_offset))
+        (
+            rid,
+            str(uuid.UUID(int=0)),
+            draw(st.sampled_from(tree_ids)),
+            draw(st.sampled_from(NODE_IDS + ["zz"])),
+            draw(st.booleans()),
+            draw(st.sampled_from(user_ids)),
+            AS_OF + draw(any_offset),
+        )
         for rid in ids(50, draw(st.integers(0, 10)))
     ]
-    return {"users": users, "trees": trees, "sessions": sessions, "session_ratings": ratings,
-            "step_ratings": step_ratings}
+    return {
+        "users": users,
+        "trees": trees,
+        "sessions": sessions,
+        "session_ratings": ratings,
+        "step_ratings": step_ratings,
+    }
 
 
 def load(url: str, source: dict[str, list[tuple[Any, ...]]]) -> None:
@@ -137,7 +156,8 @@ def load(url: str, source: dict[str, list[tuple[Any, ...]]]) -> None:
                 continue
             position = json_column.get(table)
             encoded = [
-                tuple(json.dumps(v) if i == position and v is not None else v for i, v in enumerate(row)) for row in rows
+                tuple(json.dumps(v) if i == position and v is not None else v for i, v in enumerate(row))
+                for row in rows
             ]
             marks = ", ".join(["%s"] * len(encoded[0]))
             with conn.cursor() as cur:
