@@ -10,6 +10,7 @@ anchor and arguments. Never computes metrics, and the ETL never imports it.
 from __future__ import annotations
 
 import io
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -88,7 +89,8 @@ _COMMENTS = (
     "Solved it, but took a while", "OK", "Step 3 was unclear",  # 3
     "Did not help", "Too many steps", "Had to escalate anyway", "Wrong branch for my case",  # 1-2
 )  # fmt: skip
-_COMMENT_RANGE = {1: (7, 11), 2: (7, 11), 3: (4, 7), 4: (0, 4), 5: (0, 4)}
+_COMMENT_POOLS = np.array([[7, 11], [7, 11], [4, 7], [0, 4], [0, 4]])
+"""Per rating 1..5, the [first, end) range of _COMMENTS its comment is drawn from."""
 
 _CSV_TIMESTAMP = "%Y-%m-%d %H:%M:%S%.6f+00"
 _COLUMNS = {
@@ -194,16 +196,15 @@ def _load(
 
         dirt = _Dirt(enabled=not clean, floor=DIRTY_MIN if sessions >= DIRTY_MIN_SESSIONS else 0)
         kinds = _assign_kinds(np.random.default_rng(kinds_seq), sessions, dirt.shares(SESSION_DIRTY), dirt.floor)
-        chunks = _load_sessions(cur, world, kinds, window, chunks_seq, dirt, "sessions" in created, say)
-
-        ratings = pl.concat([chunk.ratings for chunk in chunks], how="vertical")
-        steps = pl.concat([chunk.step_ratings for chunk in chunks], how="vertical")
+        ratings, steps, dirty_ratings = _load_sessions(
+            cur, world, kinds, window, chunks_seq, dirt, "sessions" in created, say
+        )
         _copy_all(cur, "session_ratings", [ratings], freeze="session_ratings" in created)
         _copy_all(cur, "step_ratings", [steps], freeze="step_ratings" in created)
         say(f"session_ratings {ratings.height}, step_ratings {steps.height}")
 
         _create_indexes(cur, indexes, say)
-    dirty = world.dirty_rows + int(np.count_nonzero(kinds)) + sum(chunk.dirty_rows for chunk in chunks)
+    dirty = world.dirty_rows + int(np.count_nonzero(kinds)) + dirty_ratings
     return {
         "users": users.height,
         "trees": trees.height,
@@ -223,22 +224,27 @@ def _load_sessions(
     dirt: _Dirt,
     freeze: bool,
     say: Callable[[str], None],
-) -> list[_Chunk]:
-    """One COPY for all sessions: the next chunk is generated while the server parses this one."""
-    # An empty run still yields one (empty) chunk, so the ratings frames have their schema.
+) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """One COPY for all sessions, chunk by chunk: the next chunk is generated while the
+    server parses this one. Returns the ratings, step ratings and how many are dirty."""
+    # An empty run still makes one (empty) chunk, so the ratings frames have their schema.
     starts = range(0, max(kinds.size, 1), CHUNK_SESSIONS)
-    chunks: list[_Chunk] = []
+    ratings: list[pl.DataFrame] = []
+    steps: list[pl.DataFrame] = []
+    dirty = 0
     clock = time.perf_counter()
     with _copy_into(cur, "sessions", freeze=freeze) as send:
         for start, chunk_seq in zip(starts, chunks_seq.spawn(len(starts)), strict=True):
             rng = np.random.default_rng(chunk_seq)
             chunk = _session_chunk(rng, world, kinds[start : start + CHUNK_SESSIONS], window, dirt)
             send(chunk.sessions)
-            # Ratings wait for the sessions COPY to end; only a fraction, so memory stays small.
-            chunks.append(_Chunk(chunk.sessions.clear(), chunk.ratings, chunk.step_ratings, chunk.dirty_rows))
+            # Ratings wait for the sessions COPY to end: a fraction of the rows, kept in memory.
+            ratings.append(chunk.ratings)
+            steps.append(chunk.step_ratings)
+            dirty += chunk.dirty_rows
             say(f"sessions {start + chunk.sessions.height} ({time.perf_counter() - clock:.1f} s)")
     say(f"sessions {kinds.size} loaded ({time.perf_counter() - clock:.1f} s)")
-    return chunks
+    return pl.concat(ratings, how="vertical"), pl.concat(steps, how="vertical"), dirty
 
 
 def _schema_statements() -> tuple[list[str], list[str]]:
@@ -246,7 +252,7 @@ def _schema_statements() -> tuple[list[str], list[str]]:
     text = (Path(etl.__file__).parent / "sql" / "source_schema.sql").read_text()
     code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
     statements = [part.strip() for part in code.split(";") if part.strip()]
-    indexes = [s for s in statements if " INDEX " in f" {s.upper()} ".replace("\n", " ")[:40]]
+    indexes = [s for s in statements if re.match(r"CREATE\s+(UNIQUE\s+)?INDEX\b", s, re.IGNORECASE)]
     return [s for s in statements if s not in indexes], indexes
 
 
@@ -343,64 +349,101 @@ def _assign_kinds(rng: np.random.Generator, n: int, shares: list[float], floor: 
 
 
 def _session_chunk(rng: np.random.Generator, world: World, kinds: Ints, window: _Window, dirt: _Dirt) -> _Chunk:
-    n = kinds.size
-    account = world.pick_accounts(rng.random(n))
-    tree = world.trees.pick(account, rng.random(n))
-    user = world.users.pick(account, rng.random(n))
-    started = _start_times(rng, world.utc_offsets[account], window)
-    duration = _durations(rng, n)
-    completed = (rng.random(n) < COMPLETED_SHARE) & (started + duration <= window.now_us)
-    outcome = np.where(
-        completed,
-        rng.choice(len(OUTCOMES), size=n, p=OUTCOME_SHARES) + 1,
-        np.where(rng.random(n) < ESCALATED_UNFINISHED_SHARE, OUTCOMES.index("escalated") + 1, 0),
-    )
-    tree_ref, user_ref = tree.copy(), user.copy()
-    completed_at = np.minimum(started + duration, window.now_us)
-
-    def kind(name: str) -> Bools:
-        return np.equal(kinds, _KIND[name])
-
-    # Forced completions keep their drawn outcome code unless the kind is about the outcome.
-    forced = kind("completed_before_started") | kind("completed_without_outcome") | kind("outcome_unknown")
-    outcome = np.where(forced & ~completed, rng.choice(len(OUTCOMES), size=n, p=OUTCOME_SHARES) + 1, outcome)
-    completed |= forced
-    completed_at = np.where(kind("completed_before_started"), started - _durations(rng, n) // 4, completed_at)
-    outcome[kind("completed_without_outcome")] = 0
-    outcome[kind("outcome_unknown")] = len(OUTCOMES) + 1
-    future = kind("started_in_future")
-    started = np.where(future, window.now_us + rng.integers(1, DAY_US, size=n), started)
-    completed &= ~future
-    outcome[future] = 0
-    deleted_trees = world.tree_ids.len() - world.stored_trees
-    tree_ref = np.where(kind("tree_deleted"), world.stored_trees + rng.integers(deleted_trees, size=n), tree_ref)
-    deleted_users = world.user_ids.len() - world.stored_users
-    user_ref = np.where(kind("user_deleted"), world.stored_users + rng.integers(deleted_users, size=n), user_ref)
-
-    path = world.paths.offsets[tree] + (rng.random(n) * world.paths.counts[tree]).astype(np.int64)
+    draw = _draw(rng, world, kinds.size, window)
+    _spoil(rng, draw, kinds, world, window)
+    path = world.paths.offsets[draw.tree] + (rng.random(kinds.size) * world.paths.counts[draw.tree]).astype(np.int64)
     full = world.paths.lengths[path]
     # Unfinished sessions stop part-way: at least the root, never the whole path.
-    visited = np.where(completed, full, 1 + (rng.random(n) * (full - 1)).astype(np.int64))
-    repeat = kind("node_repeated")
-    span = np.clip(window.now_us - started, 0, duration)
-    at = _decision_times(rng, started, span, visited + repeat)
-    ids = uuids(rng, n)
+    visited = np.where(draw.completed, full, 1 + (rng.random(kinds.size) * (full - 1)).astype(np.int64))
+    repeat = kinds == _KIND["node_repeated"]
+    span = np.clip(window.now_us - draw.started, 0, draw.duration)
+    at = _decision_times(rng, draw.started, span, visited + repeat)
     sessions = pl.DataFrame(
         {
-            "id": ids,
-            "tree_id": world.tree_ids.gather(tree_ref),
-            "user_id": world.user_ids.gather(user_ref),
-            "started_at": _timestamps(started),
-            "completed_at": _timestamps(completed_at).scatter(np.flatnonzero(~completed), None),
-            "outcome": pl.Series(outcome).replace_strict(
+            "id": uuids(rng, kinds.size),
+            "tree_id": world.tree_ids.gather(draw.tree_ref),
+            "user_id": world.user_ids.gather(draw.user_ref),
+            "started_at": _timestamps(draw.started),
+            "completed_at": _timestamps(draw.completed_at).scatter(np.flatnonzero(~draw.completed), None),
+            "outcome": pl.Series(draw.outcome).replace_strict(
                 range(len(OUTCOMES) + 2), [None, *OUTCOMES, UNKNOWN_OUTCOME], return_dtype=pl.String
             ),
             "decisions": _decisions(rng, world.paths, path, visited, repeat, at, kinds),
         }
     )
-    ratings, dirty_ratings = _ratings(rng, sessions, completed, completed_at, tree_ref, window, dirt)
+    ratings, dirty_ratings = _ratings(rng, sessions, draw, window, dirt)
     steps, dirty_steps = _step_ratings(rng, sessions, world.paths, path, visited, at, window, dirt)
     return _Chunk(sessions, ratings, steps, dirty_ratings + dirty_steps)
+
+
+@dataclass
+class _Draw:
+    """A chunk's sessions as numpy arrays (one entry per session); outcome 0 means NULL."""
+
+    tree: Ints
+    """The tree walked, an index into world.paths."""
+    tree_ref: Ints
+    """The tree_id stored, an index into world.tree_ids (past the stored ones: deleted)."""
+    user_ref: Ints
+    started: Ints
+    duration: Ints
+    completed: Bools
+    completed_at: Ints
+    outcome: Ints
+
+
+def _draw(rng: np.random.Generator, world: World, n: int, window: _Window) -> _Draw:
+    account = world.pick_accounts(rng.random(n))
+    tree = world.trees.pick(account, rng.random(n))
+    started = _start_times(rng, world.utc_offsets[account], window)
+    duration = _durations(rng, n)
+    # A session still running at the anchor cannot be completed yet.
+    completed = (rng.random(n) < COMPLETED_SHARE) & (started + duration <= window.now_us)
+    unfinished = np.where(rng.random(n) < ESCALATED_UNFINISHED_SHARE, OUTCOMES.index("escalated") + 1, 0)
+    return _Draw(
+        tree=tree,
+        tree_ref=tree,
+        user_ref=world.users.pick(account, rng.random(n)),
+        started=started,
+        duration=duration,
+        completed=completed,
+        completed_at=np.minimum(started + duration, window.now_us),
+        outcome=np.where(completed, _outcomes(rng, n), unfinished),
+    )
+
+
+def _outcomes(rng: np.random.Generator, n: int) -> Ints:
+    return rng.choice(len(OUTCOMES), size=n, p=OUTCOME_SHARES).astype(np.int64) + 1
+
+
+def _spoil(rng: np.random.Generator, draw: _Draw, kinds: Ints, world: World, window: _Window) -> None:
+    """Apply the dirty kinds that change a session's times, outcome or references."""
+    n = kinds.size
+
+    def kind(name: str) -> Bools:
+        return np.equal(kinds, _KIND[name])
+
+    before, no_outcome, unknown = (
+        kind("completed_before_started"),
+        kind("completed_without_outcome"),
+        kind("outcome_unknown"),
+    )
+    forced = before | no_outcome | unknown
+    draw.outcome = np.where(forced & ~draw.completed, _outcomes(rng, n), draw.outcome)
+    draw.completed = draw.completed | forced
+    draw.completed_at = np.where(before, draw.started - _durations(rng, n) // 4, draw.completed_at)
+    draw.outcome[no_outcome] = 0
+    draw.outcome[unknown] = len(OUTCOMES) + 1
+    future = kind("started_in_future")
+    draw.started = np.where(future, window.now_us + rng.integers(1, DAY_US, size=n), draw.started)
+    draw.completed &= ~future
+    draw.outcome[future] = 0
+    deleted_trees = world.tree_ids.len() - world.stored_trees
+    deleted_tree = world.stored_trees + rng.integers(deleted_trees, size=n)
+    draw.tree_ref = np.where(kind("tree_deleted"), deleted_tree, draw.tree_ref)
+    deleted_users = world.user_ids.len() - world.stored_users
+    deleted_user = world.stored_users + rng.integers(deleted_users, size=n)
+    draw.user_ref = np.where(kind("user_deleted"), deleted_user, draw.user_ref)
 
 
 def _start_times(rng: np.random.Generator, utc_offsets: Ints, window: _Window) -> Ints:
@@ -497,26 +540,23 @@ def _dirty_decisions() -> pl.Expr:
 def _ratings(
     rng: np.random.Generator,
     sessions: pl.DataFrame,
-    completed: Bools,
-    completed_at: Ints,
-    tree_ref: Ints,
+    draw: _Draw,
     window: _Window,
     dirt: _Dirt,
 ) -> tuple[pl.DataFrame, int]:
     """CSAT for ~30% of completed sessions, minutes after completion, skewed high."""
-    rated = np.flatnonzero(completed & (rng.random(completed.size) < RATED_SHARE))
-    created = completed_at[rated] + (rng.exponential(180, size=rated.size) * SECOND_US).astype(np.int64)
+    rated = np.flatnonzero(draw.completed & (rng.random(draw.completed.size) < RATED_SHARE))
+    created = draw.completed_at[rated] + (rng.exponential(180, size=rated.size) * SECOND_US).astype(np.int64)
     kept = created < window.now_us  # not rated yet
     rated, created = rated[kept], created[kept]
     m = rated.size
     rating = rng.choice(5, size=m, p=RATING_SHARES) + 1
-    low = np.array([_COMMENT_RANGE[r][0] for r in range(1, 6)])[rating - 1]
-    high = np.array([_COMMENT_RANGE[r][1] for r in range(1, 6)])[rating - 1]
-    pick = low + (rng.random(m) * (high - low)).astype(np.int64)
+    low, end = _COMMENT_POOLS[rating - 1].T
+    pick = low + (rng.random(m) * (end - low)).astype(np.int64)
     commented = rng.random(m) < COMMENTED_SHARE
     empty, blank, tie = dirt.shares(RATING_DIRTY)
     kinds = _assign_kinds(rng, m, [empty, blank], dirt.floor)
-    tied = _ties(rng, tree_ref[rated], created, kinds, max(dirt.floor, round(tie * m)) if tie else 0)
+    tied = _ties(rng, draw.tree_ref[rated], created, kinds, max(dirt.floor, round(tie * m)) if tie else 0)
     commented[tied] = True  # ties matter where comments are ordered
     comment = pl.Series(_COMMENTS).gather(pick).scatter(np.flatnonzero(~commented), None)
     comment = comment.scatter(np.flatnonzero(kinds == 1), "").scatter(np.flatnonzero(kinds == 2), "   ")

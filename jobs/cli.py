@@ -86,6 +86,8 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
 def cmd_seed(config: Config, args: argparse.Namespace) -> int:
     from etl.seed import seed
 
+    if args.sessions < 0 or args.accounts < 1 or args.days < 1:
+        raise ConfigError("seed needs --sessions >= 0, --accounts >= 1 and --days >= 1")
     url = source_url(config, create=True)
     report = seed(
         url,
