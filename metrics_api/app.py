@@ -7,6 +7,8 @@ unless in demo mode.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -15,7 +17,7 @@ from etl.config import Config
 from etl.errors import ConfigError, StoreUnavailable
 from metrics_api.auth import TokenVerifier
 from metrics_api.reader import StoreReader
-from metrics_api.routes import build_router
+from metrics_api.routes import BEARER, build_router
 
 DEMO_SECRET = "flowmetrics-demo-secret-not-for-production-use"
 """Signs tokens only when `demo=True` and no secret is configured (the demo prints one)."""
@@ -49,8 +51,31 @@ def create_app(config: Config, *, demo: bool = False) -> FastAPI:
             expose_headers=["X-Data-As-Of", "Last-Modified"],
         )
 
+    _declare_bearer_scheme(app)
+
     @app.exception_handler(StoreUnavailable)
     async def store_unavailable(_request: Request, exc: StoreUnavailable) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "60"})
 
     return app
+
+
+def _declare_bearer_scheme(app: FastAPI) -> None:
+    """Name the bearer scheme the analytics routes declare, so /docs can send a token."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {})["securitySchemes"] = {
+                BEARER: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "A JWT signed by the app; the caller's user id in its user claim.",
+                }
+            }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -9,6 +9,8 @@ and no database: the users dimension comes from the caller's snapshot.
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -19,6 +21,8 @@ from etl.config import Config
 from metrics_api.reader import Snapshot, User
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
+VERIFIED_TOKENS = 10_000
+"""Tokens remembered after a full check; a dashboard sends the same token on every call."""
 
 
 def unauthorized(detail: str) -> HTTPException:
@@ -44,10 +48,31 @@ class TokenVerifier:
         # exp/nbf are verified when present (PyJWT's default), as the app's own check does.
         # Audience is verified only when configured: the app's tokens may carry one we ignore.
         self._options: dict[str, Any] = {"require": [self._claim], "verify_aud": self._audience is not None}
+        # token -> (user id, exp or None). Keyed by the whole signed token, so only a token
+        # that passed every check is ever found here; its expiry is re-checked on each use.
+        self._verified: dict[str, tuple[str, float | None]] = {}
+        self._verified_lock = threading.Lock()
 
-    def user_id(self, token: str | None) -> str:
-        if not token:
+    def bearer_user_id(self, authorization: str | None) -> str:
+        """The user id of an `Authorization: Bearer <token>` header value."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
             raise unauthorized("Not authenticated: send `Authorization: Bearer <token>`")
+        return self.user_id(token.strip())
+
+    def user_id(self, token: str) -> str:
+        known = self._verified.get(token)
+        # PyJWT's rule: expired once now >= exp.
+        if known is not None and (known[1] is None or time.time() < known[1]):
+            return known[0]
+        user_id, expires = self._verify(token)
+        with self._verified_lock:
+            if len(self._verified) >= VERIFIED_TOKENS:
+                self._verified.pop(next(iter(self._verified)), None)  # oldest first
+            self._verified[token] = (user_id, expires)
+        return user_id
+
+    def _verify(self, token: str) -> tuple[str, float | None]:
         try:
             claims = jwt.decode(
                 token,
@@ -66,9 +91,11 @@ class TokenVerifier:
             # A string only: an integer claim could otherwise parse as a hex UUID.
             if not isinstance(raw, str):
                 raise ValueError(raw)
-            return str(uuid.UUID(raw))
+            user_id = str(uuid.UUID(raw))
         except ValueError:
             raise unauthorized(f"Invalid token: the {self._claim!r} claim is not a user id (UUID)") from None
+        expires = claims.get("exp")
+        return user_id, float(expires) if isinstance(expires, int | float) else None
 
 
 def caller(snapshot: Snapshot, user_id: str) -> User:

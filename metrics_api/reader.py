@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -28,6 +29,8 @@ from etl.store import SCHEMA_VERSION, open_store, store_identity
 
 CACHE_ENTRIES = 4096
 """Rendered bodies kept per snapshot; a few KB each, so tens of MB at most."""
+RETRY_SECONDS = 5.0
+"""How long a published version that would not open is left alone before trying again."""
 
 _DATETIME = TypeAdapter(datetime)
 
@@ -144,6 +147,8 @@ class Snapshot:
             # Bodies are per caller: shared caches must not keep them.
             "Cache-Control": "private, no-cache",
         }
+        # Encoded once per version rather than on every answer.
+        self.raw_headers = [(name.lower().encode(), value.encode()) for name, value in self.headers.items()]
         self._con = con
         self._con_lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
@@ -201,28 +206,19 @@ def load_snapshot(metrics_db: Path) -> Snapshot:
             )
         if "as_of" not in meta:
             raise StoreUnavailable(f"the store {path} has no as_of in store_meta: publish it again")
-        users = {
-            row[0]: User(*row)
-            for row in con.sql(
-                "SELECT user_id, account_id, is_active, is_team_admin, is_super_admin FROM users"
-            ).fetchall()
-        }
+        user_rows = con.sql("SELECT user_id, account_id, is_active, is_team_admin, is_super_admin FROM users")
         # NULL names shown as '' (the ETL's top_flows does the same).
-        trees = {
-            row[0]: Tree(*row)
-            for row in con.sql("SELECT tree_id, account_id, coalesce(name, '') FROM trees").fetchall()
-        }
+        tree_rows = con.sql("SELECT tree_id, account_id, coalesce(name, '') FROM trees")
         runs = con.sql("SELECT * FROM refresh_runs ORDER BY started_at DESC LIMIT 1")
-        columns = runs.columns
-        last = runs.fetchall()
-        snapshot = Snapshot(
+        last_run = [dict(zip(runs.columns, row, strict=True)) for row in runs.fetchall()]
+        return Snapshot(
             path,
             (st.st_dev, st.st_ino),
             con,
-            users,
-            trees,
+            {row[0]: User(*row) for row in user_rows.fetchall()},
+            {row[0]: Tree(*row) for row in tree_rows.fetchall()},
             meta,
-            dict(zip(columns, last[0], strict=True)) if last else None,
+            last_run[0] if last_run else None,
         )
     except (duckdb.Error, ValueError, KeyError) as exc:
         con.close()
@@ -230,7 +226,6 @@ def load_snapshot(metrics_db: Path) -> Snapshot:
     except BaseException:
         con.close()
         raise
-    return snapshot
 
 
 class StoreReader:
@@ -240,6 +235,8 @@ class StoreReader:
         self.metrics_db = metrics_db
         self._snapshot: Snapshot | None = None
         self._loading = threading.Lock()
+        # A published version that would not open: (its identity, why, when).
+        self._failed: tuple[tuple[int, int], str, float] | None = None
 
     def _identity(self) -> tuple[int, int]:
         identity = store_identity(self.metrics_db)
@@ -247,33 +244,54 @@ class StoreReader:
             raise StoreUnavailable(f"no store at {self.metrics_db} yet: run `flowmetrics refresh --mode nightly`")
         return identity
 
+    def failure(self, identity: tuple[int, int]) -> str | None:
+        """Why this published version could not be opened, if it failed in the last few seconds."""
+        failed = self._failed
+        if failed is None or failed[0] != identity or time.monotonic() - failed[2] > RETRY_SECONDS:
+            return None
+        return failed[1]
+
     def snapshot_nowait(self) -> Snapshot | None:
         """The current snapshot without blocking, or None when a version must be opened first.
 
         While another thread opens a new version, requests keep the old one: they never
-        wait behind a load, and the old version is still a complete store.
+        wait behind a load, and the old version is still a complete store. (dev, inode)
+        cannot recur while our snapshot holds its file open, so equal means the same version.
         """
         identity = self._identity()
         snapshot = self._snapshot
-        if snapshot is not None and (snapshot.identity == identity or self._loading.locked()):
+        if snapshot is not None and (snapshot.identity == identity or self._loading.locked() or self.failure(identity)):
             return snapshot
         return None
 
     def snapshot(self) -> Snapshot:
-        """The current snapshot, opening the newly published version if needed (may block)."""
-        identity = self._identity()
-        snapshot = self._snapshot
-        if snapshot is not None and snapshot.identity == identity:
-            return snapshot
-        if snapshot is not None and not self._loading.acquire(blocking=False):
-            return snapshot  # another thread is opening the new version
-        if snapshot is None:
-            self._loading.acquire()  # nothing to serve meanwhile: wait for the first load
-        try:
-            current = self._snapshot
-            if current is None or current.identity != self._identity():
-                current = load_snapshot(self.metrics_db)
-                self._snapshot = current
+        """The current snapshot, opening the newly published version if needed (may block).
+
+        A version that will not open leaves the last good snapshot in service (a 503 when
+        there is none) and is retried after RETRY_SECONDS, not on every request.
+        """
+        current = self.snapshot_nowait()
+        if current is not None:
             return current
-        finally:
-            self._loading.release()
+        with self._loading:
+            identity = self._identity()
+            current = self._snapshot
+            if current is not None and current.identity == identity:
+                return current
+            error = self.failure(identity)
+            if error is None:
+                try:
+                    current = self._snapshot = load_snapshot(self.metrics_db)
+                    self._failed = None
+                    return current
+                except StoreUnavailable as exc:
+                    error = str(exc)
+                    self._failed = (identity, error, time.monotonic())
+            if current is None:
+                raise StoreUnavailable(error)
+            return current
+
+    def problem(self) -> str | None:
+        """Why the published version is not the one being served, if it would not open."""
+        identity = store_identity(self.metrics_db)
+        return self.failure(identity) if identity is not None else None

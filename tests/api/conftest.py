@@ -26,8 +26,8 @@ from etl.config import Config
 from etl.publish import PublishResult, publish
 from metrics_api.app import create_app
 
-# 32+ bytes: PyJWT warns about shorter HMAC keys, and warnings fail the tests.
-SECRET = "api-test-secret-0123456789abcdef-0123456789"
+# 64+ bytes (enough for HS512): PyJWT warns about shorter HMAC keys, and warnings fail tests.
+SECRET = "api-test-secret-" + "0123456789abcdef" * 4
 
 _DUCKDB_TO_POLARS: dict[str, pl.DataType] = {
     "VARCHAR": pl.String(),
@@ -110,14 +110,14 @@ def client(api_client: Callable[[Config], TestClient], make_config: Callable[...
     return api_client(make_config())
 
 
-def encode_token(user_id: object, *, secret: str = SECRET, algorithm: str = "HS256", **claims: Any) -> str:
+def encode_token(user_id: object, /, *, secret: str = SECRET, algorithm: str = "HS256", **claims: Any) -> str:
     payload = {"sub": user_id, "exp": datetime.now(UTC) + timedelta(minutes=10), **claims}
     return jwt.encode({k: v for k, v in payload.items() if v is not None}, secret, algorithm=algorithm)
 
 
 @pytest.fixture
 def make_token() -> Callable[..., str]:
-    """make_token(user_id, **claims) -> a JWT signed like the app's (claims=None drops one)."""
+    """make_token(user_id, **claims) -> a JWT signed like the app's (a claim set to None is left out)."""
     return encode_token
 
 
@@ -134,9 +134,19 @@ def unsigned_token(claims: Mapping[str, Any]) -> str:
     return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
 
 
-@pytest.fixture
-def sample_store(store_path: Path) -> PublishResult:
-    """The hand-written store of tests/api/sample.py, published at store_path."""
+@pytest.fixture(scope="session")
+def sample_store(tmp_path_factory: pytest.TempPathFactory) -> PublishResult:
+    """The hand-written store of tests/api/sample.py, published once; tests only read it."""
     from tests.api.sample import AS_OF, sample_rows
 
-    return publish_store(store_path, sample_rows(), as_of=AS_OF, built_at=AS_OF + timedelta(minutes=2))
+    metrics_db = tmp_path_factory.mktemp("sample") / "metrics.duckdb"
+    return publish_store(metrics_db, sample_rows(), as_of=AS_OF, built_at=AS_OF + timedelta(minutes=2))
+
+
+@pytest.fixture
+def sample_client(
+    api_client: Callable[[Config], TestClient], make_config: Callable[..., Config], sample_store: PublishResult
+) -> TestClient:
+    """The app on the sample store (METRICS_DB is the symlink beside the published version)."""
+    metrics_db = sample_store.path.parent / sample_store.path.name.split(".v")[0]
+    return api_client(make_config(METRICS_DB=str(metrics_db)))

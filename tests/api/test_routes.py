@@ -8,10 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from etl.publish import PublishResult
 from tests.api.conftest import bearer
 from tests.api.sample import (
-    ACCOUNT_B,
     ADMIN_A,
     ADMIN_B,
     AS_OF_TEXT,
@@ -27,9 +25,13 @@ from tests.api.sample import (
     UNKNOWN_USER,
 )
 
-pytestmark = pytest.mark.usefixtures("sample_store")
 PERIODS = ["7d", "30d", "90d"]
 Token = Callable[..., str]
+
+
+@pytest.fixture
+def client(sample_client: TestClient) -> TestClient:
+    return sample_client
 
 
 def get(client: TestClient, path: str, token: str) -> Any:
@@ -55,21 +57,31 @@ def summary(total: int, completed: int, rate: float, median: float, engineers: i
 
 
 def point(day: str, sessions: int, *outcomes: int) -> Any:
-    return {"date": day, "sessions": sessions, **dict(zip(["resolved", "escalated", "workaround", "unresolved"],
-                                                           outcomes, strict=True))}
+    return {
+        "date": day,
+        "sessions": sessions,
+        **dict(zip(["resolved", "escalated", "workaround", "unresolved"], outcomes, strict=True)),
+    }
+
+
+def flow_item(tree_id: str, name: str, sessions: int, rate: float, median: float) -> Any:
+    keys = ["tree_id", "tree_name", "sessions", "completion_rate", "median_duration_minutes"]
+    return dict(zip(keys, [tree_id, name, sessions, rate, median], strict=True))
+
+
+def engineer_item(user_id: str, name: str, sessions: int, rate: float, median: float) -> Any:
+    keys = ["user_id", "name", "sessions", "completion_rate", "median_duration_minutes"]
+    return dict(zip(keys, [user_id, name, sessions, rate, median], strict=True))
+
+
+def step(node_id: str, title: str, visits: int, dropoffs: int, rate: float, yes: int, no: int, helpful: float) -> Any:
+    keys = ["node_id", "node_title", "visits", "dropoffs", "dropoff_rate", "helpful_yes", "helpful_no", "helpful_rate"]
+    return dict(zip(keys, [node_id, title, visits, dropoffs, rate, yes, no, helpful], strict=True))
 
 
 ZERO = summary(0, 0, 0.0, 0.0, 0, (0, 0, 0, 0))
-A_TOP_FLOWS = [
-    {"tree_id": TREE_A1, "tree_name": "Printer offline", "sessions": 4, "completion_rate": 0.75,
-     "median_duration_minutes": 9.9},
-    {"tree_id": TREE_A2, "tree_name": "VPN", "sessions": 2, "completion_rate": 0.0, "median_duration_minutes": 0.0},
-]
-A_TOP_ENGINEERS = [
-    {"user_id": NAMELESS_A, "name": "Unknown", "sessions": 3, "completion_rate": 0.667,
-     "median_duration_minutes": 12.2},
-    {"user_id": ENGINEER_A, "name": "Bob", "sessions": 1, "completion_rate": 1.0, "median_duration_minutes": 3.3},
-]
+A_TOP_FLOWS = [flow_item(TREE_A1, "Printer offline", 4, 0.75, 9.9), flow_item(TREE_A2, "VPN", 2, 0.0, 0.0)]
+A_TOP_ENGINEERS = [engineer_item(NAMELESS_A, "Unknown", 3, 0.667, 12.2), engineer_item(ENGINEER_A, "Bob", 1, 1.0, 3.3)]
 A_SUMMARY = {
     "7d": summary(3, 2, 0.667, 12.2, 2, (1, 1, 0, 0)),  # 2/3 -> 0.667; 12.25 -> 12.2 (Python's round)
     "30d": summary(6, 5, 0.833, 7.0, 3, (2, 1, 1, 1)),
@@ -151,12 +163,7 @@ def test_me_exact_body(client: TestClient, make_token: Token) -> None:
         "as_of": AS_OF_TEXT,
         "summary": summary(2, 1, 0.5, 3.3, 1, (1, 0, 0, 0)),
         "time_series": [point("2026-11-18", 1, 1, 0, 0, 0), point("2026-11-19", 1, 0, 0, 0, 0)],
-        "top_flows": [
-            {"tree_id": TREE_A1, "tree_name": "Printer offline", "sessions": 1, "completion_rate": 1.0,
-             "median_duration_minutes": 3.3},
-            {"tree_id": TREE_B1, "tree_name": "Billing", "sessions": 1, "completion_rate": 0.0,
-             "median_duration_minutes": 0.0},
-        ],
+        "top_flows": [flow_item(TREE_A1, "Printer offline", 1, 1.0, 3.3), flow_item(TREE_B1, "Billing", 1, 0.0, 0.0)],
     }
 
 
@@ -172,16 +179,11 @@ def test_me_is_the_callers_own(client: TestClient, make_token: Token) -> None:
 
 
 STEPS = [  # by raw dropoff_rate desc (0.3334 before 0.3331, both shown 0.333), then node_id ("n10" < "n2")
-    {"node_id": "n-b", "node_title": "Check cable", "visits": 10000, "dropoffs": 3334, "dropoff_rate": 0.333,
-     "helpful_yes": 2, "helpful_no": 1, "helpful_rate": 0.667},
-    {"node_id": "n-a", "node_title": "Restart", "visits": 10000, "dropoffs": 3331, "dropoff_rate": 0.333,
-     "helpful_yes": 0, "helpful_no": 0, "helpful_rate": 0.0},
-    {"node_id": "n10", "node_title": "Call vendor", "visits": 4, "dropoffs": 1, "dropoff_rate": 0.25,
-     "helpful_yes": 0, "helpful_no": 3, "helpful_rate": 0.0},
-    {"node_id": "n2", "node_title": "Unknown Step", "visits": 8, "dropoffs": 2, "dropoff_rate": 0.25,
-     "helpful_yes": 1, "helpful_no": 1, "helpful_rate": 0.5},
-    {"node_id": "n1", "node_title": "Start", "visits": 4, "dropoffs": 0, "dropoff_rate": 0.0,
-     "helpful_yes": 5, "helpful_no": 0, "helpful_rate": 1.0},
+    step("n-b", "Check cable", 10000, 3334, 0.333, 2, 1, 0.667),
+    step("n-a", "Restart", 10000, 3331, 0.333, 0, 0, 0.0),
+    step("n10", "Call vendor", 4, 1, 0.25, 0, 3, 0.0),
+    step("n2", "Unknown Step", 8, 2, 0.25, 1, 1, 0.5),
+    step("n1", "Start", 4, 0, 0.0, 5, 0, 1.0),
 ]
 
 
@@ -221,10 +223,22 @@ def test_flow_path_accepts_any_uuid_spelling(client: TestClient, make_token: Tok
 
 @pytest.mark.parametrize(
     ("user", "tree"),
-    [(ADMIN_A, TREE_B1), (ENGINEER_A, TREE_B1), (ADMIN_B, TREE_A1), (ADMIN_A, UNKNOWN_TREE), (ADMIN_A, "not-a-uuid"),
-     (SUPER_B, UNKNOWN_TREE)],
-    ids=["admin-other-account", "engineer-other-account", "other-admin", "unknown-tree", "not-a-uuid",
-         "super-admin-unknown-tree"],
+    [
+        (ADMIN_A, TREE_B1),
+        (ENGINEER_A, TREE_B1),
+        (ADMIN_B, TREE_A1),
+        (ADMIN_A, UNKNOWN_TREE),
+        (ADMIN_A, "not-a-uuid"),
+        (SUPER_B, UNKNOWN_TREE),
+    ],
+    ids=[
+        "admin-other-account",
+        "engineer-other-account",
+        "other-admin",
+        "unknown-tree",
+        "not-a-uuid",
+        "super-admin-unknown-tree",
+    ],
 )
 def test_flow_not_found(client: TestClient, make_token: Token, user: str, tree: str) -> None:
     response = client.get(f"/analytics/flows/{tree}", headers=bearer(make_token(user)))
@@ -240,8 +254,15 @@ def test_super_admin_reads_any_tree(client: TestClient, make_token: Token) -> No
 
 @pytest.mark.parametrize(
     "path",
-    ["/analytics/team?period=1d", "/analytics/me?period=30", "/analytics/me?period=", "/analytics/me?period=30D",
-     f"/analytics/flows/{TREE_A1}?period=365d", "/analytics/team?engineer_id=bob", "/analytics/team?engineer_id="],
+    [
+        "/analytics/team?period=1d",
+        "/analytics/me?period=30",
+        "/analytics/me?period=",
+        "/analytics/me?period=30D",
+        f"/analytics/flows/{TREE_A1}?period=365d",
+        "/analytics/team?engineer_id=bob",
+        "/analytics/team?engineer_id=",
+    ],
 )
 def test_bad_parameters_are_422(client: TestClient, make_token: Token, path: str) -> None:
     response = client.get(path, headers=bearer(make_token(ADMIN_A)))
@@ -265,18 +286,3 @@ def test_inactive_user_is_403_everywhere(client: TestClient, make_token: Token) 
         response = client.get(path, headers=bearer(make_token(INACTIVE_A)))
         assert response.status_code == 403
         assert response.json() == {"detail": "User is inactive"}
-
-
-def test_health_names_the_store(client: TestClient, sample_store: PublishResult) -> None:
-    response = client.get("/health")
-    assert response.status_code == 200
-    body = response.json()
-    assert body["status"] == "ok"
-    assert body["store_path"] == str(sample_store.path)
-    assert body["as_of"] == AS_OF_TEXT
-    assert body["built_at"] == "2026-11-20T09:32:15.123456Z"
-    assert body["store_age_seconds"] > 0
-    assert body["last_run"]["run_id"] == "run-2"  # no run history file: the store's newest run
-    assert body["last_run"]["status"] == "success"
-    assert body["last_run"]["as_of"] == AS_OF_TEXT
-    assert ACCOUNT_B not in response.text  # health says nothing about tenants

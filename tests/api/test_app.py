@@ -1,0 +1,155 @@
+"""The app factory: refusing to start without a secret, prefix, CORS, OpenAPI, health, ping."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from etl.config import Config
+from etl.errors import ConfigError
+from etl.publish import PublishResult
+from metrics_api.app import create_app
+from tests.api.conftest import bearer, encode_token, publish_store
+from tests.api.sample import ACCOUNT_B, ADMIN_A, AS_OF, AS_OF_TEXT, ENGINEER_A, TREE_A1, sample_rows
+
+Client = Callable[[Config], TestClient]
+MakeConfig = Callable[..., Config]
+
+
+def sample_db(sample_store: PublishResult) -> str:
+    return str(sample_store.path.parent / sample_store.path.name.split(".v")[0])
+
+
+def test_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
+    config = Config.from_env({"METRICS_DB": str(tmp_path / "m.duckdb")}, dotenv=Path("/nonexistent"))
+    with pytest.raises(ConfigError, match="^METRICS_JWT_SECRET is not set; "):
+        create_app(config)
+    assert create_app(config, demo=True).title == "flowmetrics read API"
+
+
+def test_api_prefix(api_client: Client, make_config: MakeConfig, sample_store: PublishResult) -> None:
+    client = api_client(make_config(METRICS_DB=sample_db(sample_store), METRICS_API_PREFIX="/api/v1/"))
+    token = bearer(encode_token(ADMIN_A))
+    for path in ["/analytics/team", "/analytics/me", f"/analytics/flows/{TREE_A1}"]:
+        assert client.get(f"/api/v1{path}?period=7d", headers=token).status_code == 200
+        assert client.get(path, headers=token).status_code == 404
+    assert client.get("/api/v1/health").json()["status"] == "ok"
+    assert client.get("/api/v1/_ping").json() == {"status": "ok"}
+    assert client.get("/health").status_code == 404
+    assert "/api/v1/analytics/team" in client.get("/openapi.json").json()["paths"]
+
+
+def test_cors_for_configured_origins(api_client: Client, make_config: MakeConfig, sample_store: PublishResult) -> None:
+    origin = "https://app.example.com"
+    client = api_client(
+        make_config(METRICS_DB=sample_db(sample_store), METRICS_CORS_ORIGINS=f"{origin}, https://other.example")
+    )
+    preflight = client.options(
+        "/analytics/me",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == origin
+    response = client.get("/analytics/me", headers={"Origin": origin, **bearer(encode_token(ENGINEER_A))})
+    assert response.headers["access-control-allow-origin"] == origin
+    assert "x-data-as-of" in response.headers["access-control-expose-headers"].lower()
+    stranger = client.get(
+        "/analytics/me", headers={"Origin": "https://evil.example", **bearer(encode_token(ENGINEER_A))}
+    )
+    assert "access-control-allow-origin" not in stranger.headers
+
+
+def test_no_cors_headers_without_origins(sample_client: TestClient) -> None:
+    response = sample_client.get("/_ping", headers={"Origin": "https://app.example.com"})
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_openapi_declares_models_and_errors(sample_client: TestClient) -> None:
+    schema = sample_client.get("/openapi.json").json()
+    paths = schema["paths"]
+    assert "/_ping" not in paths
+    expected = {
+        "/analytics/team": ("TeamAnalyticsResponse", {"200", "401", "403", "422", "503"}),
+        "/analytics/me": ("PersonalAnalyticsResponse", {"200", "401", "403", "422", "503"}),
+        "/analytics/flows/{tree_id}": ("FlowAnalyticsResponse", {"200", "401", "403", "404", "422", "503"}),
+        "/health": ("HealthResponse", {"200", "503"}),
+    }
+    for path, (model, codes) in expected.items():
+        answers = paths[path]["get"]["responses"]
+        assert set(answers) == codes, path
+        assert answers["200"]["content"]["application/json"]["schema"]["$ref"].endswith(f"/{model}")
+        for code in codes - {"200", "422"} - ({"503"} if path == "/health" else set()):
+            assert answers[code]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+    team = paths["/analytics/team"]["get"]
+    assert {p["name"] for p in team["parameters"]} == {"period", "engineer_id"}
+    assert team["security"] == [{"bearerAuth": []}]
+    assert schema["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert "security" not in paths["/health"]["get"]
+    assert sample_client.get("/docs").status_code == 200
+
+
+def test_ping_is_constant(sample_client: TestClient) -> None:
+    response = sample_client.get("/_ping")
+    assert (response.status_code, response.content) == (200, b'{"status":"ok"}')
+
+
+def test_health_before_and_after_the_first_store(api_client: Client, make_config: MakeConfig, store_path: Path) -> None:
+    client = api_client(make_config())
+    response = client.get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert (body["status"], body["store_path"], body["as_of"], body["last_run"]) == ("no store", None, None, None)
+    assert "flowmetrics refresh" in body["detail"]
+
+    published = publish_store(store_path, sample_rows(), as_of=AS_OF)
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["store_path"] == str(published.path)
+    assert response.json()["as_of"] == AS_OF_TEXT
+    assert response.headers["x-data-as-of"] == AS_OF_TEXT
+
+
+def test_health_last_run_prefers_the_run_history(api_client: Client, make_config: MakeConfig, store_path: Path) -> None:
+    config = make_config()
+    publish_store(store_path, sample_rows(), as_of=AS_OF)
+    failed = {
+        "run_id": "run-3",
+        "mode": "hourly",
+        "status": "failed",
+        "failed_step": "extract",
+        "error": "connection refused",
+    }
+    # As jobs.history writes it: one JSON object per line; a torn last line is skipped.
+    config.runs_log.write_text(
+        json.dumps({"run_id": "run-2", "status": "success"})
+        + "\n"
+        + json.dumps(failed)
+        + "\n"
+        + '{"run_id": "run-4", "sta'
+    )
+    body = api_client(config).get("/health").json()
+    assert body["status"] == "ok"
+    assert body["last_run"] == failed
+
+
+def test_health_names_the_store(sample_client: TestClient, sample_store: PublishResult) -> None:
+    response = sample_client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["store_path"] == str(sample_store.path)
+    assert body["as_of"] == AS_OF_TEXT
+    assert body["built_at"] == "2026-11-20T09:32:15.123456Z"
+    assert isinstance(body["store_age_seconds"], float)
+    assert body["last_run"]["run_id"] == "run-2"  # no run history file: the store's newest run
+    assert body["last_run"]["status"] == "success"
+    assert body["last_run"]["as_of"] == AS_OF_TEXT
+    assert ACCOUNT_B not in response.text  # health says nothing about tenants
