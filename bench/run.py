@@ -308,8 +308,12 @@ def main(argv: list[str] | None = None) -> None:
         measure_refresh(url, store, "nightly")
         floor, _ = copy_floor(url, extraction_queries(url, "hourly"))
         run = measure_refresh(url, store, "hourly")
-        run.update(floor_seconds=round(floor, 2), refresh_to_floor=round(run["wall_seconds"] / floor, 2),
-                   total_sessions=window_only, compared_with_total=n)
+        run.update(
+            floor_seconds=round(floor, 2),
+            refresh_to_floor=round(run["wall_seconds"] / floor, 2),
+            total_sessions=window_only,
+            compared_with_total=n,
+        )
         report["hourly_same_window_less_history"] = run
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
     (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2))
