@@ -38,12 +38,12 @@ def log(message: str) -> None:
 # ---------------------------------------------------------------- sources
 
 
-def ensure_source(admin: str, name: str, *, sessions: int, days: int) -> str:
+def ensure_source(admin: str, name: str, *, sessions: int, days: int, history_sessions: int = 0) -> str:
     """A seeded database, reused when it already holds what was asked for."""
     from etl.seed import seed
 
     url = database.with_database(admin, name)
-    wanted = sessions
+    wanted = sessions + history_sessions
     with database.connect(admin, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
     if exists:
@@ -58,6 +58,10 @@ def ensure_source(admin: str, name: str, *, sessions: int, days: int) -> str:
         conn.execute(f'CREATE DATABASE "{name}"')
     started = time.perf_counter()
     seed(url, sessions=sessions, accounts=200, days=days, seed=1, now=ANCHOR, progress=log)
+    if history_sessions:
+        # Older history only (a second, independent set of tenants): the window is unchanged.
+        older = ANCHOR.replace(year=ANCHOR.year - 1)
+        seed(url, sessions=history_sessions, accounts=200, days=days * 9, seed=2, now=older, append=True, progress=log)
     log(f"seeded {name} ({wanted:,} sessions) in {time.perf_counter() - started:.0f} s")
     with database.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
@@ -299,22 +303,21 @@ def main(argv: list[str] | None = None) -> None:
             entry["api"] = measure_api(url, store, tenant)
         report["sizes"][str(n)] = entry
     if len(sizes) > 1:
-        # The largest size's 90-day window volume, with no older history: the hourly refresh
-        # of both must cost about the same, whatever the total.
-        n = sizes[-1]
-        window_only = round(n * 90 / 365)
-        url = ensure_source(admin, f"bench_{window_only}_90d", sessions=window_only, days=90)
-        store = DATA / f"store_{window_only}_90d" / "metrics.duckdb"
+        # The smallest size's data plus 9x as many sessions of older history: the same 90-day
+        # window, 10x the total. The hourly refresh must cost about the same as the smallest's.
+        n = sizes[0]
+        url = ensure_source(admin, f"bench_{n}_plus_history", sessions=n, days=365, history_sessions=9 * n)
+        store = DATA / f"store_{n}_plus_history" / "metrics.duckdb"
         measure_refresh(url, store, "nightly")
         floor, _ = copy_floor(url, extraction_queries(url, "hourly"))
         run = measure_refresh(url, store, "hourly")
         run.update(
             floor_seconds=round(floor, 2),
             refresh_to_floor=round(run["wall_seconds"] / floor, 2),
-            total_sessions=window_only,
+            total_sessions=10 * n,
             compared_with_total=n,
         )
-        report["hourly_same_window_less_history"] = run
+        report["hourly_same_window_more_history"] = run
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
     (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2))
     markdown = render_markdown(report)
