@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -53,6 +54,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 TEAM_ERRORS = {**ERRORS, 403: _error("Inactive user, or neither team admin nor super admin.")}
 FLOW_ERRORS = {**ERRORS, 404: _error("No such tree in the caller's account (or tree_id is not a UUID).")}
 PING = b'{"status":"ok"}'
+
+
+async def _cached_answer(
+    snapshot: Snapshot, key: tuple[str, ...], build: Callable[..., bytes], *args: object
+) -> Response:
+    """The snapshot's cached bytes for `key`, else built off the event loop and remembered."""
+    body = snapshot.cached(key)
+    if body is None:
+        body = await run_in_threadpool(build, snapshot, *args)
+        snapshot.remember(key, body)
+    return _answer(snapshot, body)
 
 
 def _answer(snapshot: Snapshot, body: bytes) -> Response:
@@ -109,12 +121,9 @@ def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -
         user = caller(snap, user_id)
         require_team_reader(user)
         engineer = str(engineer_id) if engineer_id is not None else ""
-        key = ("team", user.account_id, engineer, period)
-        body = snap.cached(key)
-        if body is None:
-            body = await run_in_threadpool(_team, snap, user.account_id, engineer, period)
-            snap.remember(key, body)
-        return _answer(snap, body)
+        return await _cached_answer(
+            snap, ("team", user.account_id, engineer, period), _team, user.account_id, engineer, period
+        )
 
     @router.get(
         "/analytics/me",
@@ -128,12 +137,7 @@ def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -
         user_id = verifier.bearer_user_id(request.headers.get("authorization"))
         snap = await snapshot()
         user = caller(snap, user_id)
-        key = ("me", user.user_id, period)
-        body = snap.cached(key)
-        if body is None:
-            body = await run_in_threadpool(_personal, snap, user.user_id, period)
-            snap.remember(key, body)
-        return _answer(snap, body)
+        return await _cached_answer(snap, ("me", user.user_id, period), _personal, user.user_id, period)
 
     @router.get(
         "/analytics/flows/{tree_id}",
@@ -158,12 +162,7 @@ def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -
         # Another account's tree answers exactly like a missing one: existence does not leak.
         if tree is None or not may_read_tree(user, tree.account_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Flow not found")
-        key = ("flow", tree.tree_id, period)
-        body = snap.cached(key)
-        if body is None:
-            body = await run_in_threadpool(_flow, snap, tree.tree_id, tree.name, period)
-            snap.remember(key, body)
-        return _answer(snap, body)
+        return await _cached_answer(snap, ("flow", tree.tree_id, period), _flow, tree.tree_id, tree.name, period)
 
     @router.get(
         "/health",
