@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from etl.errors import ConfigError
@@ -88,18 +88,6 @@ class Config:
     @property
     def lock_path(self) -> Path:
         return self.metrics_db.with_name(self.metrics_db.name + ".lock")
-
-    def describe(self) -> dict[str, str]:
-        """Settings as text for display, with secrets masked."""
-        shown: dict[str, str] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "jwt_secret":
-                value = "(set)" if value else "(unset)"
-            elif f.name == "database_url" and value:
-                value = _mask_password(value)
-            shown[f.name] = str(value)
-        return shown
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *, dotenv: Path | None = None) -> Config:

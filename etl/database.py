@@ -90,11 +90,6 @@ def connect(url: str, **kwargs: object) -> psycopg.Connection[tuple[object, ...]
     return conn
 
 
-def check_connection(url: str) -> None:
-    with connect(url) as conn:
-        conn.execute("SELECT 1")
-
-
 def create_database(admin_url: str, prefix: str = "flowmetrics") -> str:
     """Create a new, empty database on the server of `admin_url`; returns its URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"

@@ -75,11 +75,8 @@ class Source:
     def query(self, name: str, text: str) -> pl.DataFrame:
         started = time.perf_counter()
         with self._cursor() as cur:
-            try:
-                cur.execute(text)
-                table = cur.fetch_arrow_table()
-            except Exception as exc:
-                raise translate(exc, self.url) from exc
+            cur.execute(text)
+            table = cur.fetch_arrow_table()
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
         frame = _normalise_time_zones(frame)
@@ -91,11 +88,8 @@ class Source:
 
     def scalar(self, text: str) -> Any:
         with self._cursor() as cur:
-            try:
-                cur.execute(text)
-                row = cur.fetchone()
-            except Exception as exc:
-                raise translate(exc, self.url) from exc
+            cur.execute(text)
+            row = cur.fetchone()
         return None if row is None else row[0]
 
     @contextmanager
@@ -105,6 +99,10 @@ class Source:
         cur = self._conn.cursor()
         try:
             yield cur
+        except SourceError:
+            raise
+        except Exception as exc:  # any driver error, translated once, here
+            raise translate(exc, self.url) from exc
         finally:
             cur.close()
 

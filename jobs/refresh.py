@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import polars as pl
 
@@ -232,8 +231,3 @@ def _build_history(
     transform_seconds += time.perf_counter() - t1
     extract_seconds += t1 - t0
     return extract_seconds, transform_seconds
-
-
-def default_database_path(config: Config) -> Path:
-    """Where demo and CLI keep the embedded PostgreSQL when DATABASE_URL is unset."""
-    return config.data_dir / "postgres"

@@ -113,9 +113,9 @@ def window_top_flows(
     names = trees.select("tree_id", pl.col("name").fill_null("").alias("tree_name"))
     parts = []
     for period, days in periods.items():
-        windowed = in_window(sessions, as_of, days).join(names, on="tree_id", how="inner")
+        windowed = in_window(sessions, as_of, days)
         for scope in ("account", "user"):
-            groups = _ranked_groups(scoped(windowed, trees, scope), "tree_id").join(names, on="tree_id")
+            groups = _ranked_groups(scoped(windowed, trees, scope), "tree_id").join(names, on="tree_id", how="inner")
             ranked = top_n(groups, "scope_id", ["sessions", "tree_name", "tree_id"], [True, False, False])
             parts.append(ranked.with_columns(period=pl.lit(period), scope=pl.lit(scope)))
     return pl.concat(parts, how="diagonal")
@@ -135,8 +135,8 @@ def window_top_engineers(
     names = users.select("user_id", pl.col("name").fill_null("Unknown"))
     parts = []
     for period, days in periods.items():
-        windowed = in_window(sessions, as_of, days).join(names, on="user_id", how="semi")
-        groups = _ranked_groups(scoped(windowed, trees, "account"), "user_id").join(names, on="user_id")
+        windowed = in_window(sessions, as_of, days)
+        groups = _ranked_groups(scoped(windowed, trees, "account"), "user_id").join(names, on="user_id", how="inner")
         ranked = top_n(groups, "scope_id", ["sessions", "name", "user_id"], [True, False, False])
         parts.append(ranked.with_columns(period=pl.lit(period), scope=pl.lit("account")))
     return pl.concat(parts, how="diagonal")
