@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -20,7 +21,9 @@ import polars as pl
 
 from etl import sql
 from etl.errors import AuditError, PublishError
+from etl.sort_key import sort_by_keys
 from etl.store import SCHEMA_VERSION, resolve_store, version_prefix
+from etl.transform.ids import decode
 
 # Rows are written sorted by the key the API looks them up by: DuckDB's zone maps then
 # skip most row groups (a PRIMARY KEY made the file 7x larger and no faster).
@@ -67,34 +70,137 @@ def publish(
     current store (an hourly refresh recomputes only recent days). On any failure the new
     file is removed and the current store stays published.
     """
-    started = time.perf_counter()
-    say = progress or (lambda _msg: None)
-    folder = metrics_db.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PublishError(f"cannot create the store folder {folder}: {exc.strerror}; check METRICS_DB") from exc
-    if not os.access(folder, os.W_OK):
-        raise PublishError(f"the store folder {folder} is not writable; check METRICS_DB and its permissions")
-    remove_stale_builds(metrics_db)
+    with StoreBuild(metrics_db, history_before=history_before, progress=progress) as build:
+        for name, frame in tables.items():
+            build.write(name, frame)
+        return build.publish(meta)
 
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    version = folder / f"{version_prefix(metrics_db)}{stamp}"
-    building = folder / f".{version.name}.building"
-    previous = resolve_store(metrics_db) if metrics_db.exists() else None
-    if history_before is not None and previous is None:
-        raise PublishError(f"an hourly refresh needs a published store at {metrics_db}: run a nightly refresh first")
-    try:
-        rows = _write(building, tables, meta, previous if history_before else None, history_before, say)
-        _fsync(building)
-        os.rename(building, version)
-        _swap_symlink(metrics_db, version)
-    except BaseException:
-        for leftover in (building, Path(str(building) + ".wal")):
+
+class StoreBuild:
+    """A new store file, written table by table (a table may come in parts), then published.
+
+    Use as a context manager: `write` any number of times, then `publish` once. Leaving the
+    block without publishing (an exception, a signal) removes the file; the current store
+    stays published. With `history_before`, rows of HISTORY_TABLES older than that day are
+    first copied from the current store, and written rows older than it are dropped.
+    """
+
+    def __init__(
+        self,
+        metrics_db: Path,
+        *,
+        history_before: date | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.metrics_db = metrics_db
+        self.history_before = history_before
+        self.rows = 0
+        self._say = progress or (lambda _msg: None)
+        self._columns = sql.store_columns()
+        self._written: set[str] = set()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self.seconds = 0.0  # spent writing: the stages around it overlap with other work
+        folder = metrics_db.parent
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        self.version = folder / f"{version_prefix(metrics_db)}{stamp}"
+        self.building = folder / f".{self.version.name}.building"
+        self.previous: Path | None = None
+
+    def __enter__(self) -> StoreBuild:
+        started = time.perf_counter()
+        folder = self.metrics_db.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PublishError(f"cannot create the store folder {folder}: {exc.strerror}; check METRICS_DB") from exc
+        if not os.access(folder, os.W_OK):
+            raise PublishError(f"the store folder {folder} is not writable; check METRICS_DB and its permissions")
+        remove_stale_builds(self.metrics_db)
+        self.previous = resolve_store(self.metrics_db) if self.metrics_db.exists() else None
+        if self.history_before is not None and self.previous is None:
+            raise PublishError(
+                f"an hourly refresh needs a published store at {self.metrics_db}: run a nightly refresh first"
+            )
+        try:
+            self._con = duckdb.connect(str(self.building))
+            self._con.execute(sql.read("store.sql"))
+            if self.previous is not None and self.history_before is not None:
+                # Older days first, in the previous store's order; recomputed days follow.
+                self.rows += _carry_history(self._con, self.previous, self.history_before)
+                self._written.update(HISTORY_TABLES)
+        except duckdb.Error as exc:
+            self._discard()
+            raise PublishError(f"cannot create the new store {self.building}: {exc}") from exc
+        except BaseException:
+            self._discard()
+            raise
+        self.seconds += time.perf_counter() - started
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._con is not None:  # not published: leave nothing behind
+            self._discard()
+
+    def write(self, name: str, frame: pl.DataFrame) -> int:
+        """Append `frame` to store table `name`, sorted by its lookup key; returns its rows."""
+        if name not in self._columns or name == "store_meta":
+            raise PublishError(f"{name} is not a store table (see etl/sql/store.sql)")
+        started = time.perf_counter()
+        if self.history_before is not None and name in HISTORY_TABLES:
+            frame = frame.filter(pl.col("day") >= self.history_before)
+        try:
+            rows = _insert(self._connection(), name, frame, self._columns[name])
+        except duckdb.Error as exc:
+            raise PublishError(f"writing {name} into the new store failed: {exc}") from exc
+        self._written.add(name)
+        self.rows += rows
+        self.seconds += time.perf_counter() - started
+        return rows
+
+    def publish(self, meta: Mapping[str, str]) -> PublishResult:
+        """Audit, make durable and atomically publish the new store."""
+        started = time.perf_counter()
+        con = self._connection()
+        missing = set(self._columns) - self._written - {"store_meta"}
+        if missing:
+            raise PublishError(f"no data given for store tables: {', '.join(sorted(missing))}")
+        store_meta = pl.DataFrame({"key": ["schema_version", *meta], "value": [SCHEMA_VERSION, *meta.values()]})
+        try:
+            self.rows += _insert(con, "store_meta", store_meta, self._columns["store_meta"])
+            _audit(con)
+            con.execute("CHECKPOINT")
+        except duckdb.Error as exc:
+            raise PublishError(f"writing the new store failed: {exc}") from exc
+        self._say(f"store written: {self.rows} rows")
+        con.close()
+        self._con = None
+        try:
+            _fsync(self.building)
+            os.rename(self.building, self.version)
+            _swap_symlink(self.metrics_db, self.version)
+        except BaseException:
+            self._remove_files()
+            raise
+        _remove_old_versions(self.metrics_db, keep={self.version, self.previous})
+        self.seconds += time.perf_counter() - started
+        return PublishResult(self.version, self.rows, self.seconds, self.version.stat().st_size)
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise PublishError("the store build is not open (use it as a context manager, publish once)")
+        return self._con
+
+    def _discard(self) -> None:
+        if self._con is not None:
+            # Closing a connection that failed mid-write may raise too; the file goes anyway.
+            with suppress(duckdb.Error):
+                self._con.close()
+            self._con = None
+        self._remove_files()
+
+    def _remove_files(self) -> None:
+        for leftover in (self.building, Path(str(self.building) + ".wal")):
             leftover.unlink(missing_ok=True)
-        raise
-    _remove_old_versions(metrics_db, keep={version, previous})
-    return PublishResult(version, rows, time.perf_counter() - started, version.stat().st_size)
 
 
 STALE_BUILD_SECONDS = 3600.0
@@ -120,56 +226,15 @@ def remove_stale_builds(metrics_db: Path, *, older_than_seconds: float = STALE_B
     return removed
 
 
-def _write(
-    path: Path,
-    tables: Mapping[str, pl.DataFrame],
-    meta: Mapping[str, str],
-    previous: Path | None,
-    history_before: date | None,
-    say: Callable[[str], None],
-) -> int:
-    columns = sql.store_columns()
-    missing = set(columns) - set(tables) - {"store_meta"} - (set(HISTORY_TABLES) if previous else set())
-    if missing:
-        raise PublishError(f"no data given for store tables: {', '.join(sorted(missing))}")
-    try:
-        con = duckdb.connect(str(path))
-    except duckdb.Error as exc:
-        raise PublishError(f"cannot create {path}: {exc}") from exc
-    rows = 0
-    try:
-        con.execute(sql.read("store.sql"))
-        store_meta = pl.DataFrame({"key": ["schema_version", *meta], "value": [SCHEMA_VERSION, *meta.values()]})
-        if previous is not None and history_before is not None:
-            # Older days first, in the previous store's (sorted) order; recomputed days follow.
-            rows += _carry_history(con, previous, history_before)
-        for name, frame in {**tables, "store_meta": store_meta}.items():
-            if name not in columns:
-                raise PublishError(f"{name} is not a store table (see etl/sql/store.sql)")
-            if history_before is not None and name in HISTORY_TABLES:
-                frame = frame.filter(pl.col("day") >= history_before)
-            rows += _insert(con, name, frame, columns[name])
-        _audit(con)
-        con.execute("CHECKPOINT")
-        say(f"store written: {rows} rows")
-    except duckdb.Error as exc:
-        raise PublishError(f"writing the new store failed: {exc}") from exc
-    finally:
-        con.close()
-    return rows
-
-
 def _insert(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, columns: list[str]) -> int:
     absent = [c for c in columns if c not in frame.columns]
     if absent:
         raise PublishError(f"frame for {name} lacks columns {absent}")
-    # Sorting in Polars (parallel) and appending in order is about twice as fast as
-    # DuckDB's INSERT ... ORDER BY for the larger tables.
+    # Sorting in Polars through one packed integer key (etl/sort_key.py) and appending in
+    # order is much faster than DuckDB's INSERT ... ORDER BY for the larger tables.
     keys = [key.split() for key in SORT_KEYS.get(name, "").split(",") if key.strip()]
-    ordered = frame.select(columns)
-    if keys:
-        ordered = ordered.sort([k[0] for k in keys], descending=[k[-1].upper() == "DESC" for k in keys])
-    con.register("incoming", ordered.to_arrow())
+    ordered = sort_by_keys(frame.select(columns), [(k[0], k[-1].upper() == "DESC") for k in keys])
+    con.register("incoming", decode(ordered).to_arrow())
     try:
         con.execute(f"INSERT INTO {name} SELECT * FROM incoming")
     finally:

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 
 import polars as pl
 
 from etl.config import LOOKBACK_DAYS, PERIODS, Config
 from etl.errors import AuditError, FlowmetricsError, RefreshFailed, RefreshLocked, SourceError
 from etl.extract import Source
-from etl.publish import publish
-from etl.transform import history, ratings, tables
+from etl.prefetch import Prefetch
+from etl.publish import HISTORY_TABLES, StoreBuild
+from etl.transform import ratings, tables
 from jobs.history import RunRecord, append_run, read_runs, runs_frame, utcnow
 from jobs.lock import refresh_lock
 
@@ -137,97 +140,133 @@ def _fail(record: RunRecord, step: str, exc: BaseException) -> None:
     record.error = str(exc) or type(exc).__name__
 
 
+WINDOW_READS = ("sessions", "session_ratings", "comment_candidates", "step_ratings")
+
+
 def refresh_once(config: Config, url: str, record: RunRecord, step: _Step) -> None:
-    """One attempt. `step.name` tracks where it is, for the failure message."""
+    """One attempt. `step.name` tracks where it is, for the failure message.
+
+    The source is read on a worker thread one query ahead (etl.prefetch) while this thread
+    transforms and writes: the window first, then (nightly) the older history in bounded
+    chunks, each written into the new store as soon as it is built. The stages overlap, so
+    their seconds add up to more than the wall time.
+    """
     as_of = record.as_of
     if record.mode == "hourly" and not config.metrics_db.exists():
         log.info("no store at %s yet: running a nightly refresh instead", config.metrics_db)
         record.mode = "nightly"
+    nightly = record.mode == "nightly"
     since = lookback_start(as_of)
     say = log.info
+    transform = _Timer(step, "transform")
 
     step.name = "connect"
     with Source(url, progress=say) as source:
         step.name = "extract"
-        started = time.perf_counter()
-        users = source.users()
-        trees = source.trees()
-        sessions = source.window_sessions(since)
-        session_ratings = source.session_ratings(since)
-        candidates = source.comment_candidates()
-        step_ratings = source.step_ratings(since)
-        extract_seconds = time.perf_counter() - started
+        users, trees = source.users(), source.trees()
+        chunks = history_chunks(source.first_session_at(), since) if nightly else []
+        reads = _reads(source, since, chunks, with_history=nightly)
+        step.name = "publish"
+        history_before = None if nightly else since.date()
+        with (
+            Prefetch(reads, name="extract") as fetched,
+            StoreBuild(config.metrics_db, history_before=history_before, progress=say) as build,
+        ):
+            got = iter(fetched)
+            window = {name: _take(got, name, step) for name in WINDOW_READS}
+            with transform:
+                built = tables.window_tables(
+                    sessions=window["sessions"],
+                    users=users,
+                    trees=trees,
+                    session_ratings=window["session_ratings"],
+                    comment_candidates=window["comment_candidates"],
+                    step_ratings=window["step_ratings"],
+                    as_of=as_of,
+                    periods=PERIODS,
+                )
+            del window
+            built_rows = sum(f.height for f in built.values())
+            say(f"transform window tables: {built_rows} rows in {transform.seconds:.2f} s")
+            step.name = "publish"
+            for name in [n for n in built if n not in HISTORY_TABLES]:
+                build.write(name, built.pop(name))
+            for _ in chunks:
+                chunk = _take(got, "history_sessions", step)
+                with transform:
+                    days = tables.daily_sessions(chunk, trees)
+                step.name = "publish"
+                built_rows += build.write("daily_sessions", days)
+            if nightly:
+                old_ratings = _take(got, "history_ratings", step)
+                with transform:
+                    days = ratings.daily_ratings(old_ratings.lazy()).collect()
+                step.name = "publish"
+                built_rows += build.write("daily_ratings", days)
+            for name in HISTORY_TABLES:  # the lookback's days follow the older ones
+                build.write(name, built.pop(name))
 
-        step.name = "transform"
-        started = time.perf_counter()
-        built = tables.window_tables(
-            sessions=sessions,
-            users=users,
-            trees=trees,
-            session_ratings=session_ratings,
-            comment_candidates=candidates,
-            step_ratings=step_ratings,
-            as_of=as_of,
-            periods=PERIODS,
-        )
-        transform_seconds = time.perf_counter() - started
-        say(f"transform window tables: {sum(f.height for f in built.values())} rows in {transform_seconds:.2f} s")
-
-        history_before: date | None = since.date()
-        if record.mode == "nightly":
-            history_before = None
-            ext, tra = _build_history(source, trees, since, built, step)
-            extract_seconds += ext
-            transform_seconds += tra
-
-    record.extract_rows, record.extract_seconds = source.stats.total_rows, extract_seconds
-    record.transform_rows = sum(f.height for f in built.values())
-    record.transform_seconds = transform_seconds
-
-    step.name = "publish"
-    built["refresh_runs"] = runs_frame([*read_runs(config.runs_log), _as_published(record)])
-    meta = {
-        "as_of": as_of.isoformat(),
-        "built_at": utcnow().isoformat(),
-        "mode": record.mode,
-        "run_id": record.run_id,
-        "lookback_start": since.isoformat(),
-    }
-    result = publish(config.metrics_db, built, meta=meta, history_before=history_before, progress=say)
+            record.extract_rows = source.stats.total_rows
+            record.extract_seconds = sum(source.stats.seconds.values())
+            record.transform_rows, record.transform_seconds = built_rows, transform.seconds
+            build.write("refresh_runs", runs_frame([*read_runs(config.runs_log), _as_published(record)]))
+            meta = {
+                "as_of": as_of.isoformat(),
+                "built_at": utcnow().isoformat(),
+                "mode": record.mode,
+                "run_id": record.run_id,
+                "lookback_start": since.isoformat(),
+            }
+            result = build.publish(meta)
     record.publish_rows, record.publish_seconds = result.rows, result.seconds
     say(f"publish: {result.rows} rows, {result.bytes / 1e6:.1f} MB in {result.seconds:.2f} s -> {result.path.name}")
+
+
+def _reads(
+    source: Source, since: datetime, chunks: list[tuple[datetime, datetime]], *, with_history: bool
+) -> list[Callable[[], tuple[str, pl.DataFrame | None]]]:
+    """The queries of a refresh in the order it consumes them: the window, then older history."""
+    reads = [
+        _named("sessions", partial(source.window_sessions, since)),
+        _named("session_ratings", partial(source.session_ratings, since)),
+        _named("comment_candidates", source.comment_candidates),
+        _named("step_ratings", partial(source.step_ratings, since)),
+    ]
+    reads += [_named("history_sessions", partial(source.history_sessions, start, end)) for start, end in chunks]
+    if with_history:
+        reads.append(_named("history_ratings", partial(source.history_ratings, since)))
+    return reads
+
+
+def _named(name: str, read: Callable[[], pl.DataFrame | None]) -> Callable[[], tuple[str, pl.DataFrame | None]]:
+    return lambda: (name, read())
+
+
+def _take(got: Iterator[tuple[str, pl.DataFrame | None]], name: str, step: _Step) -> Any:
+    """The next prefetched read (waiting for it); its errors surface here, as the extract step."""
+    step.name = "extract"
+    read, frame = next(got)
+    if read != name:
+        raise RuntimeError(f"expected the {name} read, got {read}")
+    return frame
+
+
+class _Timer:
+    """Accumulated seconds of one stage; entering it names the step."""
+
+    def __init__(self, step: _Step, name: str) -> None:
+        self.step, self.name, self.seconds = step, name, 0.0
+        self._started = 0.0
+
+    def __enter__(self) -> None:
+        self.step.name = self.name
+        self._started = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds += time.perf_counter() - self._started
 
 
 def _as_published(record: RunRecord) -> RunRecord:
     # The run that builds a file is in its refresh_runs; if publishing fails the file never
     # appears, so within a published store this run is a success.
     return RunRecord(**{**record.__dict__, "status": "success"})
-
-
-def _build_history(
-    source: Source, trees: pl.DataFrame, since: datetime, built: dict[str, pl.DataFrame], step: _Step
-) -> tuple[float, float]:
-    """Add days before the lookback to daily_sessions/daily_ratings, in bounded chunks."""
-    extract_seconds = transform_seconds = 0.0
-    day_parts = [built["daily_sessions"]]
-    for start, end in history_chunks(source.first_session_at(), since):
-        step.name = "extract"
-        t0 = time.perf_counter()
-        chunk = source.history_sessions(start, end)
-        t1 = time.perf_counter()
-        step.name = "transform"
-        day_parts.append(history.daily_sessions(chunk.lazy(), trees.lazy()).collect())
-        extract_seconds += t1 - t0
-        transform_seconds += time.perf_counter() - t1
-    step.name = "extract"
-    t0 = time.perf_counter()
-    old_ratings = source.history_ratings(since)
-    t1 = time.perf_counter()
-    step.name = "transform"
-    built["daily_sessions"] = pl.concat(day_parts, how="diagonal")
-    built["daily_ratings"] = pl.concat(
-        [built["daily_ratings"], ratings.daily_ratings(old_ratings.lazy()).collect()], how="diagonal"
-    )
-    transform_seconds += time.perf_counter() - t1
-    extract_seconds += t1 - t0
-    return extract_seconds, transform_seconds

@@ -38,19 +38,16 @@ def outcome_counts(*, among_completed: bool) -> list[pl.Expr]:
     return exprs
 
 
-def median_minutes(sessions: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
-    """Interpolated median of duration_minutes per group, as PostgreSQL's percentile_cont(0.5).
+def median_minutes() -> pl.Expr:
+    """Interpolated median of duration_minutes in a group, as PostgreSQL's percentile_cont(0.5).
 
     percentile_cont takes rows floor((n-1)/2) and ceil((n-1)/2) of the sorted values and
     returns lo + (hi - lo) * 0.5; Polars' linear quantile is that same formula in the same
     floating-point order (tests/unit/test_common.py checks it bit for bit against the
-    explicit formula). Groups without a completed session get no row.
+    explicit formula). Incomplete sessions (NULL duration) are ignored; a group without a
+    completed session gets NULL.
     """
-    return (
-        sessions.filter(completed())
-        .group_by(keys)
-        .agg(pl.col("duration_minutes").quantile(0.5, interpolation="linear").alias("median_duration_minutes"))
-    )
+    return pl.col("duration_minutes").quantile(0.5, interpolation="linear").alias("median_duration_minutes")
 
 
 def median_reference(values: list[float]) -> float:

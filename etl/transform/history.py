@@ -26,6 +26,7 @@ def daily_sessions(sessions: pl.LazyFrame, trees: pl.LazyFrame) -> pl.LazyFrame:
             completed().sum().cast(pl.Int64).alias("completed_sessions"),
             pl.col("user_id").n_unique().cast(pl.Int64).alias("active_engineers"),
             *outcome_counts(among_completed=False),
+            median_minutes(),
         )
-        parts.append(counts.join(median_minutes(part, keys), on=keys, how="left").with_columns(scope=pl.lit(scope)))
+        parts.append(counts.with_columns(scope=pl.lit(scope)))
     return pl.concat(parts)

@@ -125,6 +125,7 @@ def window_step_feedback(
     element is such an object. Helpfulness counts the tree's step ratings of that node
     created in the window.
     """
+    tree_type = sessions.collect_schema()["tree_id"]  # text, or an ids.id_type Enum
     parts = []
     for period, days in periods.items():
         start = window_start(as_of, days)
@@ -142,7 +143,7 @@ def window_step_feedback(
             .agg(pl.len().cast(pl.Int64).alias("dropoffs"))
         )
         feedback = visits.join(dropoffs, on=["tree_id", "node_id"], how="left").join(
-            _helpful(step_ratings, start), on=["tree_id", "node_id"], how="left"
+            _helpful(step_ratings, start, tree_type), on=["tree_id", "node_id"], how="left"
         )
         parts.append(
             feedback.join(nodes, on=["tree_id", "node_id"], how="left").with_columns(
@@ -162,8 +163,10 @@ def window_step_feedback(
     )
 
 
-def _helpful(step_ratings: pl.LazyFrame | None, start: datetime) -> pl.LazyFrame:
-    schema = {"tree_id": pl.String, "node_id": pl.String, "helpful_yes": pl.Int64, "helpful_no": pl.Int64}
+def _helpful(step_ratings: pl.LazyFrame | None, start: datetime, tree_type: pl.DataType) -> pl.LazyFrame:
+    schema = pl.Schema(
+        {"tree_id": tree_type, "node_id": pl.String(), "helpful_yes": pl.Int64(), "helpful_no": pl.Int64()}
+    )
     if step_ratings is None:  # the optional table is absent: all zero
         return pl.LazyFrame(schema=schema)
     return (

@@ -20,6 +20,7 @@ from etl.transform.common import (
     top_n,
     window_start,
 )
+from etl.transform.ids import NO_ENGINEER
 
 KEYS = ["scope_id", "engineer_id"]
 
@@ -36,8 +37,13 @@ def scoped(sessions: pl.LazyFrame, trees: pl.LazyFrame, scope: str) -> pl.LazyFr
     if scope.startswith("account"):
         sessions = sessions.join(trees.select("tree_id", "account_id"), on="tree_id", how="inner")
     scope_column, engineer_column = SCOPE_KEYS[scope]
-    engineer = pl.col(engineer_column) if engineer_column else pl.lit("")
+    # Ids may be text or an ids.id_type Enum; the empty engineer takes the same type.
+    engineer = pl.col(engineer_column) if engineer_column else pl.lit(NO_ENGINEER).cast(_id_dtype(sessions))
     return sessions.with_columns(pl.col(scope_column).alias("scope_id"), engineer.alias("engineer_id"))
+
+
+def _id_dtype(sessions: pl.LazyFrame) -> pl.DataType:
+    return sessions.collect_schema()["user_id"]
 
 
 def _per_scope(
@@ -63,10 +69,9 @@ def summarize(scoped_sessions: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
         completed().sum().cast(pl.Int64).alias("completed_sessions"),
         pl.col("user_id").n_unique().cast(pl.Int64).alias("active_engineers"),
         *outcome_counts(among_completed=True),
+        median_minutes(),
     )
-    return counts.join(median_minutes(scoped_sessions, keys), on=keys, how="left").with_columns(
-        rate("completed_sessions", "total_sessions").alias("completion_rate")
-    )
+    return counts.with_columns(rate("completed_sessions", "total_sessions").alias("completion_rate"))
 
 
 def window_summary(
@@ -97,10 +102,9 @@ def _ranked_groups(scoped_sessions: pl.LazyFrame, item: str) -> pl.LazyFrame:
     counts = scoped_sessions.group_by(keys).agg(
         pl.len().cast(pl.Int64).alias("sessions"),
         completed().sum().cast(pl.Int64).alias("completed_sessions"),
+        median_minutes(),
     )
-    return counts.join(median_minutes(scoped_sessions, keys), on=keys, how="left").with_columns(
-        rate("completed_sessions", "sessions").alias("completion_rate")
-    )
+    return counts.with_columns(rate("completed_sessions", "sessions").alias("completion_rate"))
 
 
 def window_top_flows(

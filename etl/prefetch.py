@@ -1,0 +1,76 @@
+"""Run a sequence of calls on one worker thread, a bounded number ahead of the consumer.
+
+A refresh reads the source on the worker while it transforms and writes on the calling
+thread: PostgreSQL produces the next chunk while Polars and DuckDB (which release the GIL)
+work on the current one. At most `ahead` results wait, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_DONE = object()
+
+
+class Prefetch(Generic[T]):
+    """Iterate to get each call's result in order; a call's exception is raised in its place.
+
+    Use as a context manager: leaving the block stops the worker after its current call
+    (a consumer that fails early does not leave a thread using the source connection).
+    """
+
+    def __init__(self, calls: Iterable[Callable[[], T]], *, ahead: int = 1, name: str = "prefetch") -> None:
+        self._calls = iter(calls)
+        self._results: queue.Queue[object] = queue.Queue(maxsize=ahead)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+
+    def __enter__(self) -> Prefetch[T]:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()  # a worker waiting for room sees it within 50 ms
+        self._thread.join()
+
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            item = self._results.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item  # type: ignore[misc]
+
+    def _work(self) -> None:
+        try:
+            for call in self._calls:
+                if self._stop.is_set():
+                    return
+                result: object = call()
+                if not self._put(result):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised where it iterates
+            self._put(_Failed(exc))
+            return
+        self._put(_DONE)
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._results.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
