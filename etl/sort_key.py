@@ -26,8 +26,8 @@ def sort_by_keys(frame: pl.DataFrame, keys: list[tuple[str, bool]]) -> pl.DataFr
 def packed_key(frame: pl.DataFrame, keys: list[tuple[str, bool]]) -> pl.Series | None:
     """One Int64 per row ordering the rows as `keys` do, or None if they need over 63 bits.
 
-    Each column becomes a dense code (0 for null, then the values in order): an Enum's own
-    code, a text column's rank among its distinct values, an integer or a date's offset
+    Each column becomes a dense code (0 for null, then the values in order): a text or
+    Categorical column's rank (by text) among its distinct values, an integer or a date's offset
     from its minimum. Other types (floats) are not packed.
     """
     key: pl.Series | None = None
@@ -50,9 +50,14 @@ def packed_key(frame: pl.DataFrame, keys: list[tuple[str, bool]]) -> pl.Series |
 def _dense_code(column: pl.Series) -> tuple[pl.Series, int] | None:
     """(code per row in 0..n, n): 0 for null, 1.. for the values in ascending order."""
     dtype = column.dtype
-    if isinstance(dtype, pl.Enum):
-        code = column.to_physical().cast(pl.Int64) + 1
-        cardinality = len(dtype.categories)
+    if isinstance(dtype, pl.Categorical):  # ranked by text among the column's distinct values
+        values = column.drop_nulls().unique()
+        ranks = pl.DataFrame({"value": values.gather(values.cast(pl.String).arg_sort())}).with_row_index(
+            "code", offset=1
+        )
+        code = column.to_frame("value").join(ranks, on="value", how="left", maintain_order="left")["code"]
+        code = code.cast(pl.Int64)
+        cardinality = len(values)
     elif dtype == pl.String:
         values = column.drop_nulls().unique().sort()
         code = column.cast(pl.Enum(values)).to_physical().cast(pl.Int64) + 1

@@ -20,7 +20,7 @@ from etl.config import LOOKBACK_DAYS, PERIODS, Config
 from etl.errors import AuditError, FlowmetricsError, RefreshFailed, RefreshLocked, SourceError
 from etl.extract import Source
 from etl.prefetch import Prefetch
-from etl.publish import HISTORY_TABLES, StoreBuild
+from etl.publish import StoreBuild
 from etl.transform import ratings, tables
 from jobs.history import RunRecord, append_run, read_runs, runs_frame, utcnow
 from jobs.lock import refresh_lock
@@ -140,16 +140,13 @@ def _fail(record: RunRecord, step: str, exc: BaseException) -> None:
     record.error = str(exc) or type(exc).__name__
 
 
-WINDOW_READS = ("sessions", "session_ratings", "comment_candidates", "step_ratings")
-
-
 def refresh_once(config: Config, url: str, record: RunRecord, step: _Step) -> None:
     """One attempt. `step.name` tracks where it is, for the failure message.
 
     The source is read on a worker thread one query ahead (etl.prefetch) while this thread
-    transforms and writes: the window first, then (nightly) the older history in bounded
-    chunks, each written into the new store as soon as it is built. The stages overlap, so
-    their seconds add up to more than the wall time.
+    transforms and writes: (nightly) the older history in bounded chunks, each written into
+    the new store as soon as it is built, then the window. The stages overlap, so their
+    seconds add up to more than the wall time.
     """
     as_of = record.as_of
     if record.mode == "hourly" and not config.metrics_db.exists():
@@ -166,6 +163,8 @@ def refresh_once(config: Config, url: str, record: RunRecord, step: _Step) -> No
         users, trees = source.users(), source.trees()
         chunks = history_chunks(source.first_session_at(), since) if nightly else []
         reads = _reads(source, since, chunks, with_history=nightly)
+        with transform:
+            dims = tables.Dimensions.of(users, trees)
         step.name = "publish"
         history_before = None if nightly else since.date()
         with (
@@ -173,28 +172,11 @@ def refresh_once(config: Config, url: str, record: RunRecord, step: _Step) -> No
             StoreBuild(config.metrics_db, history_before=history_before, progress=say) as build,
         ):
             got = iter(fetched)
-            window = {name: _take(got, name, step) for name in WINDOW_READS}
-            with transform:
-                built = tables.window_tables(
-                    sessions=window["sessions"],
-                    users=users,
-                    trees=trees,
-                    session_ratings=window["session_ratings"],
-                    comment_candidates=window["comment_candidates"],
-                    step_ratings=window["step_ratings"],
-                    as_of=as_of,
-                    periods=PERIODS,
-                )
-            del window
-            built_rows = sum(f.height for f in built.values())
-            say(f"transform window tables: {built_rows} rows in {transform.seconds:.2f} s")
-            step.name = "publish"
-            for name in [n for n in built if n not in HISTORY_TABLES]:
-                build.write(name, built.pop(name))
-            for _ in chunks:
+            built_rows = 0
+            for _ in chunks:  # oldest first: the store keeps history in day order
                 chunk = _take(got, "history_sessions", step)
                 with transform:
-                    days = tables.daily_sessions(chunk, trees)
+                    days = tables.daily_sessions(chunk, dims)
                 step.name = "publish"
                 built_rows += build.write("daily_sessions", days)
             if nightly:
@@ -203,7 +185,30 @@ def refresh_once(config: Config, url: str, record: RunRecord, step: _Step) -> No
                     days = ratings.daily_ratings(old_ratings.lazy()).collect()
                 step.name = "publish"
                 built_rows += build.write("daily_ratings", days)
-            for name in HISTORY_TABLES:  # the lookback's days follow the older ones
+            sessions = _take(got, "sessions", step)
+            with transform:
+                part = tables.window_part(sessions, dims, as_of, PERIODS)
+            del sessions
+            step.name = "publish"
+            built_rows += build.write("daily_sessions", part.daily_sessions)
+            window_ratings = _take(got, "session_ratings", step)
+            candidates = _take(got, "comment_candidates", step)
+            step_ratings = _take(got, "step_ratings", step)
+            with transform:
+                built = tables.window_tables(
+                    parts=[part],
+                    dims=dims,
+                    session_ratings=window_ratings,
+                    comment_candidates=candidates,
+                    step_ratings=step_ratings,
+                    as_of=as_of,
+                    periods=PERIODS,
+                )
+            del part
+            built_rows += sum(f.height for f in built.values())
+            say(f"transform: {built_rows} rows in {transform.seconds:.2f} s")
+            step.name = "publish"
+            for name in list(built):
                 build.write(name, built.pop(name))
 
             record.extract_rows = source.stats.total_rows
@@ -223,18 +228,22 @@ def refresh_once(config: Config, url: str, record: RunRecord, step: _Step) -> No
 
 
 def _reads(
-    source: Source, since: datetime, chunks: list[tuple[datetime, datetime]], *, with_history: bool
+    source: Source,
+    since: datetime,
+    chunks: list[tuple[datetime, datetime]],
+    *,
+    with_history: bool,
 ) -> list[Callable[[], tuple[str, pl.DataFrame | None]]]:
-    """The queries of a refresh in the order it consumes them: the window, then older history."""
-    reads = [
+    """The queries of a refresh in the order it consumes them: older history, then the window."""
+    reads = [_named("history_sessions", partial(source.history_sessions, start, end)) for start, end in chunks]
+    if with_history:
+        reads.append(_named("history_ratings", partial(source.history_ratings, since)))
+    reads += [
         _named("sessions", partial(source.window_sessions, since)),
         _named("session_ratings", partial(source.session_ratings, since)),
         _named("comment_candidates", source.comment_candidates),
         _named("step_ratings", partial(source.step_ratings, since)),
     ]
-    reads += [_named("history_sessions", partial(source.history_sessions, start, end)) for start, end in chunks]
-    if with_history:
-        reads.append(_named("history_ratings", partial(source.history_ratings, since)))
     return reads
 
 

@@ -31,6 +31,20 @@ RULES: dict[str, str] = {
 }
 
 
+SESSION_RULES = (
+    "decisions_null",
+    "decisions_not_array",
+    "decision_elements_ignored",
+    "completed_before_started",
+    "outcome_unknown",
+    "completed_without_outcome",
+    "sessions_in_future",
+    "decision_nodes_not_in_tree",
+    "sessions_unknown_tree",
+    "sessions_unknown_user",
+)
+
+
 def data_quality(
     sessions: pl.DataFrame,
     users: pl.DataFrame,
@@ -41,10 +55,18 @@ def data_quality(
     as_of: datetime,
 ) -> pl.DataFrame:
     """One row per rule with the number of rows it applied to."""
-    counts: dict[str, int] = {}
+    return quality_table(
+        session_counts(sessions, users, trees, nodes, as_of), users, trees, nodes, ratings, step_ratings
+    )
+
+
+def session_counts(
+    sessions: pl.DataFrame, users: pl.DataFrame, trees: pl.DataFrame, nodes: pl.DataFrame, as_of: datetime
+) -> dict[str, int]:
+    """The SESSION_RULES counts of these sessions; counts of disjoint ranges add up."""
     s = sessions.lazy()
     node_keys = nodes.lazy().select("tree_id", "node_id")
-    session_counts = s.select(
+    found = s.select(
         pl.col("decisions_type").is_null().sum().alias("decisions_null"),
         (pl.col("decisions_type").is_not_null() & (pl.col("decisions_type") != "array"))
         .sum()
@@ -58,14 +80,26 @@ def data_quality(
         (completed() & pl.col("outcome").is_null()).sum().alias("completed_without_outcome"),
         (pl.col("started_at") > as_of).sum().alias("sessions_in_future"),
     ).collect()
-    counts.update({name: int(session_counts[name][0]) for name in session_counts.columns})
-
+    counts = {name: int(found[name][0]) for name in found.columns}
     visits = s.select("tree_id", pl.col("node_ids").alias("node_id")).explode("node_id").drop_nulls("node_id")
     counts["decision_nodes_not_in_tree"] = _height(visits.join(node_keys, on=["tree_id", "node_id"], how="anti"))
     counts["sessions_unknown_tree"] = _height(s.join(trees.lazy(), on="tree_id", how="anti"))
     counts["sessions_unknown_user"] = _height(s.join(users.lazy(), on="user_id", how="anti"))
-    counts["users_without_name"] = users["name"].null_count()
+    return counts
 
+
+def quality_table(
+    session_rule_counts: dict[str, int],
+    users: pl.DataFrame,
+    trees: pl.DataFrame,
+    nodes: pl.DataFrame,
+    ratings: pl.DataFrame,
+    step_ratings: pl.DataFrame | None,
+) -> pl.DataFrame:
+    """data_quality from the (summed) session counts and the other inputs of the refresh."""
+    counts = dict(session_rule_counts)
+    node_keys = nodes.lazy().select("tree_id", "node_id")
+    counts["users_without_name"] = users["name"].null_count()
     walks = [walk_nodes(structure) for structure in trees["tree_structure"]]
     counts["tree_structure_not_object"] = sum(walk is None for walk in walks)
     counts["tree_node_ids_repeated"] = sum(

@@ -15,6 +15,18 @@ from etl.transform.common import completed, rate, window_start
 
 UNKNOWN_STEP = "Unknown Step"
 UNNAMED = "Unnamed"
+FEEDBACK_COLUMNS = (
+    "tree_id",
+    "node_id",
+    "visits",
+    "dropoffs",
+    "helpful_yes",
+    "helpful_no",
+    "node_title",
+    "period",
+    "dropoff_rate",
+    "helpful_rate",
+)
 
 
 def walk_nodes(tree_structure: str | None) -> list[tuple[str, str]] | None:
@@ -125,41 +137,64 @@ def window_step_feedback(
     element is such an object. Helpfulness counts the tree's step ratings of that node
     created in the window.
     """
-    tree_type = sessions.collect_schema()["tree_id"]  # text, or an ids.id_type Enum
+    return step_feedback(step_counts(sessions, as_of, periods), step_ratings, nodes, as_of, periods)
+
+
+def step_counts(sessions: pl.LazyFrame, as_of: datetime, periods: Mapping[str, int]) -> pl.LazyFrame:
+    """Visits and drop-offs per (period, tree, node) of these sessions.
+
+    Counts of disjoint sets of sessions add up: a refresh counts each range it reads, then
+    step_feedback sums them.
+    """
     parts = []
     for period, days in periods.items():
-        start = window_start(as_of, days)
-        windowed = sessions.filter(pl.col("started_at") >= start)
+        windowed = sessions.filter(pl.col("started_at") >= window_start(as_of, days))
         visits = (
             windowed.select("tree_id", pl.col("node_ids").alias("node_id"))
             .explode("node_id")
             .drop_nulls("node_id")
             .group_by("tree_id", "node_id")
-            .agg(pl.len().cast(pl.Int64).alias("visits"))
+            .agg(pl.len().cast(pl.Int64).alias("visits"), pl.lit(0, pl.Int64).alias("dropoffs"))
         )
         dropoffs = (
             windowed.filter(~completed() & pl.col("last_node_id").is_not_null())
             .group_by("tree_id", pl.col("last_node_id").alias("node_id"))
-            .agg(pl.len().cast(pl.Int64).alias("dropoffs"))
+            .agg(pl.lit(0, pl.Int64).alias("visits"), pl.len().cast(pl.Int64).alias("dropoffs"))
         )
-        feedback = visits.join(dropoffs, on=["tree_id", "node_id"], how="left").join(
-            _helpful(step_ratings, start, tree_type), on=["tree_id", "node_id"], how="left"
-        )
-        parts.append(
-            feedback.join(nodes, on=["tree_id", "node_id"], how="left").with_columns(
-                pl.col("dropoffs", "helpful_yes", "helpful_no").fill_null(0),
-                pl.col("node_title").fill_null(UNKNOWN_STEP),
-                period=pl.lit(period),
-            )
-        )
+        parts.append(pl.concat([visits, dropoffs]).with_columns(period=pl.lit(period)))
+    return pl.concat(parts)
+
+
+def step_feedback(
+    counts: pl.LazyFrame,
+    step_ratings: pl.LazyFrame | None,
+    nodes: pl.LazyFrame,
+    as_of: datetime,
+    periods: Mapping[str, int],
+) -> pl.LazyFrame:
+    """window_step_feedback from step_counts (of one or more ranges of sessions)."""
+    keys = ["period", "tree_id", "node_id"]
+    totals = counts.group_by(keys).agg(pl.col("visits").sum(), pl.col("dropoffs").sum()).filter(pl.col("visits") > 0)
+    tree_type = counts.collect_schema()["tree_id"]  # text or Categorical
+    helpful = pl.concat(
+        [
+            _helpful(step_ratings, window_start(as_of, days), tree_type).with_columns(period=pl.lit(period))
+            for period, days in periods.items()
+        ]
+    )
     return (
-        pl.concat(parts)
+        totals.join(helpful, on=keys, how="left")
+        .join(nodes, on=["tree_id", "node_id"], how="left")
+        .with_columns(
+            pl.col("dropoffs", "helpful_yes", "helpful_no").fill_null(0),
+            pl.col("node_title").fill_null(UNKNOWN_STEP),
+        )
         .with_columns(
             rate("dropoffs", "visits").alias("dropoff_rate"),
             (pl.col("helpful_yes") + pl.col("helpful_no")).alias("rated"),
         )
         .with_columns(rate("helpful_yes", "rated").alias("helpful_rate"))
-        .drop("rated")
+        .select(FEEDBACK_COLUMNS)
     )
 
 

@@ -1,16 +1,123 @@
-"""Assemble every store table from the extracted frames (pure: frames in, frames out)."""
+"""Assemble every store table from the extracted frames (pure: frames in, frames out).
+
+`window_part` turns the window's sessions into what can be computed row by row or day by
+day (per-day rows, additive counts) plus the few columns the rollups need, so the wide
+frame with node lists can be dropped; `window_tables` finishes the rollups whose medians
+and distinct counts need the whole window. Parts of disjoint ranges of whole days may be
+combined. Account, user and tree ids are Categorical (etl/transform/ids.py).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 import polars as pl
 
 from etl.transform import dimensions, history, ids, quality, ratings, steps, window
 
+# The columns of the window sessions that the whole-window rollups need.
+ROLLUP_COLUMNS = ("tree_id", "user_id", "started_at", "duration_minutes", "outcome")
+
+
+@dataclass(frozen=True)
+class Dimensions:
+    """Users, trees and tree nodes, as text and with Categorical ids, read once per refresh."""
+
+    users: pl.DataFrame
+    trees: pl.DataFrame
+    nodes: pl.DataFrame
+    coded_users: pl.DataFrame
+    coded_trees: pl.DataFrame
+    coded_nodes: pl.DataFrame
+
+    @classmethod
+    def of(cls, users: pl.DataFrame, trees: pl.DataFrame) -> Dimensions:
+        nodes = steps.tree_nodes(trees)
+        return cls(
+            users=users,
+            trees=trees,
+            nodes=nodes,
+            coded_users=ids.encode(users, ["user_id", "account_id"]),
+            coded_trees=ids.encode(trees, ["tree_id", "account_id"]),
+            coded_nodes=ids.encode(nodes, ["tree_id"]),
+        )
+
+
+@dataclass(frozen=True)
+class WindowPart:
+    """What a range of window sessions contributes (ranges that are combined share no UTC day)."""
+
+    time_series: pl.DataFrame  # window_time_series rows of the range's days
+    daily_sessions: pl.DataFrame  # daily_sessions rows of the range's days
+    step_counts: pl.DataFrame  # visits and drop-offs (steps.step_counts), to be summed
+    quality: dict[str, int]  # quality.SESSION_RULES counts, to be summed
+    sessions: pl.DataFrame  # ROLLUP_COLUMNS of the range's sessions
+
+
+def window_part(sessions: pl.DataFrame, dims: Dimensions, as_of: datetime, periods: Mapping[str, int]) -> WindowPart:
+    coded = ids.encode(sessions, ["tree_id", "user_id"])
+    s, t = coded.lazy(), dims.coded_trees.lazy()
+    time_series, daily, counts = pl.collect_all(
+        [
+            window.window_time_series(s, t, as_of, periods),
+            history.daily_sessions(s, t),
+            steps.step_counts(s, as_of, periods),
+        ]
+    )
+    return WindowPart(
+        time_series=time_series,
+        daily_sessions=daily,
+        step_counts=counts,
+        quality=quality.session_counts(coded, dims.coded_users, dims.coded_trees, dims.coded_nodes, as_of),
+        sessions=coded.select(ROLLUP_COLUMNS),
+    )
+
 
 def window_tables(
+    *,
+    parts: list[WindowPart],
+    dims: Dimensions,
+    session_ratings: pl.DataFrame,
+    comment_candidates: pl.DataFrame,
+    step_ratings: pl.DataFrame | None,
+    as_of: datetime,
+    periods: Mapping[str, int],
+) -> dict[str, pl.DataFrame]:
+    """Every table a refresh builds from the window, but daily_sessions (parts carry it).
+
+    `parts` cover the lookback (from a UTC midnight at or before as_of - the largest
+    period), as does `session_ratings`, so the per-day history of those days is complete.
+    """
+    sessions = pl.concat([part.sessions for part in parts]).lazy()
+    t, u = dims.coded_trees.lazy(), dims.coded_users.lazy()
+    coded_steps = ids.encode(step_ratings, ["tree_id"]) if step_ratings is not None else None
+    counts = pl.concat([part.step_counts for part in parts]).lazy()
+    plans = {
+        "users": dimensions.users(dims.users.lazy()),
+        "trees": dimensions.trees(dims.trees.lazy()),
+        "window_summary": window.window_summary(sessions, t, as_of, periods),
+        "window_top_flows": window.window_top_flows(sessions, t, as_of, periods),
+        "window_top_engineers": window.window_top_engineers(sessions, t, u, as_of, periods),
+        "window_step_feedback": steps.step_feedback(
+            counts, coded_steps.lazy() if coded_steps is not None else None, dims.coded_nodes.lazy(), as_of, periods
+        ),
+        "window_ratings": ratings.window_ratings(session_ratings.lazy(), as_of, periods),
+        "recent_comments": ratings.recent_comments(comment_candidates.lazy()),
+        "daily_ratings": ratings.daily_ratings(session_ratings.lazy()),
+    }
+    built = dict(zip(plans, pl.collect_all(list(plans.values())), strict=True))
+    built["window_time_series"] = pl.concat([part.time_series for part in parts])
+    built["tree_nodes"] = dims.nodes
+    session_rules = {rule: sum(part.quality[rule] for part in parts) for rule in quality.SESSION_RULES}
+    built["data_quality"] = quality.quality_table(
+        session_rules, dims.coded_users, dims.trees, dims.coded_nodes, session_ratings, coded_steps
+    )
+    return built
+
+
+def all_window_tables(
     *,
     sessions: pl.DataFrame,
     users: pl.DataFrame,
@@ -21,55 +128,23 @@ def window_tables(
     as_of: datetime,
     periods: Mapping[str, int],
 ) -> dict[str, pl.DataFrame]:
-    """The dimension, window and recent-history tables of one refresh.
-
-    `sessions` and `session_ratings` cover the lookback (from a UTC midnight at or before
-    as_of - the largest period), so the per-day history of those days is complete too.
-    Account, user and tree ids come out as one ids.id_type Enum (ordered like the ids).
-    """
-    step_frames = [step_ratings["tree_id"]] if step_ratings is not None else []
-    id_enum = ids.id_type(
-        sessions["tree_id"],
-        sessions["user_id"],
-        users["user_id"],
-        users["account_id"],
-        trees["tree_id"],
-        trees["account_id"],
-        *step_frames,
+    """Every table of the window read in one range, daily_sessions included."""
+    dims = Dimensions.of(users, trees)
+    part = window_part(sessions, dims, as_of, periods)
+    built = window_tables(
+        parts=[part],
+        dims=dims,
+        session_ratings=session_ratings,
+        comment_candidates=comment_candidates,
+        step_ratings=step_ratings,
+        as_of=as_of,
+        periods=periods,
     )
-    sessions = ids.encode(sessions, id_enum, ["tree_id", "user_id"])
-    coded_users = ids.encode(users, id_enum, ["user_id", "account_id"])
-    coded_trees = ids.encode(trees, id_enum, ["tree_id", "account_id"])
-    nodes = steps.tree_nodes(trees)
-    coded_nodes = ids.encode(nodes, id_enum, ["tree_id"])
-    if step_ratings is not None:
-        step_ratings = ids.encode(step_ratings, id_enum, ["tree_id"])
-    s, t, u = sessions.lazy(), coded_trees.lazy(), coded_users.lazy()
-    step_lazy = step_ratings.lazy() if step_ratings is not None else None
-    plans = {
-        "users": dimensions.users(users.lazy()),
-        "trees": dimensions.trees(trees.lazy()),
-        "window_summary": window.window_summary(s, t, as_of, periods),
-        "window_time_series": window.window_time_series(s, t, as_of, periods),
-        "window_top_flows": window.window_top_flows(s, t, as_of, periods),
-        "window_top_engineers": window.window_top_engineers(s, t, u, as_of, periods),
-        "window_step_feedback": steps.window_step_feedback(s, step_lazy, coded_nodes.lazy(), as_of, periods),
-        "window_ratings": ratings.window_ratings(session_ratings.lazy(), as_of, periods),
-        "recent_comments": ratings.recent_comments(comment_candidates.lazy()),
-        "daily_sessions": history.daily_sessions(s, t),
-        "daily_ratings": ratings.daily_ratings(session_ratings.lazy()),
-    }
-    collected = dict(zip(plans, pl.collect_all(list(plans.values())), strict=True))
-    collected["tree_nodes"] = nodes
-    collected["data_quality"] = quality.data_quality(
-        sessions, coded_users, coded_trees, coded_nodes, session_ratings, step_ratings, as_of
-    )
-    return collected
+    built["daily_sessions"] = part.daily_sessions
+    return built
 
 
-def daily_sessions(sessions: pl.DataFrame, trees: pl.DataFrame) -> pl.DataFrame:
+def daily_sessions(sessions: pl.DataFrame, dims: Dimensions) -> pl.DataFrame:
     """daily_sessions rows of a range of older sessions (history, read in chunks)."""
-    id_enum = ids.id_type(sessions["tree_id"], sessions["user_id"], trees["tree_id"], trees["account_id"])
-    coded = ids.encode(sessions, id_enum, ["tree_id", "user_id"])
-    coded_trees = ids.encode(trees, id_enum, ["tree_id", "account_id"])
-    return history.daily_sessions(coded.lazy(), coded_trees.lazy()).collect()
+    coded = ids.encode(sessions, ["tree_id", "user_id"])
+    return history.daily_sessions(coded.lazy(), dims.coded_trees.lazy()).collect()

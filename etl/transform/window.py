@@ -37,7 +37,7 @@ def scoped(sessions: pl.LazyFrame, trees: pl.LazyFrame, scope: str) -> pl.LazyFr
     if scope.startswith("account"):
         sessions = sessions.join(trees.select("tree_id", "account_id"), on="tree_id", how="inner")
     scope_column, engineer_column = SCOPE_KEYS[scope]
-    # Ids may be text or an ids.id_type Enum; the empty engineer takes the same type.
+    # Ids may be text or Categorical (etl/transform/ids.py); the empty engineer takes the same type.
     engineer = pl.col(engineer_column) if engineer_column else pl.lit(NO_ENGINEER).cast(_id_dtype(sessions))
     return sessions.with_columns(pl.col(scope_column).alias("scope_id"), engineer.alias("engineer_id"))
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import polars as pl
 import pytest
 
-from etl.transform.tables import window_tables
+from etl.transform.tables import all_window_tables
 from tests.unit.frames import AS_OF, RATINGS, SESSIONS, STEP_RATINGS, TREES, USERS
 
 T = AS_OF - timedelta(hours=1)
@@ -52,7 +52,7 @@ def build(*, with_step_ratings: bool) -> dict[str, pl.DataFrame]:
     )
     ratings = pl.DataFrame([("r1", "t1", 4, " ", T), ("r2", "t1", 2, None, T)], schema=RATINGS, orient="row")
     step_ratings = pl.DataFrame([("t1", "a", True, T), ("t1", "q", False, T)], schema=STEP_RATINGS, orient="row")
-    return window_tables(
+    return all_window_tables(
         sessions=sessions,
         users=users,
         trees=trees,
