@@ -31,6 +31,8 @@ class Prefetch(Generic[T]):
     """
 
     def __init__(self, calls: Iterable[Callable[[], T]], *, ahead: int = 1, name: str = "prefetch") -> None:
+        if ahead < 1:
+            raise ValueError(f"ahead must be at least 1, not {ahead}")
         self._calls = iter(calls)
         self._results: queue.Queue[object] = queue.Queue(maxsize=ahead)
         self._stop = threading.Event()

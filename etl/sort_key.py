@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-_MAX_BITS = 63  # an Int64 that stays positive
+_MAX_BITS = 62  # an Int64 that stays positive, with room to reverse a code
 
 
 def sort_by_keys(frame: pl.DataFrame, keys: list[tuple[str, bool]]) -> pl.DataFrame:
@@ -24,7 +24,7 @@ def sort_by_keys(frame: pl.DataFrame, keys: list[tuple[str, bool]]) -> pl.DataFr
 
 
 def packed_key(frame: pl.DataFrame, keys: list[tuple[str, bool]]) -> pl.Series | None:
-    """One Int64 per row ordering the rows as `keys` do, or None if they need over 63 bits.
+    """One Int64 per row ordering the rows as `keys` do, or None if they need over 62 bits.
 
     Each column becomes a dense code (0 for null, then the values in order): a text or
     Categorical column's rank (by text) among its distinct values, an integer or a date's offset
@@ -41,8 +41,8 @@ def packed_key(frame: pl.DataFrame, keys: list[tuple[str, bool]]) -> pl.Series |
         bits += width
         if bits > _MAX_BITS:
             return None
-        if descending:
-            code = cardinality - code
+        if descending:  # values reversed; nulls (0) stay first, as in Polars' sort
+            code = code.zip_with(code == 0, cardinality + 1 - code)
         key = code if key is None else key * (1 << width) + code
     return key
 
@@ -63,7 +63,9 @@ def _dense_code(column: pl.Series) -> tuple[pl.Series, int] | None:
         code = column.cast(pl.Enum(values)).to_physical().cast(pl.Int64) + 1
         cardinality = len(values)
     elif dtype == pl.Date or dtype.is_integer():
-        numbers = column.cast(pl.Int64)
+        numbers = column.cast(pl.Int64, strict=False)
+        if numbers.null_count() != column.null_count():  # unsigned values beyond Int64
+            return None
         low, high = numbers.min(), numbers.max()
         if low is None or high is None:
             return pl.repeat(0, column.len(), dtype=pl.Int64, eager=True), 0
