@@ -1,0 +1,86 @@
+"""StoreBuild: a store written table by table, in parts, published once or not at all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from etl.errors import PublishError
+from etl.publish import SORT_KEYS, StoreBuild
+from etl.store import resolve_store
+from tests.api.conftest import publish_store, store_tables
+from tests.api.sample import AS_OF, sample_rows
+
+META = {"as_of": AS_OF.isoformat(), "built_at": AS_OF.isoformat(), "mode": "nightly"}
+
+
+def read(path: Path, query: str) -> list[tuple[object, ...]]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.sql(query).fetchall()
+    finally:
+        con.close()
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if ".building" in p.name)
+
+
+def test_a_table_written_in_parts_is_stored_whole_in_key_order(store_path: Path) -> None:
+    tables = store_tables(sample_rows())
+    series = tables.pop("window_time_series").sample(fraction=1.0, shuffle=True, seed=7)
+    half = series.height // 2
+    with StoreBuild(store_path) as build:
+        for name, frame in tables.items():
+            build.write(name, frame)
+        build.write("window_time_series", series.slice(0, half))
+        build.write("window_time_series", series.slice(half))
+        result = build.publish(META)
+    stored = read(result.path, "SELECT * FROM window_time_series")
+    assert sorted(stored, key=repr) == sorted(series.rows(), key=repr)
+    # Each part is sorted by the lookup key; the parts follow each other.
+    keys = SORT_KEYS["window_time_series"]
+    first = read(result.path, f"SELECT * FROM window_time_series LIMIT {half}")
+    assert first == pl.DataFrame(first, schema=series.schema, orient="row").sort(keys.split(", ")).rows()
+
+
+def test_categorical_ids_are_stored_as_their_text(store_path: Path) -> None:
+    tables = store_tables(sample_rows())
+    summary = tables["window_summary"]
+    coded = summary.with_columns(pl.col("scope_id", "engineer_id").cast(pl.Categorical))
+    with StoreBuild(store_path) as build:
+        for name, frame in {**tables, "window_summary": coded}.items():
+            build.write(name, frame)
+        result = build.publish(META)
+    stored = read(result.path, "SELECT scope_id, engineer_id FROM window_summary")
+    assert sorted(stored) == sorted(summary.select("scope_id", "engineer_id").rows())
+    types = read(result.path, "SELECT data_type FROM information_schema.columns WHERE column_name = 'scope_id'")
+    assert {t for (t,) in types} == {"VARCHAR"}
+
+
+def test_leaving_the_block_without_publishing_leaves_the_last_store(store_path: Path) -> None:
+    previous = publish_store(store_path, sample_rows(), as_of=AS_OF).path
+    with pytest.raises(RuntimeError, match="stopped mid-build"), StoreBuild(store_path) as build:
+        build.write("users", store_tables(sample_rows())["users"])
+        raise RuntimeError("stopped mid-build")
+    assert resolve_store(store_path) == previous
+    assert leftovers(store_path.parent) == []
+    assert read(store_path, "SELECT count(*) FROM users")[0][0] == len(sample_rows()["users"])
+
+
+def test_a_store_missing_tables_is_not_published(store_path: Path) -> None:
+    previous = publish_store(store_path, sample_rows(), as_of=AS_OF).path
+    with pytest.raises(PublishError, match="no data given for store tables"), StoreBuild(store_path) as build:
+        build.write("users", store_tables(sample_rows())["users"])
+        build.publish(META)
+    assert resolve_store(store_path) == previous
+    assert leftovers(store_path.parent) == []
+
+
+def test_only_store_tables_can_be_written(store_path: Path) -> None:
+    with pytest.raises(PublishError, match="not a store table"), StoreBuild(store_path) as build:
+        build.write("sessions", pl.DataFrame({"x": [1]}))
+    assert leftovers(store_path.parent) == []
