@@ -9,6 +9,7 @@ carries the older per-day history over from the previous store).
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
@@ -44,7 +45,7 @@ SORT_KEYS: dict[str, str] = {
     "data_quality": "check_name",
 }
 
-# Tables whose older days an hourly refresh copies from the previous store.
+# Tables whose older days an hourly refresh keeps from the previous store.
 HISTORY_TABLES = ("daily_sessions", "daily_ratings")
 
 
@@ -66,7 +67,7 @@ def publish(
 ) -> PublishResult:
     """Build, audit and publish a new store from `tables` (one frame per store table).
 
-    With `history_before`, rows of HISTORY_TABLES older than that day are copied from the
+    With `history_before`, rows of HISTORY_TABLES older than that day are kept from the
     current store (an hourly refresh recomputes only recent days). On any failure the new
     file is removed and the current store stays published.
     """
@@ -81,8 +82,9 @@ class StoreBuild:
 
     Use as a context manager: `write` any number of times, then `publish` once. Leaving the
     block without publishing (an exception, a signal) removes the file; the current store
-    stays published. With `history_before`, rows of HISTORY_TABLES older than that day are
-    first copied from the current store, and written rows older than it are dropped.
+    stays published. With `history_before`, the build starts from a copy of the current
+    store keeping only rows of HISTORY_TABLES older than that day, and written rows older
+    than it are dropped.
     """
 
     def __init__(
@@ -122,12 +124,16 @@ class StoreBuild:
                 f"an hourly refresh needs a published store at {self.metrics_db}: run a nightly refresh first"
             )
         try:
-            self._con = duckdb.connect(str(self.building))
-            self._con.execute(sql.read("store.sql"))
             if self.previous is not None and self.history_before is not None:
-                # Older days first, in the previous store's order; recomputed days follow.
-                self.rows += _carry_history(self._con, self.previous, self.history_before)
+                # Start from a copy of the current store: the older days stay as they are
+                # stored (no decompressing and recompressing), every other row is deleted.
+                shutil.copyfile(self.previous, self.building)
+                self._con = duckdb.connect(str(self.building))
+                self.rows += _keep_older_history(self._con, self._columns, self.history_before)
                 self._written.update(HISTORY_TABLES)
+            else:
+                self._con = duckdb.connect(str(self.building))
+                self._con.execute(sql.read("store.sql"))
         except duckdb.Error as exc:
             self._discard()
             raise PublishError(f"cannot create the new store {self.building}: {exc}") from exc
@@ -242,16 +248,26 @@ def _insert(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, colu
     return frame.height
 
 
-def _carry_history(con: duckdb.DuckDBPyConnection, previous: Path, before: date) -> int:
-    """Copy the previous store's history rows older than `before` (a plain scan, no re-sort)."""
-    con.execute(f"ATTACH '{previous}' AS previous (READ_ONLY)")
+def _keep_older_history(con: duckdb.DuckDBPyConnection, columns: Mapping[str, list[str]], before: date) -> int:
+    """Empty a copied store but for HISTORY_TABLES rows older than `before`; returns those rows.
+
+    The copy must have this version's schema (an hourly refresh after an upgrade runs as
+    nightly). DuckDB reuses the freed blocks, so the file stays about the same size.
+    """
+    found = con.sql("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchall()
+    version = found[0][0] if found else None
+    if version != SCHEMA_VERSION:
+        raise PublishError(
+            f"the published store has schema version {version}, this flowmetrics writes {SCHEMA_VERSION}: "
+            "run a nightly refresh to rebuild it"
+        )
     rows = 0
-    try:
-        for table in HISTORY_TABLES:
-            con.execute(f"INSERT INTO {table} SELECT * FROM previous.{table} WHERE day < ?", [before])
+    for table in columns:
+        if table in HISTORY_TABLES:
+            con.execute(f"DELETE FROM {table} WHERE day >= ?", [before])
             rows += int(con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0])
-    finally:
-        con.execute("DETACH previous")
+        else:
+            con.execute(f"DELETE FROM {table}")
     return rows
 
 

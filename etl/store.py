@@ -49,3 +49,18 @@ def open_store(metrics_db: Path) -> tuple[Path, duckdb.DuckDBPyConnection]:
         return target, duckdb.connect(str(target), read_only=True)
     except duckdb.Error as exc:
         raise StoreUnavailable(f"cannot open the store {target}: {exc}") from exc
+
+
+def schema_version(metrics_db: Path) -> str | None:
+    """The schema version the published store was written with; None if there is none to read."""
+    try:
+        _, con = open_store(metrics_db)
+    except StoreUnavailable:
+        return None
+    try:
+        rows = con.sql("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchall()
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    return str(rows[0][0]) if rows else None

@@ -21,6 +21,7 @@ from etl.errors import AuditError, FlowmetricsError, RefreshFailed, RefreshLocke
 from etl.extract import Source
 from etl.prefetch import Prefetch
 from etl.publish import StoreBuild
+from etl.store import SCHEMA_VERSION, schema_version
 from etl.transform import ids, ratings, tables
 from jobs.history import RunRecord, append_run, read_runs, runs_frame, utcnow
 from jobs.lock import refresh_lock
@@ -149,8 +150,8 @@ def refresh_once(config: Config, url: str, record: RunRecord, step: _Step) -> No
     their seconds add up to more than the wall time.
     """
     as_of = record.as_of
-    if record.mode == "hourly" and not config.metrics_db.exists():
-        log.info("no store at %s yet: running a nightly refresh instead", config.metrics_db)
+    if record.mode == "hourly" and schema_version(config.metrics_db) != SCHEMA_VERSION:
+        log.info("no store of this version at %s yet: running a nightly refresh instead", config.metrics_db)
         record.mode = "nightly"
     nightly = record.mode == "nightly"
     since = lookback_start(as_of)

@@ -49,7 +49,14 @@ SELECT tree_id FROM recent_comments GROUP BY tree_id HAVING count(*) > 10;
 
 -- audit: history_covers_window
 SELECT w.scope, w.scope_id FROM window_summary w
-LEFT JOIN (SELECT scope, scope_id, sum(sessions) AS sessions FROM daily_sessions GROUP BY ALL) d
+LEFT JOIN (
+    -- Only the lookback's days: the cost of this audit follows the window, not all history.
+    SELECT scope, scope_id, sum(sessions) AS sessions FROM daily_sessions
+    WHERE day >= coalesce(
+        (SELECT CAST(value AS TIMESTAMPTZ)::DATE FROM store_meta WHERE key = 'lookback_start'), DATE '0001-01-01'
+    )
+    GROUP BY ALL
+) d
   USING (scope, scope_id)
 WHERE w.period = '90d' AND w.scope IN ('account', 'user', 'tree')
   AND coalesce(d.sessions, 0) < w.total_sessions;
