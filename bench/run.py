@@ -372,8 +372,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"refresh hourly in {small['wall_seconds']} s (extract {small['extract_seconds']} s); the same window "
             f"inside {extra['total_sessions']:,} sessions of history takes {extra['wall_seconds']} s (extract "
             f"{extra['extract_seconds']} s, transform {extra['transform_seconds']} s, publish "
-            f"{extra['publish_seconds']} s, which includes copying the older per-day rows while the window is "
-            f"read; store {extra['store_mib']} MiB).",
+            f"{extra['publish_seconds']} s, which includes copying the previous store file and deleting all "
+            f"but its older per-day rows, while the window is read; store {extra['store_mib']} MiB).",
         ]
     for n, entry in report["sizes"].items():
         if "api" not in entry:

@@ -84,3 +84,34 @@ def test_only_store_tables_can_be_written(store_path: Path) -> None:
     with pytest.raises(PublishError, match="not a store table"), StoreBuild(store_path) as build:
         build.write("sessions", pl.DataFrame({"x": [1]}))
     assert leftovers(store_path.parent) == []
+
+
+def test_an_hourly_build_keeps_only_the_older_days_of_the_current_store(store_path: Path) -> None:
+    publish_store(store_path, sample_rows(), as_of=AS_OF)
+    tables = store_tables(sample_rows())
+    days = sorted(set(tables["daily_sessions"]["day"].to_list()))
+    cut = days[len(days) // 2]
+    # The recomputed days come back with other numbers; the older days must be the stored ones.
+    recent = tables["daily_sessions"].filter(pl.col("day") >= cut).with_columns(pl.col("sessions") + 1000)
+    with StoreBuild(store_path, history_before=cut) as build:
+        for name, frame in tables.items():
+            if name not in ("daily_sessions", "daily_ratings"):
+                build.write(name, frame)
+        build.write("daily_sessions", recent)
+        result = build.publish(META)
+    stored = read(result.path, "SELECT * FROM daily_sessions")
+    expected = tables["daily_sessions"].filter(pl.col("day") < cut).rows() + recent.rows()
+    assert sorted(stored, key=repr) == sorted(expected, key=repr)
+    for name in ("users", "window_summary", "window_time_series"):  # not doubled by the copy
+        assert read(result.path, f"SELECT count(*) FROM {name}")[0][0] == tables[name].height
+
+
+def test_an_hourly_build_refuses_a_store_of_another_schema_version(store_path: Path) -> None:
+    previous = publish_store(store_path, sample_rows(), as_of=AS_OF).path
+    con = duckdb.connect(str(previous))
+    con.execute("UPDATE store_meta SET value = '0' WHERE key = 'schema_version'")
+    con.close()
+    with pytest.raises(PublishError, match="schema version 0"), StoreBuild(store_path, history_before=AS_OF.date()):
+        pass
+    assert resolve_store(store_path) == previous
+    assert leftovers(store_path.parent) == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
@@ -103,3 +104,15 @@ def test_hourly_refresh_picks_up_late_data(fresh_db: str, store_path: Path) -> N
         conn.commit()
     run_refresh(config, fresh_db, mode="hourly", as_of=later)
     check(fresh_db, config, later)
+
+
+def test_an_hourly_refresh_over_an_older_schema_runs_as_nightly(fresh_db: str, store_path: Path) -> None:
+    seed(fresh_db, sessions=300, accounts=2, days=120, seed=5, now=SEED_ANCHOR)
+    config = make_config(store_path)
+    run_refresh(config, fresh_db, mode="nightly", as_of=AS_OF)
+    con = duckdb.connect(str(store_path.resolve()))
+    con.execute("UPDATE store_meta SET value = 'older' WHERE key = 'schema_version'")
+    con.close()
+    record = run_refresh(config, fresh_db, mode="hourly", as_of=AS_OF)
+    assert record.mode == "nightly"
+    check(fresh_db, config, AS_OF)
