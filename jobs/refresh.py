@@ -238,7 +238,7 @@ def _write_window(
     step_ratings = _take(got, "step_ratings", step)
     with transform:
         built = tables.window_tables(
-            parts=[part],
+            part=part,
             dims=dims,
             session_ratings=window_ratings,
             comment_candidates=candidates,

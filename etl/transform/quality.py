@@ -63,7 +63,7 @@ def data_quality(
 def session_counts(
     sessions: pl.DataFrame, users: pl.DataFrame, trees: pl.DataFrame, nodes: pl.DataFrame, as_of: datetime
 ) -> dict[str, int]:
-    """The SESSION_RULES counts of these sessions; counts of disjoint ranges add up."""
+    """The SESSION_RULES counts of these sessions."""
     s = sessions.lazy()
     node_keys = nodes.lazy().select("tree_id", "node_id")
     found = s.select(
@@ -96,7 +96,7 @@ def quality_table(
     ratings: pl.DataFrame,
     step_ratings: pl.DataFrame | None,
 ) -> pl.DataFrame:
-    """data_quality from the (summed) session counts and the other inputs of the refresh."""
+    """data_quality from the session counts and the other inputs of the refresh."""
     counts = dict(session_rule_counts)
     node_keys = nodes.lazy().select("tree_id", "node_id")
     counts["users_without_name"] = users["name"].null_count()

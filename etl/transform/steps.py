@@ -141,11 +141,7 @@ def window_step_feedback(
 
 
 def step_counts(sessions: pl.LazyFrame, as_of: datetime, periods: Mapping[str, int]) -> pl.LazyFrame:
-    """Visits and drop-offs per (period, tree, node) of these sessions.
-
-    Counts of disjoint sets of sessions add up: a refresh counts each range it reads, then
-    step_feedback sums them.
-    """
+    """Visits and drop-offs per (period, tree, node) of these sessions (rows may repeat a key)."""
     parts = []
     for period, days in periods.items():
         windowed = sessions.filter(pl.col("started_at") >= window_start(as_of, days))
@@ -172,7 +168,7 @@ def step_feedback(
     as_of: datetime,
     periods: Mapping[str, int],
 ) -> pl.LazyFrame:
-    """window_step_feedback from step_counts (of one or more ranges of sessions)."""
+    """window_step_feedback from step_counts."""
     keys = ["period", "tree_id", "node_id"]
     totals = counts.group_by(keys).agg(pl.col("visits").sum(), pl.col("dropoffs").sum()).filter(pl.col("visits") > 0)
     tree_type = counts.collect_schema()["tree_id"]  # text or Categorical

@@ -1,10 +1,10 @@
 """Assemble every store table from the extracted frames (pure: frames in, frames out).
 
 `window_part` turns the window's sessions into what can be computed row by row or day by
-day (per-day rows, additive counts) plus the few columns the rollups need, so the wide
-frame with node lists can be dropped; `window_tables` finishes the rollups whose medians
-and distinct counts need the whole window. Parts of disjoint ranges of whole days may be
-combined. Account, user and tree ids are Categorical (etl/transform/ids.py).
+day (per-day rows, counts) plus the few columns the rollups need, so the wide frame with
+node lists can be dropped; `window_tables` finishes the rollups whose medians and distinct
+counts need the whole window. Account, user and tree ids are Categorical
+(etl/transform/ids.py).
 """
 
 from __future__ import annotations
@@ -47,13 +47,13 @@ class Dimensions:
 
 @dataclass(frozen=True)
 class WindowPart:
-    """What a range of window sessions contributes (ranges that are combined share no UTC day)."""
+    """What the window's sessions give row by row and day by day."""
 
-    time_series: pl.DataFrame  # window_time_series rows of the range's days
-    daily_sessions: pl.DataFrame  # daily_sessions rows of the range's days
-    step_counts: pl.DataFrame  # visits and drop-offs (steps.step_counts), to be summed
-    quality: dict[str, int]  # quality.SESSION_RULES counts, to be summed
-    sessions: pl.DataFrame  # ROLLUP_COLUMNS of the range's sessions
+    time_series: pl.DataFrame  # window_time_series rows
+    daily_sessions: pl.DataFrame  # daily_sessions rows of the lookback's days
+    step_counts: pl.DataFrame  # visits and drop-offs (steps.step_counts)
+    quality: dict[str, int]  # quality.SESSION_RULES counts
+    sessions: pl.DataFrame  # ROLLUP_COLUMNS of the window's sessions
 
 
 def window_part(sessions: pl.DataFrame, dims: Dimensions, as_of: datetime, periods: Mapping[str, int]) -> WindowPart:
@@ -77,7 +77,7 @@ def window_part(sessions: pl.DataFrame, dims: Dimensions, as_of: datetime, perio
 
 def window_tables(
     *,
-    parts: list[WindowPart],
+    part: WindowPart,
     dims: Dimensions,
     session_ratings: pl.DataFrame,
     comment_candidates: pl.DataFrame,
@@ -85,15 +85,15 @@ def window_tables(
     as_of: datetime,
     periods: Mapping[str, int],
 ) -> dict[str, pl.DataFrame]:
-    """Every table a refresh builds from the window, but daily_sessions (parts carry it).
+    """Every table a refresh builds from the window, but daily_sessions (the part carries it).
 
-    `parts` cover the lookback (from a UTC midnight at or before as_of - the largest
+    `part` covers the lookback (from a UTC midnight at or before as_of - the largest
     period), as does `session_ratings`, so the per-day history of those days is complete.
     """
-    sessions = pl.concat([part.sessions for part in parts]).lazy()
+    sessions = part.sessions.lazy()
     t, u = dims.coded_trees.lazy(), dims.coded_users.lazy()
     coded_steps = ids.encode(step_ratings, ["tree_id"]) if step_ratings is not None else None
-    counts = pl.concat([part.step_counts for part in parts]).lazy()
+    counts = part.step_counts.lazy()
     plans = {
         "users": dimensions.users(dims.users.lazy()),
         "trees": dimensions.trees(dims.trees.lazy()),
@@ -108,11 +108,10 @@ def window_tables(
         "daily_ratings": ratings.daily_ratings(session_ratings.lazy()),
     }
     built = dict(zip(plans, pl.collect_all(list(plans.values())), strict=True))
-    built["window_time_series"] = pl.concat([part.time_series for part in parts])
+    built["window_time_series"] = part.time_series
     built["tree_nodes"] = dims.nodes
-    session_rules = {rule: sum(part.quality[rule] for part in parts) for rule in quality.SESSION_RULES}
     built["data_quality"] = quality.quality_table(
-        session_rules, dims.coded_users, dims.trees, dims.coded_nodes, session_ratings, coded_steps
+        part.quality, dims.coded_users, dims.trees, dims.coded_nodes, session_ratings, coded_steps
     )
     return built
 
@@ -128,11 +127,11 @@ def all_window_tables(
     as_of: datetime,
     periods: Mapping[str, int],
 ) -> dict[str, pl.DataFrame]:
-    """Every table of the window read in one range, daily_sessions included."""
+    """Every table built from the window, daily_sessions included."""
     dims = Dimensions.of(users, trees)
     part = window_part(sessions, dims, as_of, periods)
     built = window_tables(
-        parts=[part],
+        part=part,
         dims=dims,
         session_ratings=session_ratings,
         comment_candidates=comment_candidates,
