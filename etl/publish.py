@@ -23,7 +23,7 @@ import polars as pl
 from etl import sql
 from etl.errors import AuditError, PublishError
 from etl.sort_key import sort_by_keys
-from etl.store import SCHEMA_VERSION, resolve_store, version_prefix
+from etl.store import SCHEMA_VERSION, resolve_store, stored_schema_version, version_prefix
 from etl.transform.ids import decode
 
 # Rows are written sorted by the key the API looks them up by: DuckDB's zone maps then
@@ -254,8 +254,7 @@ def _keep_older_history(con: duckdb.DuckDBPyConnection, columns: Mapping[str, li
     The copy must have this version's schema (an hourly refresh after an upgrade runs as
     nightly). DuckDB reuses the freed blocks, so the file stays about the same size.
     """
-    found = con.sql("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchall()
-    version = found[0][0] if found else None
+    version = stored_schema_version(con)
     if version != SCHEMA_VERSION:
         raise PublishError(
             f"the published store has schema version {version}, this flowmetrics writes {SCHEMA_VERSION}: "

@@ -58,9 +58,14 @@ def schema_version(metrics_db: Path) -> str | None:
     except StoreUnavailable:
         return None
     try:
-        rows = con.sql("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchall()
+        return stored_schema_version(con)
     except duckdb.Error:
         return None
     finally:
         con.close()
+
+
+def stored_schema_version(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The schema_version in an open store's store_meta."""
+    rows = con.sql("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchall()
     return str(rows[0][0]) if rows else None

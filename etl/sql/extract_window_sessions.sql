@@ -1,5 +1,5 @@
--- Grain: one row per session started in [:start, :end). A refresh reads the lookback: from
--- a UTC midnight, with no end (windows have none). PostgreSQL emits a clean node list so
+-- Grain: one row per session started at or after :since (the lookback, from a UTC
+-- midnight; no upper bound, as windows have none). PostgreSQL emits a clean node list so
 -- Polars never parses dirty JSONB.
 SELECT
     tree_id::text AS tree_id,
@@ -28,4 +28,4 @@ SELECT
           AND jsonb_typeof(decisions -> -1 -> 'node_id') = 'string'
          THEN nullif(decisions -> -1 ->> 'node_id', '') END AS last_node_id
 FROM sessions
-WHERE started_at >= :start AND started_at < :end
+WHERE started_at >= :since
