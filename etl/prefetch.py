@@ -23,6 +23,10 @@ class _Failed:
 _DONE = object()
 
 
+class Stopped(RuntimeError):
+    """Iterating a Prefetch that was stopped (its block was left) before its calls were done."""
+
+
 class Prefetch(Generic[T]):
     """Iterate to get each call's result in order; a call's exception is raised in its place.
 
@@ -48,7 +52,12 @@ class Prefetch(Generic[T]):
 
     def __iter__(self) -> Iterator[T]:
         while True:
-            item = self._results.get()
+            try:
+                item = self._results.get(timeout=0.05)
+            except queue.Empty:
+                if self._stop.is_set():  # a consumer on another thread must not wait forever
+                    raise Stopped("the reads were stopped") from None
+                continue
             if item is _DONE:
                 return
             if isinstance(item, _Failed):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
@@ -24,7 +25,6 @@ from etl import sql
 from etl.errors import AuditError, PublishError
 from etl.sort_key import sort_by_keys
 from etl.store import SCHEMA_VERSION, resolve_store, stored_schema_version, version_prefix
-from etl.transform.ids import decode
 
 # Rows are written sorted by the key the API looks them up by: DuckDB's zone maps then
 # skip most row groups (a PRIMARY KEY made the file 7x larger and no faster).
@@ -84,7 +84,8 @@ class StoreBuild:
     block without publishing (an exception, a signal) removes the file; the current store
     stays published. With `history_before`, the build starts from a copy of the current
     store keeping only rows of HISTORY_TABLES older than that day, and written rows older
-    than it are dropped.
+    than it are dropped. Other threads may `write` too (each gets its own DuckDB connection;
+    appends never conflict) but must be done before `publish`.
     """
 
     def __init__(
@@ -101,6 +102,9 @@ class StoreBuild:
         self._columns = sql.store_columns()
         self._written: set[str] = set()
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._owner = threading.get_ident()
+        self._cursors: dict[int, duckdb.DuckDBPyConnection] = {}  # of other writing threads
+        self._lock = threading.Lock()
         self.seconds = 0.0  # spent writing: the stages around it overlap with other work
         folder = metrics_db.parent
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -155,18 +159,20 @@ class StoreBuild:
         if self.history_before is not None and name in HISTORY_TABLES:
             frame = frame.filter(pl.col("day") >= self.history_before)
         try:
-            rows = _insert(self._connection(), name, frame, self._columns[name])
+            rows = _insert(self._thread_connection(), name, frame, self._columns[name])
         except duckdb.Error as exc:
             raise PublishError(f"writing {name} into the new store failed: {exc}") from exc
-        self._written.add(name)
-        self.rows += rows
-        self.seconds += time.perf_counter() - started
+        with self._lock:
+            self._written.add(name)
+            self.rows += rows
+            self.seconds += time.perf_counter() - started
         return rows
 
     def publish(self, meta: Mapping[str, str]) -> PublishResult:
         """Audit, make durable and atomically publish the new store."""
         started = time.perf_counter()
         con = self._connection()
+        self._close_cursors()
         missing = set(self._columns) - self._written - {"store_meta"}
         if missing:
             raise PublishError(f"no data given for store tables: {', '.join(sorted(missing))}")
@@ -196,7 +202,25 @@ class StoreBuild:
             raise PublishError("the store build is not open (use it as a context manager, publish once)")
         return self._con
 
+    def _thread_connection(self) -> duckdb.DuckDBPyConnection:
+        con = self._connection()
+        thread = threading.get_ident()
+        if thread == self._owner:
+            return con
+        with self._lock:
+            if thread not in self._cursors:
+                self._cursors[thread] = con.cursor()
+            return self._cursors[thread]
+
+    def _close_cursors(self) -> None:
+        with self._lock:
+            cursors, self._cursors = list(self._cursors.values()), {}
+        for cursor in cursors:
+            with suppress(duckdb.Error):
+                cursor.close()
+
     def _discard(self) -> None:
+        self._close_cursors()
         if self._con is not None:
             # Closing a connection that failed mid-write may raise too; the file goes anyway.
             with suppress(duckdb.Error):
@@ -240,7 +264,8 @@ def _insert(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, colu
     # order is much faster than DuckDB's INSERT ... ORDER BY for the larger tables.
     keys = [key.split() for key in SORT_KEYS.get(name, "").split(",") if key.strip()]
     ordered = sort_by_keys(frame.select(columns), [(k[0], k[-1].upper() == "DESC") for k in keys])
-    con.register("incoming", decode(ordered).to_arrow())
+    # Categorical columns go over as Arrow dictionaries; DuckDB stores their text.
+    con.register("incoming", ordered.to_arrow())
     try:
         con.execute(f"INSERT INTO {name} SELECT * FROM incoming")
     finally:

@@ -26,8 +26,8 @@ def sort_by_keys(frame: pl.DataFrame, keys: list[tuple[str, bool]]) -> pl.DataFr
 def packed_key(frame: pl.DataFrame, keys: list[tuple[str, bool]]) -> pl.Series | None:
     """One Int64 per row ordering the rows as `keys` do, or None if they need over 62 bits.
 
-    Each column becomes a dense code (0 for null, then the values in order): a text or
-    Categorical column's rank (by text) among its distinct values, an integer or a date's offset
+    Each column becomes a dense code (0 for null, then the values in order): a text,
+    Categorical or Enum column's rank (by text) among its distinct values, an integer or a date's offset
     from its minimum. Other types (floats) are not packed.
     """
     key: pl.Series | None = None
@@ -50,14 +50,18 @@ def packed_key(frame: pl.DataFrame, keys: list[tuple[str, bool]]) -> pl.Series |
 def _dense_code(column: pl.Series) -> tuple[pl.Series, int] | None:
     """(code per row in 0..n, n): 0 for null, 1.. for the values in ascending order."""
     dtype = column.dtype
-    if isinstance(dtype, pl.Categorical):  # ranked by text among the column's distinct values
+    if isinstance(dtype, pl.Categorical | pl.Enum):  # ranked by text among the column's distinct values
         values = column.drop_nulls().unique()
-        ranks = pl.DataFrame({"value": values.gather(values.cast(pl.String).arg_sort())}).with_row_index(
-            "code", offset=1
-        )
-        code = column.to_frame("value").join(ranks, on="value", how="left", maintain_order="left")["code"]
-        code = code.cast(pl.Int64)
         cardinality = len(values)
+        if cardinality == 0:
+            return pl.repeat(0, column.len(), dtype=pl.Int64, eager=True), 0
+        # A table from physical code to rank: one gather per row instead of a join.
+        physical = values.to_physical().cast(pl.Int64)
+        highest = physical.max()
+        assert isinstance(highest, int)
+        in_order = pl.Series(range(1, cardinality + 1), dtype=pl.Int64)
+        ranks = _zeros(cardinality).scatter(values.cast(pl.String).arg_sort(), in_order)
+        code = _zeros(highest + 1).scatter(physical, ranks).gather(column.to_physical())
     elif dtype == pl.String:
         values = column.drop_nulls().unique().sort()
         code = column.cast(pl.Enum(values)).to_physical().cast(pl.Int64) + 1
@@ -75,3 +79,9 @@ def _dense_code(column: pl.Series) -> tuple[pl.Series, int] | None:
     else:
         return None
     return code.fill_null(0), cardinality
+
+
+def _zeros(n: int) -> pl.Series:
+    zeros = pl.zeros(n, dtype=pl.Int64, eager=True)
+    assert isinstance(zeros, pl.Series)
+    return zeros

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -144,10 +145,12 @@ def _fail(record: RunRecord, step: str, exc: BaseException) -> None:
 def refresh_once(config: Config, url: str, record: RunRecord, step: _Step) -> None:
     """One attempt. `step.name` tracks where it is, for the failure message.
 
-    The source is read on a worker thread one query ahead (etl.prefetch) while this thread
-    transforms and writes: the window first, then (nightly) the older history in bounded
-    chunks, each written into the new store as soon as it is built. The stages overlap, so
-    their seconds add up to more than the wall time.
+    The source is read on worker threads (etl.prefetch) while this thread transforms and
+    writes: the window's queries one ahead on one connection and, for a nightly refresh,
+    the older history in bounded chunks on a second connection at the same time, so
+    PostgreSQL reads history while the window is read and built. Each part is written into
+    the new store as soon as it is built. The stages overlap, so their seconds add up to
+    more than the wall time.
     """
     as_of = record.as_of
     if record.mode == "hourly" and schema_version(config.metrics_db) != SCHEMA_VERSION:
@@ -157,40 +160,56 @@ def refresh_once(config: Config, url: str, record: RunRecord, step: _Step) -> No
     since = lookback_start(as_of)
     say = log.info
     transform = _Timer(step, "transform")
+    history_before = None if nightly else since.date()
 
     step.name = "connect"
-    with Source(url, progress=say) as source:
+    with ExitStack() as stack:
+        source = stack.enter_context(Source(url, progress=say))
+        history_source = stack.enter_context(Source(url, progress=say)) if nightly else None
         step.name = "extract"
         users, trees = source.users(), source.trees()
-        chunks = history_chunks(source.first_session_at(), since) if nightly else []
-        reads = _reads(source, since, chunks, with_history=nightly)
+        chunks = history_chunks(history_source.first_session_at(), since) if history_source is not None else []
         with transform:
             dims = tables.Dimensions.of(users, trees)
+        # One read ahead: measured at 10M sessions, reading 6 ahead was slower (the two
+        # cores are busy either way) and took 400 MB more.
+        window = iter(stack.enter_context(Prefetch(_window_reads(source, since), ahead=1, name="extract-window")))
         step.name = "publish"
-        history_before = None if nightly else since.date()
-        with (
-            # One read ahead: measured at 10M sessions, reading 6 ahead was slower (the two
-            # cores are busy either way) and took 400 MB more.
-            Prefetch(reads, ahead=1, name="extract") as fetched,
-            StoreBuild(config.metrics_db, history_before=history_before, progress=say) as build,
-        ):
-            got = iter(fetched)
-            built_rows = _write_window(got, build, dims, as_of, step, transform)
-            if nightly:
-                built_rows += _write_history(got, build, dims, len(chunks), step, transform)
+        build = stack.enter_context(StoreBuild(config.metrics_db, history_before=history_before, progress=say))
+        history: Prefetch[int] | None = None
+        history_step = _Step("extract")
+        history_transform = _Timer(history_step, "transform")
+        if history_source is not None:
+            # The older history is read, built and written on its own thread while this one
+            # builds the window. Leaving the block stops its reads first, then joins it.
+            reads = Prefetch(_history_reads(history_source, since, chunks), ahead=1, name="extract-history")
+            build_history = partial(
+                _write_history, iter(reads), build, dims, len(chunks), history_step, history_transform
+            )
+            history = stack.enter_context(Prefetch([build_history], name="history"))
+            stack.enter_context(reads)
+        built_rows = _write_window(window, build, dims, as_of, step, transform)
+        if history is not None:
+            try:
+                built_rows += next(iter(history))
+            except BaseException:
+                step.name = history_step.name
+                raise
+        transform.seconds += history_transform.seconds
 
-            record.extract_rows = source.stats.total_rows
-            record.extract_seconds = sum(source.stats.seconds.values())
-            record.transform_rows, record.transform_seconds = built_rows, transform.seconds
-            build.write("refresh_runs", runs_frame([*read_runs(config.runs_log), _as_published(record)]))
-            meta = {
-                "as_of": as_of.isoformat(),
-                "built_at": utcnow().isoformat(),
-                "mode": record.mode,
-                "run_id": record.run_id,
-                "lookback_start": since.isoformat(),
-            }
-            result = build.publish(meta)
+        stats = [source.stats, *([history_source.stats] if history_source is not None else [])]
+        record.extract_rows = sum(s.total_rows for s in stats)
+        record.extract_seconds = sum(sum(s.seconds.values()) for s in stats)
+        record.transform_rows, record.transform_seconds = built_rows, transform.seconds
+        build.write("refresh_runs", runs_frame([*read_runs(config.runs_log), _as_published(record)]))
+        meta = {
+            "as_of": as_of.isoformat(),
+            "built_at": utcnow().isoformat(),
+            "mode": record.mode,
+            "run_id": record.run_id,
+            "lookback_start": since.isoformat(),
+        }
+        result = build.publish(meta)
     record.publish_rows, record.publish_seconds = result.rows, result.seconds
     say(f"publish: {result.rows} rows, {result.bytes / 1e6:.1f} MB in {result.seconds:.2f} s -> {result.path.name}")
 
@@ -255,31 +274,30 @@ def _write_window(
     return built_rows
 
 
-def _reads(
-    source: Source,
-    since: datetime,
-    chunks: list[tuple[datetime, datetime]],
-    *,
-    with_history: bool,
-) -> list[Callable[[], tuple[str, pl.DataFrame | None]]]:
-    """The queries of a refresh in the order it consumes them: the window, then older history.
-
-    History chunks are read with Categorical ids (small while they wait for their turn).
-    """
-    reads = [
+def _window_reads(source: Source, since: datetime) -> list[Callable[[], tuple[str, pl.DataFrame | None]]]:
+    """The lookback's queries, in the order a refresh consumes them."""
+    return [
         _named("sessions", partial(source.window_sessions, since)),
         _named("session_ratings", partial(source.session_ratings, since)),
         _named("comment_candidates", source.comment_candidates),
         _named("step_ratings", partial(source.step_ratings, since)),
     ]
-    reads += [_named("history_sessions", partial(_coded_history, source, start, end)) for start, end in chunks]
-    if with_history:
-        reads.append(_named("history_ratings", partial(source.history_ratings, since)))
+
+
+def _history_reads(
+    source: Source, since: datetime, chunks: list[tuple[datetime, datetime]]
+) -> list[Callable[[], tuple[str, pl.DataFrame | None]]]:
+    """The older history's queries: sessions chunk by chunk, oldest first, then ratings.
+
+    Chunks are read with Categorical ids and outcomes (small while they wait for their turn).
+    """
+    reads = [_named("history_sessions", partial(_coded_history, source, start, end)) for start, end in chunks]
+    reads.append(_named("history_ratings", partial(source.history_ratings, since)))
     return reads
 
 
 def _coded_history(source: Source, start: datetime, end: datetime) -> pl.DataFrame:
-    return ids.encode(source.history_sessions(start, end), ["tree_id", "user_id"])
+    return ids.encode(source.history_sessions(start, end), ["tree_id", "user_id", "outcome"])
 
 
 def _named(name: str, read: Callable[[], pl.DataFrame | None]) -> Callable[[], tuple[str, pl.DataFrame | None]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from etl.transform.common import completed, median_minutes, outcome_counts
-from etl.transform.window import scoped
+from etl.transform.window import label, scoped
 
 HISTORY_SCOPES = ("account", "user", "tree")
 
@@ -28,5 +28,5 @@ def daily_sessions(sessions: pl.LazyFrame, trees: pl.LazyFrame) -> pl.LazyFrame:
             *outcome_counts(among_completed=False),
             median_minutes(),
         )
-        parts.append(counts.with_columns(scope=pl.lit(scope)))
+        parts.append(counts.with_columns(scope=label(scope, sessions)))
     return pl.concat(parts)

@@ -37,13 +37,17 @@ def scoped(sessions: pl.LazyFrame, trees: pl.LazyFrame, scope: str) -> pl.LazyFr
     if scope.startswith("account"):
         sessions = sessions.join(trees.select("tree_id", "account_id"), on="tree_id", how="inner")
     scope_column, engineer_column = SCOPE_KEYS[scope]
-    # Ids may be text or Categorical (etl/transform/ids.py); the empty engineer takes the same type.
-    engineer = pl.col(engineer_column) if engineer_column else pl.lit(NO_ENGINEER).cast(_id_dtype(sessions))
+    engineer = pl.col(engineer_column) if engineer_column else label(NO_ENGINEER, sessions)
     return sessions.with_columns(pl.col(scope_column).alias("scope_id"), engineer.alias("engineer_id"))
 
 
-def _id_dtype(sessions: pl.LazyFrame) -> pl.DataType:
-    return sessions.collect_schema()["user_id"]
+def label(text: str, sessions: pl.LazyFrame) -> pl.Expr:
+    """A constant text column (period, scope, the empty engineer) typed as the ids are.
+
+    Ids may be text or Categorical (etl/transform/ids.py); as Categorical, the labels of the
+    large tables stay 4-byte codes through sorting and publishing too.
+    """
+    return pl.lit(text).cast(sessions.collect_schema()["user_id"])
 
 
 def _per_scope(
@@ -58,7 +62,7 @@ def _per_scope(
         windowed = in_window(sessions, as_of, days)
         for scope in SCOPE_KEYS:
             part = build(scoped(windowed, trees, scope))
-            parts.append(part.with_columns(period=pl.lit(period), scope=pl.lit(scope)))
+            parts.append(part.with_columns(period=label(period, sessions), scope=label(scope, sessions)))
     return pl.concat(parts, how="diagonal")
 
 
@@ -121,7 +125,7 @@ def window_top_flows(
         for scope in ("account", "user"):
             groups = _ranked_groups(scoped(windowed, trees, scope), "tree_id").join(names, on="tree_id", how="inner")
             ranked = top_n(groups, "scope_id", ["sessions", "tree_name", "tree_id"], [True, False, False])
-            parts.append(ranked.with_columns(period=pl.lit(period), scope=pl.lit(scope)))
+            parts.append(ranked.with_columns(period=label(period, sessions), scope=label(scope, sessions)))
     return pl.concat(parts, how="diagonal")
 
 
@@ -142,5 +146,5 @@ def window_top_engineers(
         windowed = in_window(sessions, as_of, days)
         groups = _ranked_groups(scoped(windowed, trees, "account"), "user_id").join(names, on="user_id", how="inner")
         ranked = top_n(groups, "scope_id", ["sessions", "name", "user_id"], [True, False, False])
-        parts.append(ranked.with_columns(period=pl.lit(period), scope=pl.lit("account")))
+        parts.append(ranked.with_columns(period=label(period, sessions), scope=label("account", sessions)))
     return pl.concat(parts, how="diagonal")

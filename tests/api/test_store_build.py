@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import duckdb
@@ -59,6 +60,32 @@ def test_categorical_ids_are_stored_as_their_text(store_path: Path) -> None:
     assert sorted(stored) == sorted(summary.select("scope_id", "engineer_id").rows())
     types = read(result.path, "SELECT data_type FROM information_schema.columns WHERE column_name = 'scope_id'")
     assert {t for (t,) in types} == {"VARCHAR"}
+
+
+def test_tables_written_from_another_thread_are_published(store_path: Path) -> None:
+    tables = store_tables(sample_rows())
+    history = tables.pop("daily_sessions")
+    half = history.height // 2
+    errors: list[BaseException] = []
+    with StoreBuild(store_path) as build:
+
+        def write_history() -> None:
+            try:
+                build.write("daily_sessions", history.slice(0, half))
+                build.write("daily_sessions", history.slice(half))
+            except BaseException as exc:
+                errors.append(exc)
+
+        writer = threading.Thread(target=write_history)
+        writer.start()
+        for name, frame in tables.items():
+            build.write(name, frame)
+        writer.join()
+        result = build.publish(META)
+    assert errors == []
+    assert result.rows == sum(f.height for f in tables.values()) + history.height + len(META) + 1
+    stored = read(result.path, "SELECT * FROM daily_sessions")
+    assert sorted(stored, key=repr) == sorted(history.rows(), key=repr)
 
 
 def test_leaving_the_block_without_publishing_leaves_the_last_store(store_path: Path) -> None:

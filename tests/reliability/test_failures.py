@@ -38,23 +38,30 @@ def break_source(published: Published, how: str) -> str:
     """The URL of a source broken in the named way."""
     if how == "missing-database":
         return database.with_database(published.url, "fm_no_such_database")
+    table = {"dropped-table": "sessions", "dropped-ratings": "session_ratings"}[how]
     with database.connect(published.url) as conn:
-        conn.execute("DROP TABLE sessions")
+        conn.execute(f"DROP TABLE {table}")
         conn.commit()
     return published.url
 
 
 @pytest.mark.parametrize(
-    ("how", "step", "message"),
-    [("missing-database", "connect", "does not exist"), ("dropped-table", "extract", "sessions")],
-    ids=["missing-database", "dropped-table"],
+    ("how", "mode", "step", "message"),
+    [
+        ("missing-database", "hourly", "connect", "does not exist"),
+        ("dropped-table", "hourly", "extract", "sessions"),
+        ("dropped-table", "nightly", "extract", "sessions"),
+        # Read by both the window and the history (on its own thread and connection).
+        ("dropped-ratings", "nightly", "extract", "session_ratings"),
+    ],
+    ids=["missing-database", "dropped-table", "dropped-table-nightly", "dropped-ratings-nightly"],
 )
 def test_a_failed_refresh_is_recorded_and_the_last_good_store_stays(
-    published: Published, how: str, step: str, message: str
+    published: Published, how: str, mode: str, step: str, message: str
 ) -> None:
     url = break_source(published, how)
     with pytest.raises(RefreshFailed) as failure:
-        run_refresh(published.config, url, mode="hourly", trigger="schedule")
+        run_refresh(published.config, url, mode=mode, trigger="schedule")
     assert failure.value.step == step
 
     last = read_runs(published.config.runs_log)[-1]

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from etl.prefetch import Prefetch
+from etl.prefetch import Prefetch, Stopped
 
 WAIT = 2.0  # seconds; only a failing test waits this long
 
@@ -187,3 +187,31 @@ def test_leaving_the_block_unread_stops_the_worker() -> None:
 def test_no_calls_yield_nothing() -> None:
     with Prefetch[int]([], ahead=1) as fetched:
         assert list(fetched) == []
+
+
+def test_a_consumer_on_another_thread_is_released_when_the_block_is_left() -> None:
+    # The history of a refresh is consumed on its own thread; if the refresh fails, leaving
+    # the block must not leave that thread waiting for a result that never comes.
+    recorder = Recorder()
+    release = threading.Event()
+    calls = [recorder.call(0), recorder.call(1, lambda: release.wait(WAIT)), recorder.call(2)]
+    outcome: list[object] = []
+
+    def consume(results: Iterator[int]) -> None:
+        try:
+            outcome.extend(results)
+        except Stopped as exc:
+            outcome.append(exc)
+
+    timer = threading.Timer(0.05, release.set)  # lets call 1 end while __exit__ waits for it
+    with Prefetch(calls, ahead=1) as fetched:
+        consumer = threading.Thread(target=consume, args=(iter(fetched),))
+        consumer.start()
+        recorder.wait_started(2)
+        timer.start()
+    timer.join()
+    consumer.join(WAIT)
+    assert not consumer.is_alive()
+    assert outcome[0] == 0
+    assert isinstance(outcome[1], Stopped) and len(outcome) == 2
+    assert recorder.started == [0, 1]
