@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -245,32 +246,41 @@ def _write_window(
     step: _Step,
     transform: _Timer,
 ) -> int:
-    """Every table built from the lookback; returns rows built."""
-    sessions = _take(got, "sessions", step)
-    with transform:
-        part = tables.window_part(sessions, dims, as_of, PERIODS)
-    del sessions  # the wide frame (node lists) is not needed past this point
-    step.name = "publish"
-    built_rows = build.write("daily_sessions", part.daily_sessions)
-    window_ratings = _take(got, "session_ratings", step)
-    candidates = _take(got, "comment_candidates", step)
-    step_ratings = _take(got, "step_ratings", step)
-    with transform:
-        built = tables.window_tables(
-            part=part,
-            dims=dims,
-            session_ratings=window_ratings,
-            comment_candidates=candidates,
-            step_ratings=step_ratings,
-            as_of=as_of,
-            periods=PERIODS,
-        )
-    del part
-    built_rows += sum(f.height for f in built.values())
-    log.info("transform: window tables built in %.2f s so far", transform.seconds)
-    step.name = "publish"
-    for name in list(built):
-        build.write(name, built.pop(name))
+    """Every table built from the lookback; returns rows built.
+
+    Tables are written on a writer thread while the next ones are built; their write errors
+    surface at the end, as the publish step.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as writer:
+        writes = []
+        sessions = _take(got, "sessions", step)
+        with transform:
+            part = tables.window_part(sessions, dims, as_of, PERIODS)
+        del sessions  # the wide frame (node lists) is not needed past this point
+        built_rows = part.daily_sessions.height + part.time_series.height
+        writes.append(writer.submit(build.write, "daily_sessions", part.daily_sessions))
+        writes.append(writer.submit(build.write, "window_time_series", part.time_series))
+        window_ratings = _take(got, "session_ratings", step)
+        candidates = _take(got, "comment_candidates", step)
+        step_ratings = _take(got, "step_ratings", step)
+        with transform:
+            built = tables.window_tables(
+                part=part,
+                dims=dims,
+                session_ratings=window_ratings,
+                comment_candidates=candidates,
+                step_ratings=step_ratings,
+                as_of=as_of,
+                periods=PERIODS,
+            )
+        del part
+        built_rows += sum(f.height for f in built.values())
+        log.info("transform: window tables built in %.2f s so far", transform.seconds)
+        writes += [writer.submit(build.write, name, frame) for name, frame in built.items()]
+        del built
+        step.name = "publish"
+        for write in writes:
+            write.result()
     return built_rows
 
 

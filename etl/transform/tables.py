@@ -85,7 +85,7 @@ def window_tables(
     as_of: datetime,
     periods: Mapping[str, int],
 ) -> dict[str, pl.DataFrame]:
-    """Every table a refresh builds from the window, but daily_sessions (the part carries it).
+    """Every table a refresh builds from the window, but those the part carries.
 
     `part` covers the lookback (from a UTC midnight at or before as_of - the largest
     period), as does `session_ratings`, so the per-day history of those days is complete.
@@ -108,7 +108,6 @@ def window_tables(
         "daily_ratings": ratings.daily_ratings(session_ratings.lazy()),
     }
     built = dict(zip(plans, pl.collect_all(list(plans.values())), strict=True))
-    built["window_time_series"] = part.time_series
     built["tree_nodes"] = dims.nodes
     built["data_quality"] = quality.quality_table(
         part.quality, dims.coded_users, dims.trees, dims.coded_nodes, session_ratings, coded_steps
@@ -140,6 +139,7 @@ def all_window_tables(
         periods=periods,
     )
     built["daily_sessions"] = part.daily_sessions
+    built["window_time_series"] = part.time_series
     return built
 
 
