@@ -7,7 +7,7 @@ outcome); each function filters it per period (started_at >= as_of - N days).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 
 import polars as pl
 
@@ -57,12 +57,18 @@ def _per_scope(
     periods: Mapping[str, int],
     build: Callable[[pl.LazyFrame], pl.LazyFrame],
 ) -> pl.LazyFrame:
-    parts = []
-    for period, days in periods.items():
-        windowed = in_window(sessions, as_of, days)
-        for scope in SCOPE_KEYS:
-            part = build(scoped(windowed, trees, scope))
-            parts.append(part.with_columns(period=label(period, sessions), scope=label(scope, sessions)))
+    parts = [_all_scopes(in_window(sessions, as_of, days), trees, build, period) for period, days in periods.items()]
+    return pl.concat(parts, how="diagonal")
+
+
+def _all_scopes(
+    sessions: pl.LazyFrame, trees: pl.LazyFrame, build: Callable[[pl.LazyFrame], pl.LazyFrame], period: str
+) -> pl.LazyFrame:
+    """`build` over every scope kind of `sessions`, labelled with `period` and the scope."""
+    parts = [
+        build(scoped(sessions, trees, scope)).with_columns(period=label(period, sessions), scope=label(scope, sessions))
+        for scope in SCOPE_KEYS
+    ]
     return pl.concat(parts, how="diagonal")
 
 
@@ -97,8 +103,29 @@ def daily_counts(scoped_sessions: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame
 def window_time_series(
     sessions: pl.LazyFrame, trees: pl.LazyFrame, as_of: datetime, periods: Mapping[str, int]
 ) -> pl.LazyFrame:
-    """One row per (period, scope, scope_id, engineer_id, day) with sessions; no zero days."""
-    return _per_scope(sessions, trees, as_of, periods, lambda s: daily_counts(s, KEYS))
+    """One row per (period, scope, scope_id, engineer_id, day) with sessions; no zero days.
+
+    Only the widest period is counted from all its sessions. A narrower window starts
+    inside it, so its days after the first are the widest's rows; only its first, partial
+    day is counted from that day's sessions.
+    """
+
+    def counts(scoped_sessions: pl.LazyFrame) -> pl.LazyFrame:
+        return daily_counts(scoped_sessions, KEYS)
+
+    widest_period = max(periods, key=lambda period: periods[period])
+    widest = _all_scopes(in_window(sessions, as_of, periods[widest_period]), trees, counts, widest_period)
+    parts = [widest]
+    for period, days in periods.items():
+        if period == widest_period:
+            continue
+        start = window_start(as_of, days).astimezone(UTC)
+        first_day = start.date()
+        next_day = datetime.combine(first_day + timedelta(days=1), time(), tzinfo=UTC)
+        opening = sessions.filter(pl.col("started_at") >= start, pl.col("started_at") < next_day)
+        days_after = widest.filter(pl.col("day") > first_day).with_columns(period=label(period, sessions))
+        parts += [_all_scopes(opening, trees, counts, period), days_after]
+    return pl.concat(parts, how="diagonal")
 
 
 def _ranked_groups(scoped_sessions: pl.LazyFrame, item: str) -> pl.LazyFrame:

@@ -422,3 +422,25 @@ def test_top_engineers_order_a_null_name_as_unknown() -> None:
         schema={"rank": pl.Int32, "user_id": pl.String, "name": pl.String},
     )
     assert_rows(window_top_engineers(frame, TREE_FRAME, users, AS_OF, {"7d": 7}), expected, by=["rank"])
+
+
+def test_time_series_of_a_narrower_window_equals_counting_it_alone() -> None:
+    # The narrower windows reuse the widest's rows after their first day; their first,
+    # partial day is counted apart. Sessions sit on both sides of each window's start,
+    # on its first day and on the days around it.
+    edges = []
+    for days in (7, 30):
+        start = AS_OF - timedelta(days=days)
+        edges += [start - timedelta(microseconds=1), start, start + timedelta(microseconds=1)]
+        edges += [start - timedelta(days=1), start + timedelta(days=1), start.replace(hour=0, minute=0)]
+        edges += [start.replace(hour=23, minute=59, second=59, microsecond=999999)]
+    outcomes = [*OUTCOMES, None]
+    rows = [
+        (f"t{1 + i % 3}", f"u{1 + i % 2}", at, None if i % 4 == 0 else float(i), outcomes[i % 5])
+        for i, at in enumerate(edges * 2)
+    ]
+    together = window_time_series(sessions(rows), TREE_FRAME, AS_OF, {"7d": 7, "30d": 30}).collect()
+    for period, days in (("7d", 7), ("30d", 30)):
+        alone = window_time_series(sessions(rows), TREE_FRAME, AS_OF, {period: days}).collect()
+        assert alone.height > 0
+        assert_rows(together.filter(pl.col("period") == period), alone, by=[*SUMMARY_KEYS, "day"], whole=True)
