@@ -3,7 +3,8 @@
 Polars shares one set of categories among all Categorical columns, so frames coded
 separately (chunks of a refresh) concatenate and join; a Categorical sorts by its text, so
 top-N tie-breaks are unchanged. Measured on the 90-day window of 10M sessions, the window
-rollups ran 2x faster than on text ids.
+rollups ran 2x faster than on text ids. Publishing hands Categorical columns to DuckDB as
+Arrow dictionaries, which it stores as text.
 """
 
 from __future__ import annotations
@@ -17,9 +18,3 @@ NO_ENGINEER = ""
 def encode(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     """`columns` cast to Categorical."""
     return frame.with_columns(pl.col(columns).cast(pl.Categorical))
-
-
-def decode(frame: pl.DataFrame) -> pl.DataFrame:
-    """Every Categorical column back to text."""
-    coded = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.Categorical)]
-    return frame.with_columns(pl.col(coded).cast(pl.String)) if coded else frame
