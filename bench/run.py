@@ -82,7 +82,7 @@ def extraction_queries(url: str, mode: str) -> list[list[str]]:
     window = [
         sql.read("extract_users.sql"),
         sql.read("extract_trees.sql"),
-        bind(sql.read("extract_window_sessions.sql"), since=since),
+        bind(sql.read("extract_window_sessions.sql"), start=since, end=None),
         bind(sql.read("extract_session_ratings.sql"), since=since),
         sql.read("extract_comment_candidates.sql"),
         bind(sql.read("extract_step_ratings.sql"), since=since),

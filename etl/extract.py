@@ -23,11 +23,16 @@ from etl.errors import SourceError
 _PARAM = re.compile(r"(?<![:\w]):(since|start|end)\b")
 
 
-def bind(query: str, **params: datetime) -> str:
-    """Inline timestamp parameters as typed literals (only aware datetimes are accepted)."""
+def bind(query: str, **params: datetime | None) -> str:
+    """Inline timestamp parameters as typed literals (only aware datetimes are accepted).
+
+    None stands for no bound: 'infinity'.
+    """
 
     def literal(match: re.Match[str]) -> str:
         value = params[match.group(1)]
+        if value is None:
+            return "'infinity'::timestamptz"
         if value.tzinfo is None:
             raise ValueError(f"{match.group(1)} must be timezone-aware")
         return f"'{value.astimezone(UTC).isoformat()}'::timestamptz"
@@ -114,9 +119,9 @@ class Source:
     def trees(self) -> pl.DataFrame:
         return self.query("trees", sql.read("extract_trees.sql"))
 
-    def window_sessions(self, since: datetime) -> pl.DataFrame:
-        """Sessions started at or after `since`, node lists decoded."""
-        frame = self.query("sessions", bind(sql.read("extract_window_sessions.sql"), since=since))
+    def window_sessions(self, start: datetime, end: datetime | None = None) -> pl.DataFrame:
+        """Sessions started in [start, end) (no upper bound when end is None), node lists decoded."""
+        frame = self.query("sessions", bind(sql.read("extract_window_sessions.sql"), start=start, end=end))
         return frame.with_columns(pl.col("node_ids").str.json_decode(pl.List(pl.String)))
 
     def history_sessions(self, start: datetime, end: datetime) -> pl.DataFrame:

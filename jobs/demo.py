@@ -59,11 +59,11 @@ def demo_token(config: Config, user_id: str, secret: str) -> str:
 
 def run_demo(config: Config, *, sessions: int, host: str, port: int, secret: str) -> int:
     import uvicorn
-    from etl.seed import seed
-    from metrics_api.app import create_app
 
+    from etl.seed import seed
     from jobs.cli import source_url
     from jobs.refresh import run_refresh
+    from metrics_api.app import create_app
 
     url = source_url(config, create=True)
     if _has_sessions(url):

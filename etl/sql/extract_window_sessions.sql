@@ -1,6 +1,7 @@
--- Grain: one row per session started at or after :since (the lookback, from a UTC
--- midnight; no upper bound, as windows have none). PostgreSQL emits a clean node list so
--- Polars never parses dirty JSONB.
+-- Grain: one row per session started in [:start, :end), whole UTC days of the lookback,
+-- read range by range. The last range has no upper bound, as windows have none: its :end
+-- is 'infinity', and PostgreSQL folds the OR away before planning (an index range scan
+-- either way). PostgreSQL emits a clean node list so Polars never parses dirty JSONB.
 SELECT
     tree_id::text AS tree_id,
     user_id::text AS user_id,
@@ -28,4 +29,5 @@ SELECT
           AND jsonb_typeof(decisions -> -1 -> 'node_id') = 'string'
          THEN nullif(decisions -> -1 ->> 'node_id', '') END AS last_node_id
 FROM sessions
-WHERE started_at >= :since
+WHERE started_at >= :start
+  AND (started_at < :end OR :end = 'infinity')

@@ -1,15 +1,16 @@
 """Assemble every store table from the extracted frames (pure: frames in, frames out).
 
-`window_part` turns the window's sessions into what can be computed row by row or day by
-day (per-day rows, counts) plus the few columns the rollups need, so the wide frame with
-node lists can be dropped; `window_tables` finishes the rollups whose medians and distinct
-counts need the whole window. Account, user and tree ids are Categorical
-(etl/transform/ids.py).
+`window_part` turns a day range of the window's sessions into what can be computed row by
+row or day by day (per-day rows, counts) plus the few columns the rollups need, so the
+wide frame with node lists can be dropped. The rollups whose medians and distinct counts
+need the whole window start from the parts' `Rollups` combined: `session_tables` from
+sessions alone, `rating_tables` once the ratings are read. Account, user and tree ids are
+Categorical (etl/transform/ids.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,17 +47,40 @@ class Dimensions:
 
 
 @dataclass(frozen=True)
-class WindowPart:
-    """What the window's sessions give row by row and day by day."""
+class Rollups:
+    """What the whole-window rollups need from the window's sessions (or from a part)."""
 
-    time_series: pl.DataFrame  # window_time_series rows
-    daily_sessions: pl.DataFrame  # daily_sessions rows of the lookback's days
-    step_counts: pl.DataFrame  # visits and drop-offs (steps.step_counts)
+    step_counts: pl.DataFrame  # visits and drop-offs (steps.step_counts; keys may repeat)
     quality: dict[str, int]  # quality.SESSION_RULES counts
-    sessions: pl.DataFrame  # ROLLUP_COLUMNS of the window's sessions
+    sessions: pl.DataFrame  # ROLLUP_COLUMNS
+
+    @classmethod
+    def combine(cls, parts: Sequence[Rollups]) -> Rollups:
+        """The rollup inputs of disjoint parts of the window, as one."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            step_counts=pl.concat([p.step_counts for p in parts]),
+            quality={rule: sum(p.quality[rule] for p in parts) for rule in parts[0].quality},
+            sessions=pl.concat([p.sessions for p in parts]),
+        )
+
+
+@dataclass(frozen=True)
+class WindowPart:
+    """What some whole days of the window's sessions give row by row and day by day.
+
+    Every day's rows depend only on that day's sessions, so the per-day rows of disjoint
+    day ranges are complete as they are, and can be written as soon as they are built.
+    """
+
+    time_series: pl.DataFrame  # window_time_series rows of these days
+    daily_sessions: pl.DataFrame  # daily_sessions rows of these days
+    rollups: Rollups
 
 
 def window_part(sessions: pl.DataFrame, dims: Dimensions, as_of: datetime, periods: Mapping[str, int]) -> WindowPart:
+    """`sessions` holds whole UTC days of the window (a range of them, or all)."""
     coded = ids.encode(sessions, ["tree_id", "user_id"])
     s, t = coded.lazy(), dims.coded_trees.lazy()
     time_series, daily, counts = pl.collect_all(
@@ -66,18 +90,38 @@ def window_part(sessions: pl.DataFrame, dims: Dimensions, as_of: datetime, perio
             steps.step_counts(s, as_of, periods),
         ]
     )
-    return WindowPart(
-        time_series=time_series,
-        daily_sessions=daily,
+    rollups = Rollups(
         step_counts=counts,
         quality=quality.session_counts(coded, dims.coded_users, dims.coded_trees, dims.coded_nodes, as_of),
         sessions=coded.select(ROLLUP_COLUMNS),
     )
+    return WindowPart(time_series=time_series, daily_sessions=daily, rollups=rollups)
 
 
-def window_tables(
+def session_tables(
+    rollups: Rollups, dims: Dimensions, as_of: datetime, periods: Mapping[str, int]
+) -> dict[str, pl.DataFrame]:
+    """The whole-window rollups of sessions alone (they need no ratings), and the dimensions.
+
+    `rollups` covers the lookback (from a UTC midnight at or before as_of - the largest period).
+    """
+    sessions = rollups.sessions.lazy()
+    t, u = dims.coded_trees.lazy(), dims.coded_users.lazy()
+    plans = {
+        "users": dimensions.users(dims.users.lazy()),
+        "trees": dimensions.trees(dims.trees.lazy()),
+        "window_summary": window.window_summary(sessions, t, as_of, periods),
+        "window_top_flows": window.window_top_flows(sessions, t, as_of, periods),
+        "window_top_engineers": window.window_top_engineers(sessions, t, u, as_of, periods),
+    }
+    built = dict(zip(plans, pl.collect_all(list(plans.values())), strict=True))
+    built["tree_nodes"] = dims.nodes
+    return built
+
+
+def rating_tables(
     *,
-    part: WindowPart,
+    rollups: Rollups,
     dims: Dimensions,
     session_ratings: pl.DataFrame,
     comment_candidates: pl.DataFrame,
@@ -85,32 +129,26 @@ def window_tables(
     as_of: datetime,
     periods: Mapping[str, int],
 ) -> dict[str, pl.DataFrame]:
-    """Every table a refresh builds from the window, but those the part carries.
+    """The tables that need the ratings: step feedback, ratings, comments, data quality.
 
-    `part` covers the lookback (from a UTC midnight at or before as_of - the largest
-    period), as does `session_ratings`, so the per-day history of those days is complete.
+    `session_ratings` covers the lookback, so the per-day ratings of those days are complete.
     """
-    sessions = part.sessions.lazy()
-    t, u = dims.coded_trees.lazy(), dims.coded_users.lazy()
     coded_steps = ids.encode(step_ratings, ["tree_id"]) if step_ratings is not None else None
-    counts = part.step_counts.lazy()
     plans = {
-        "users": dimensions.users(dims.users.lazy()),
-        "trees": dimensions.trees(dims.trees.lazy()),
-        "window_summary": window.window_summary(sessions, t, as_of, periods),
-        "window_top_flows": window.window_top_flows(sessions, t, as_of, periods),
-        "window_top_engineers": window.window_top_engineers(sessions, t, u, as_of, periods),
         "window_step_feedback": steps.step_feedback(
-            counts, coded_steps.lazy() if coded_steps is not None else None, dims.coded_nodes.lazy(), as_of, periods
+            rollups.step_counts.lazy(),
+            coded_steps.lazy() if coded_steps is not None else None,
+            dims.coded_nodes.lazy(),
+            as_of,
+            periods,
         ),
         "window_ratings": ratings.window_ratings(session_ratings.lazy(), as_of, periods),
         "recent_comments": ratings.recent_comments(comment_candidates.lazy()),
         "daily_ratings": ratings.daily_ratings(session_ratings.lazy()),
     }
     built = dict(zip(plans, pl.collect_all(list(plans.values())), strict=True))
-    built["tree_nodes"] = dims.nodes
     built["data_quality"] = quality.quality_table(
-        part.quality, dims.coded_users, dims.trees, dims.coded_nodes, session_ratings, coded_steps
+        rollups.quality, dims.coded_users, dims.trees, dims.coded_nodes, session_ratings, coded_steps
     )
     return built
 
@@ -129,8 +167,9 @@ def all_window_tables(
     """Every table built from the window, daily_sessions included."""
     dims = Dimensions.of(users, trees)
     part = window_part(sessions, dims, as_of, periods)
-    built = window_tables(
-        part=part,
+    built = session_tables(part.rollups, dims, as_of, periods)
+    built |= rating_tables(
+        rollups=part.rollups,
         dims=dims,
         session_ratings=session_ratings,
         comment_candidates=comment_candidates,

@@ -167,6 +167,19 @@ def test_indexes_exist(fresh_db: str) -> None:
     } <= names
 
 
+def test_sessions_lie_in_started_at_order(fresh_db: str) -> None:
+    # As the app's table does (it inserts a session when it starts): reading a range of
+    # days touches only that range's pages.
+    seed(fresh_db, sessions=3000, accounts=3, now=ANCHOR)
+
+    with database.connect(fresh_db) as conn:
+        in_order = conn.execute(
+            "SELECT bool_and(previous IS NULL OR previous <= started_at) FROM "
+            "(SELECT started_at, lag(started_at) OVER (ORDER BY ctid) AS previous FROM sessions) physical"
+        ).fetchone()
+    assert in_order == (True,)
+
+
 def test_refuses_a_database_with_sessions_unless_appending(fresh_db: str) -> None:
     first = seed(fresh_db, sessions=250, accounts=2, now=ANCHOR)
 

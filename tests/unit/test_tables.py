@@ -8,8 +8,16 @@ from datetime import timedelta
 import polars as pl
 import pytest
 
-from etl.transform.tables import all_window_tables
-from tests.unit.frames import AS_OF, RATINGS, SESSIONS, STEP_RATINGS, TREES, USERS
+from etl.transform.tables import (
+    Dimensions,
+    Rollups,
+    all_window_tables,
+    rating_tables,
+    session_tables,
+    window_part,
+)
+from jobs.refresh import lookback_start, window_chunks
+from tests.unit.frames import AS_OF, RATINGS, SESSIONS, STEP_RATINGS, TREES, USERS, assert_rows
 
 T = AS_OF - timedelta(hours=1)
 GRAINS = {
@@ -73,3 +81,74 @@ def test_every_table_is_built_and_unique_on_its_grain(with_step_ratings: bool) -
     for name, keys in GRAINS.items():
         assert built[name].height > 0, name
         assert not built[name].select(keys).is_duplicated().any(), name
+
+
+def test_a_window_built_range_by_range_equals_it_built_whole() -> None:
+    # A refresh reads the lookback in ranges of whole days (jobs.refresh.window_chunks),
+    # builds each range's part, writes its per-day rows and combines the rest.
+    since = lookback_start(AS_OF)
+    rows = []
+    for i in range(400):
+        started = since + timedelta(hours=5.5 * i, microseconds=i)
+        if i % 97 == 0:
+            started = AS_OF + timedelta(days=i % 3, seconds=1)  # sessions after as_of
+        outcome = ["resolved", "escalated", None, "solved", "unresolved", "workaround"][i % 6]
+        duration = None if i % 5 == 0 else float(i % 37) - 2.0
+        nodes = ["a", "b", "zz"][: i % 4]
+        last = None if duration is not None or not nodes else nodes[-1]
+        rows.append((f"t{i % 3}", f"u{i % 7}", started, duration, outcome, "array", len(nodes) + i % 2, nodes, last))
+    sessions = pl.DataFrame(rows, schema=SESSIONS, orient="row")
+    users = pl.DataFrame(
+        [(f"u{i}", f"a{i % 2}", f"User {i}", "x@y", True, False, False) for i in range(6)], schema=USERS, orient="row"
+    )
+    trees = pl.DataFrame(
+        [(f"t{i}", f"a{i % 2}", f"Flow {i}", json.dumps({"id": "a", "children": [{"id": "b"}]})) for i in range(2)],
+        schema=TREES,
+        orient="row",
+    )
+    ratings = pl.DataFrame(
+        [(f"r{i}", f"t{i % 3}", i % 5 + 1, None, since + timedelta(days=i)) for i in range(90)],
+        schema=RATINGS,
+        orient="row",
+    )
+    periods = {"7d": 7, "30d": 30, "90d": 90}
+    dims = Dimensions.of(users, trees)
+    ranges = window_chunks(since, AS_OF)
+    assert len(ranges) > 2 and ranges[-1][1] is None
+    started = pl.col("started_at")
+    parts = [
+        window_part(sessions.filter(started >= start, started < end if end else True), dims, AS_OF, periods)
+        for start, end in ranges
+    ]
+    assert sum(p.rollups.sessions.height for p in parts) == sessions.height
+    whole = window_part(sessions, dims, AS_OF, periods)
+
+    def same(left: pl.DataFrame, right: pl.DataFrame) -> None:
+        assert_rows(left, right, sorted(right.columns), whole=True)
+
+    same(pl.concat([p.time_series for p in parts]), whole.time_series)
+    same(pl.concat([p.daily_sessions for p in parts]), whole.daily_sessions)
+    combined = Rollups.combine([p.rollups for p in parts])
+    assert combined.quality == whole.rollups.quality
+    same(combined.sessions, whole.rollups.sessions)
+    by_range = session_tables(combined, dims, AS_OF, periods) | rating_tables(
+        rollups=combined,
+        dims=dims,
+        session_ratings=ratings,
+        comment_candidates=ratings.head(0),
+        step_ratings=None,
+        as_of=AS_OF,
+        periods=periods,
+    )
+    at_once = all_window_tables(
+        sessions=sessions,
+        users=users,
+        trees=trees,
+        session_ratings=ratings,
+        comment_candidates=ratings.head(0),
+        step_ratings=None,
+        as_of=AS_OF,
+        periods=periods,
+    )
+    for name, frame in by_range.items():
+        same(frame, at_once[name])
