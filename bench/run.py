@@ -76,7 +76,8 @@ def extraction_queries(url: str, mode: str) -> list[list[str]]:
     """The queries a refresh of this mode runs, with the same columns, rows and parameters.
 
     One list per source connection: the window's queries, and for nightly the older
-    history's, which the refresh reads on a second connection at the same time.
+    history's, which the refresh reads on a second connection at the same time. The
+    window's sessions are one query here; the refresh reads the same rows in 10-day ranges.
     """
     since = lookback_start(ANCHOR)
     window = [
@@ -383,8 +384,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         "extract + transform + publish exceeds the wall time. `run` is the refresh itself; `process`",
         "adds starting Python and importing (about 1 s), which the scheduler pays once. The floor is",
         "the faster of two raw COPY drains of the same queries, one before and one after the refresh,",
-        "every query in turn on one connection. A nightly refresh reads the older history on a second",
-        "connection while it reads the window; `2-conn floor` drains the same queries that way.",
+        "every query in turn on one connection (the window's sessions as one query; the refresh reads",
+        "them in 10-day ranges). A nightly refresh reads the older history on a second connection while",
+        "it reads the window; `2-conn floor` drains the same queries that way.",
         "",
         "| sessions | mode | extract s | transform s | publish s | run s | process s | COPY floor s | "
         "run/floor | process/floor | 2-conn floor s | run/2-conn floor | sessions/s | peak RSS MiB | store MiB |",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import adbc_driver_postgresql.dbapi as adbc
 import polars as pl
 
 from etl import sql
@@ -62,8 +63,6 @@ class Source:
         self._conn: Any = None
 
     def __enter__(self) -> Source:
-        import adbc_driver_postgresql.dbapi as adbc
-
         try:
             self._conn = adbc.connect(libpq_url(self.url))
         except Exception as exc:

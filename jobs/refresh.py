@@ -291,9 +291,9 @@ def _write_window(
         # The rollups of sessions alone are built while the ratings are still being read.
         with transform:
             built = tables.session_tables(rollups, dims, as_of, PERIODS)
-        # The time series is written once they are built: the machine is CPU-bound here,
-        # so writing it alongside was no faster, and it added 0.5 GiB to the peak memory
-        # of a nightly refresh of 10M sessions.
+        # The time series is written once they are built. The machine is CPU-bound here:
+        # writing it alongside saved about 1 s of 26 (10M sessions, hourly) and nothing
+        # measurable at 1M, and it added 0.5 GiB to the peak memory of a nightly refresh.
         writes.append(writer.submit(build.write, "window_time_series", pl.concat(series)))
         del series
         writes += [writer.submit(build.write, name, frame) for name, frame in built.items()]
