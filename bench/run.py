@@ -382,7 +382,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [
         "Stages overlap (the source is read while the previous read is transformed and written), so",
         "extract + transform + publish exceeds the wall time. `run` is the refresh itself; `process`",
-        "adds starting Python and importing (about 1 s), which the scheduler pays once. The floor is",
+        "adds starting Python and importing (under 1 s), which the scheduler pays once. The floor is",
         "the faster of two raw COPY drains of the same queries, one before and one after the refresh,",
         "every query in turn on one connection (the window's sessions as one query; the refresh reads",
         "them in 10-day ranges). A nightly refresh reads the older history on a second connection while",
