@@ -275,7 +275,7 @@ def _write_window(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as writer:
         writes = []
         built_rows = 0
-        series, parts = [], []
+        series, rollup_parts = [], []
         for _ in range(chunks):
             sessions = _take(got, "sessions", step)
             with transform:
@@ -284,10 +284,10 @@ def _write_window(
             built_rows += part.daily_sessions.height + part.time_series.height
             writes.append(writer.submit(build.write, "daily_sessions", part.daily_sessions))
             series.append(part.time_series)
-            parts.append(part.rollups)
+            rollup_parts.append(part.rollups)
             del part
-        rollups = tables.Rollups.combine(parts)
-        del parts
+        rollups = tables.Rollups.combine(rollup_parts)
+        del rollup_parts
         # The rollups of sessions alone are built while the ratings are still being read.
         with transform:
             built = tables.session_tables(rollups, dims, as_of, PERIODS)

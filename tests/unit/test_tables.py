@@ -115,9 +115,9 @@ def test_a_window_built_range_by_range_equals_it_built_whole() -> None:
     dims = Dimensions.of(users, trees)
     ranges = window_chunks(since, AS_OF)
     assert len(ranges) > 2 and ranges[-1][1] is None
-    started = pl.col("started_at")
+    at = pl.col("started_at")
     parts = [
-        window_part(sessions.filter(started >= start, started < end if end else True), dims, AS_OF, periods)
+        window_part(sessions.filter(at >= start, at < end if end else True), dims, AS_OF, periods)
         for start, end in ranges
     ]
     assert sum(p.rollups.sessions.height for p in parts) == sessions.height
