@@ -17,6 +17,12 @@ PERIODS: dict[str, int] = {"7d": 7, "30d": 30, "90d": 90}
 
 LOOKBACK_DAYS = max(PERIODS.values())
 
+STORAGE_VERSIONS = ("v1.0.0", "v1.1.0", "v1.2.0", "v1.3.0", "v1.4.0", "v1.5.0", "v2.0.0")
+"""Storage formats DuckDB 2.x can write; a DuckDB release reads formats up to its own."""
+
+DEFAULT_STORAGE_VERSION = "v1.0.0"
+"""The oldest: every DuckDB since 1.0 opens the store (README: client matrix, measured cost)."""
+
 
 def _read_dotenv(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
@@ -74,6 +80,8 @@ class Config:
     """METRICS_RETRY_BACKOFF_SECONDS: first retry delay; doubles each retry."""
     misfire_grace_seconds: int = 3600
     """METRICS_MISFIRE_GRACE_SECONDS: how late a scheduled run may still start."""
+    storage_version: str = DEFAULT_STORAGE_VERSION
+    """METRICS_STORAGE_VERSION: DuckDB storage format of new stores (which clients open them)."""
 
     @property
     def data_dir(self) -> Path:
@@ -148,7 +156,20 @@ class Config:
             refresh_retries=integer("METRICS_REFRESH_RETRIES", 3),
             retry_backoff_seconds=number("METRICS_RETRY_BACKOFF_SECONDS", 5.0),
             misfire_grace_seconds=integer("METRICS_MISFIRE_GRACE_SECONDS", 3600),
+            storage_version=_storage_version(get("METRICS_STORAGE_VERSION")),
         )
+
+
+def _storage_version(raw: str | None) -> str:
+    if raw is None:
+        return DEFAULT_STORAGE_VERSION
+    value = raw if raw.startswith("v") else f"v{raw}"
+    if value not in STORAGE_VERSIONS:
+        raise ConfigError(
+            f"METRICS_STORAGE_VERSION={raw!r} is not a storage format DuckDB writes; "
+            f"use one of {', '.join(STORAGE_VERSIONS)} (default {DEFAULT_STORAGE_VERSION}: any DuckDB >= 1.0 opens it)"
+        )
+    return value
 
 
 def _mask_password(url: str) -> str:

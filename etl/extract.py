@@ -120,11 +120,19 @@ class Source:
 
     def window_sessions(self, start: datetime, end: datetime | None = None) -> pl.DataFrame:
         """Sessions started in [start, end) (no upper bound when end is None), node lists decoded."""
-        frame = self.query("sessions", bind(sql.read("extract_window_sessions.sql"), start=start, end=end))
-        return frame.with_columns(pl.col("node_ids").str.json_decode(pl.List(pl.String)))
+        return self._sessions("sessions", start, end)
 
     def history_sessions(self, start: datetime, end: datetime) -> pl.DataFrame:
-        return self.query("history_sessions", bind(sql.read("extract_history_sessions.sql"), start=start, end=end))
+        """Older sessions, as window_sessions: the sessions fact and step history need them whole."""
+        return self._sessions("history_sessions", start, end)
+
+    def _sessions(self, name: str, start: datetime, end: datetime | None) -> pl.DataFrame:
+        frame = self.query(name, bind(sql.read("extract_sessions.sql"), start=start, end=end))
+        return frame.with_columns(pl.col("node_ids").str.json_decode(pl.List(pl.String)))
+
+    def rated_sessions(self, start: datetime, end: datetime | None = None) -> pl.DataFrame:
+        """The newest rating of each session started in [start, end)."""
+        return self.query("rated_sessions", bind(sql.read("extract_rated_sessions.sql"), start=start, end=end))
 
     def session_ratings(self, since: datetime) -> pl.DataFrame:
         return self.query("session_ratings", bind(sql.read("extract_session_ratings.sql"), since=since))
@@ -140,6 +148,12 @@ class Source:
         if not self.scalar("SELECT to_regclass('step_ratings') IS NOT NULL"):
             return None
         return self.query("step_ratings", bind(sql.read("extract_step_ratings.sql"), since=since))
+
+    def history_step_ratings(self, end: datetime) -> pl.DataFrame | None:
+        """Step ratings created before `end`, or None when the optional table does not exist."""
+        if not self.scalar("SELECT to_regclass('step_ratings') IS NOT NULL"):
+            return None
+        return self.query("history_step_ratings", bind(sql.read("extract_history_step_ratings.sql"), end=end))
 
     def first_session_at(self) -> datetime | None:
         """started_at of the oldest session (an index lookup)."""

@@ -22,9 +22,10 @@ import duckdb
 import polars as pl
 
 from etl import sql
+from etl.config import DEFAULT_STORAGE_VERSION
 from etl.errors import AuditError, PublishError
 from etl.sort_key import sort_by_keys
-from etl.store import SCHEMA_VERSION, resolve_store, stored_schema_version, version_prefix
+from etl.store import SCHEMA_VERSION, create_store, resolve_store, stored_schema_version, version_prefix
 
 # Rows are written sorted by the key the API looks them up by: DuckDB's zone maps then
 # skip most row groups (a PRIMARY KEY made the file 7x larger and no faster).
@@ -32,6 +33,7 @@ SORT_KEYS: dict[str, str] = {
     "users": "user_id",
     "trees": "tree_id",
     "tree_nodes": "tree_id, node_id",
+    "sessions": "started_at",
     "window_summary": "period, scope, scope_id, engineer_id",
     "window_time_series": "period, scope, scope_id, engineer_id, day",
     "window_top_flows": "period, scope, scope_id, rank",
@@ -41,12 +43,13 @@ SORT_KEYS: dict[str, str] = {
     "recent_comments": "tree_id, rank",
     "daily_sessions": "scope, scope_id, day",
     "daily_ratings": "tree_id, day",
+    "daily_step_feedback": "tree_id, day, node_id",
     "refresh_runs": "started_at",
     "data_quality": "check_name",
 }
 
 # Tables whose older days an hourly refresh keeps from the previous store.
-HISTORY_TABLES = ("daily_sessions", "daily_ratings")
+HISTORY_TABLES = ("daily_sessions", "daily_ratings", "daily_step_feedback", "sessions")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ def publish(
     meta: Mapping[str, str],
     history_before: date | None = None,
     progress: Callable[[str], None] | None = None,
+    storage_version: str = DEFAULT_STORAGE_VERSION,
 ) -> PublishResult:
     """Build, audit and publish a new store from `tables` (one frame per store table).
 
@@ -71,7 +75,9 @@ def publish(
     current store (an hourly refresh recomputes only recent days). On any failure the new
     file is removed and the current store stays published.
     """
-    with StoreBuild(metrics_db, history_before=history_before, progress=progress) as build:
+    with StoreBuild(
+        metrics_db, history_before=history_before, progress=progress, storage_version=storage_version
+    ) as build:
         for name, frame in tables.items():
             build.write(name, frame)
         return build.publish(meta)
@@ -84,8 +90,10 @@ class StoreBuild:
     block without publishing (an exception, a signal) removes the file; the current store
     stays published. With `history_before`, the build starts from a copy of the current
     store keeping only rows of HISTORY_TABLES older than that day, and written rows older
-    than it are dropped. Other threads may `write` too (each gets its own DuckDB connection;
-    appends never conflict) but must be done before `publish`.
+    than it are dropped (the copy keeps its storage format: a refresh rebuilds a store of
+    another format nightly); a new file is written in `storage_version`. Other threads may
+    `write` too (each gets its own DuckDB connection; appends never conflict) but must be
+    done before `publish`.
     """
 
     def __init__(
@@ -94,8 +102,10 @@ class StoreBuild:
         *,
         history_before: date | None = None,
         progress: Callable[[str], None] | None = None,
+        storage_version: str = DEFAULT_STORAGE_VERSION,
     ) -> None:
         self.metrics_db = metrics_db
+        self.storage_version = storage_version
         self.history_before = history_before
         self.rows = 0
         self._say = progress or (lambda _msg: None)
@@ -133,10 +143,11 @@ class StoreBuild:
                 # stored (no decompressing and recompressing), every other row is deleted.
                 shutil.copyfile(self.previous, self.building)
                 self._con = duckdb.connect(str(self.building))
+                self.storage_version = _copied_storage_version(self._con, self.storage_version)
                 self.rows += _keep_older_history(self._con, self._columns, self.history_before)
                 self._written.update(HISTORY_TABLES)
             else:
-                self._con = duckdb.connect(str(self.building))
+                self._con = create_store(self.building, self.storage_version)
                 self._con.execute(sql.read("store.sql"))
         except duckdb.Error as exc:
             self._discard()
@@ -176,7 +187,9 @@ class StoreBuild:
         missing = set(self._columns) - self._written - {"store_meta"}
         if missing:
             raise PublishError(f"no data given for store tables: {', '.join(sorted(missing))}")
-        store_meta = pl.DataFrame({"key": ["schema_version", *meta], "value": [SCHEMA_VERSION, *meta.values()]})
+        own = {"schema_version": SCHEMA_VERSION, "storage_version": self.storage_version}
+        given = {k: v for k, v in meta.items() if k not in own}
+        store_meta = pl.DataFrame({"key": [*own, *given], "value": [*own.values(), *given.values()]})
         try:
             self.rows += _insert(con, "store_meta", store_meta, self._columns["store_meta"])
             _audit(con)
@@ -271,6 +284,12 @@ def _insert(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, colu
     finally:
         con.unregister("incoming")
     return frame.height
+
+
+def _copied_storage_version(con: duckdb.DuckDBPyConnection, default: str) -> str:
+    """The storage version a copied store was written in: the copy keeps its format."""
+    rows = con.sql("SELECT value FROM store_meta WHERE key = 'storage_version'").fetchall()
+    return str(rows[0][0]) if rows else default
 
 
 def _keep_older_history(con: duckdb.DuckDBPyConnection, columns: Mapping[str, list[str]], before: date) -> int:

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import duckdb
 
+from etl.config import DEFAULT_STORAGE_VERSION
 from etl.errors import StoreUnavailable
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 VERSION_MARK = ".v"
 
 
@@ -51,16 +52,26 @@ def open_store(metrics_db: Path) -> tuple[Path, duckdb.DuckDBPyConnection]:
         raise StoreUnavailable(f"cannot open the store {target}: {exc}") from exc
 
 
+def create_store(path: Path, storage_version: str = DEFAULT_STORAGE_VERSION) -> duckdb.DuckDBPyConnection:
+    """A new store file written in `storage_version` (an existing file keeps its own format)."""
+    return duckdb.connect(str(path), config={"storage_compatibility_version": storage_version})
+
+
 def schema_version(metrics_db: Path) -> str | None:
     """The schema version the published store was written with; None if there is none to read."""
+    return published_meta(metrics_db).get("schema_version")
+
+
+def published_meta(metrics_db: Path) -> dict[str, str]:
+    """The published store's store_meta (schema_version, storage_version, ...); empty if none."""
     try:
         _, con = open_store(metrics_db)
     except StoreUnavailable:
-        return None
+        return {}
     try:
-        return stored_schema_version(con)
+        return {str(k): str(v) for k, v in con.sql("SELECT key, value FROM store_meta").fetchall()}
     except duckdb.Error:
-        return None
+        return {}
     finally:
         con.close()
 

@@ -23,7 +23,7 @@ from etl.errors import AuditError, FlowmetricsError, RefreshFailed, RefreshLocke
 from etl.extract import Source
 from etl.prefetch import Prefetch
 from etl.publish import StoreBuild
-from etl.store import SCHEMA_VERSION, schema_version
+from etl.store import SCHEMA_VERSION, published_meta
 from etl.transform import ids, ratings, tables
 from jobs.history import RunRecord, append_run, read_runs, runs_frame, utcnow
 from jobs.lock import refresh_lock
@@ -169,8 +169,11 @@ def refresh_once(config: Config, url: str, record: RunRecord, step: _Step) -> No
     more than the wall time.
     """
     as_of = record.as_of
-    if record.mode == "hourly" and schema_version(config.metrics_db) != SCHEMA_VERSION:
-        log.info("no store of this version at %s yet: running a nightly refresh instead", config.metrics_db)
+    published = published_meta(config.metrics_db)
+    wanted = {"schema_version": SCHEMA_VERSION, "storage_version": config.storage_version}
+    if record.mode == "hourly" and any(published.get(key) != value for key, value in wanted.items()):
+        # An hourly build starts from a copy of the store, which keeps its schema and format.
+        log.info("no store of this version and format at %s yet: running a nightly refresh instead", config.metrics_db)
         record.mode = "nightly"
     nightly = record.mode == "nightly"
     since = lookback_start(as_of)
@@ -193,7 +196,11 @@ def refresh_once(config: Config, url: str, record: RunRecord, step: _Step) -> No
         window_reads = Prefetch(_window_reads(source, since, window_ranges), ahead=3, name="extract-window")
         window = iter(stack.enter_context(window_reads))
         step.name = "publish"
-        build = stack.enter_context(StoreBuild(config.metrics_db, history_before=history_before, progress=say))
+        build = stack.enter_context(
+            StoreBuild(
+                config.metrics_db, history_before=history_before, progress=say, storage_version=config.storage_version
+            )
+        )
         history: Prefetch[int] | None = None
         history_step = _Step("extract")
         history_transform = _Timer(history_step, "transform")
@@ -201,12 +208,10 @@ def refresh_once(config: Config, url: str, record: RunRecord, step: _Step) -> No
             # The older history is read, built and written on its own thread while this one
             # builds the window. Leaving the block stops its reads first, then joins it.
             reads = Prefetch(_history_reads(history_source, since, chunks), ahead=1, name="extract-history")
-            build_history = partial(
-                _write_history, iter(reads), build, dims, len(chunks), history_step, history_transform
-            )
+            build_history = partial(_write_history, iter(reads), build, dims, chunks, history_step, history_transform)
             history = stack.enter_context(Prefetch([build_history], name="history"))
             stack.enter_context(reads)
-        built_rows = _write_window(window, build, dims, as_of, len(window_ranges), step, transform)
+        built_rows = _write_window(window, build, dims, as_of, window_ranges, step, transform)
         if history is not None:
             try:
                 built_rows += next(iter(history))
@@ -236,18 +241,28 @@ def _write_history(
     got: Iterator[tuple[str, pl.DataFrame | None]],
     build: StoreBuild,
     dims: tables.Dimensions,
-    chunks: int,
+    chunks: list[tuple[datetime, datetime]],
     step: _Step,
     transform: _Timer,
 ) -> int:
-    """Per-day history before the lookback, chunk by chunk, oldest first; returns rows built."""
+    """Per-day history and sessions before the lookback, chunk by chunk, oldest first; returns rows built."""
     built_rows = 0
-    for _ in range(chunks):
+    rated = _take(got, "rated_sessions", step)
+    old_steps = _take(got, "history_step_ratings", step)
+    with transform:
+        helpful = tables.helpful_days(old_steps)
+    for start, end in chunks:
         chunk = _take(got, "history_sessions", step)
         with transform:
-            days = tables.daily_sessions(chunk, dims)
+            built = tables.history_part(
+                chunk, dims, rated=rated, helpful=tables.days_between(helpful, start.date(), end.date())
+            )
+        del chunk
         step.name = "publish"
-        built_rows += build.write("daily_sessions", days)
+        built_rows += sum(build.write(name, frame) for name, frame in built.items())
+    # Step ratings of days before the first session: feedback without visits.
+    earlier = tables.days_between(helpful, None, chunks[0][0].date() if chunks else None)
+    built_rows += build.write("daily_step_feedback", tables.helpful_only(earlier))
     old_ratings = _take(got, "history_ratings", step)
     with transform:
         days = ratings.daily_ratings(old_ratings.lazy()).collect()
@@ -260,11 +275,11 @@ def _write_window(
     build: StoreBuild,
     dims: tables.Dimensions,
     as_of: datetime,
-    chunks: int,
+    ranges: list[tuple[datetime, datetime | None]],
     step: _Step,
     transform: _Timer,
 ) -> int:
-    """Every table built from the lookback, read in `chunks` day ranges; returns rows built.
+    """Every table built from the lookback, read in these day ranges; returns rows built.
 
     Tables are written on a writer thread while the next ones are built; their write errors
     surface at the end, as the publish step. Each range's per-day history is written as it
@@ -276,13 +291,21 @@ def _write_window(
         writes = []
         built_rows = 0
         series, rollup_parts = [], []
-        for _ in range(chunks):
+        rated = _take(got, "rated_sessions", step)
+        step_ratings = _take(got, "step_ratings", step)
+        with transform:
+            helpful = tables.helpful_days(step_ratings)
+        for start, end in ranges:
             sessions = _take(got, "sessions", step)
             with transform:
-                part = tables.window_part(sessions, dims, as_of, PERIODS)
+                days = tables.days_between(helpful, start.date(), end.date() if end else None)
+                part = tables.window_part(sessions, dims, as_of, PERIODS, rated=rated, helpful=days)
             del sessions  # the wide frame (node lists) is not needed past this point
             built_rows += part.daily_sessions.height + part.time_series.height
+            built_rows += part.sessions.height + part.daily_step_feedback.height
             writes.append(writer.submit(build.write, "daily_sessions", part.daily_sessions))
+            writes.append(writer.submit(build.write, "sessions", part.sessions))
+            writes.append(writer.submit(build.write, "daily_step_feedback", part.daily_step_feedback))
             series.append(part.time_series)
             rollup_parts.append(part.rollups)
             del part
@@ -301,7 +324,6 @@ def _write_window(
         del built
         window_ratings = _take(got, "session_ratings", step)
         candidates = _take(got, "comment_candidates", step)
-        step_ratings = _take(got, "step_ratings", step)
         with transform:
             built = tables.rating_tables(
                 rollups=rollups,
@@ -325,23 +347,34 @@ def _write_window(
 def _window_reads(
     source: Source, since: datetime, chunks: list[tuple[datetime, datetime | None]]
 ) -> list[Callable[[], tuple[str, pl.DataFrame | None]]]:
-    """The lookback's queries, in the order a refresh consumes them: sessions range by range."""
+    """The lookback's queries, in the order a refresh consumes them: sessions range by range.
+
+    The sessions' ratings and the step ratings come first: each range's sessions fact and
+    per-day step feedback need them.
+    """
     return [
+        _named("rated_sessions", partial(source.rated_sessions, since, None)),
+        _named("step_ratings", partial(source.step_ratings, since)),
         *(_named("sessions", partial(source.window_sessions, start, end)) for start, end in chunks),
         _named("session_ratings", partial(source.session_ratings, since)),
         _named("comment_candidates", source.comment_candidates),
-        _named("step_ratings", partial(source.step_ratings, since)),
     ]
 
 
 def _history_reads(
     source: Source, since: datetime, chunks: list[tuple[datetime, datetime]]
 ) -> list[Callable[[], tuple[str, pl.DataFrame | None]]]:
-    """The older history's queries: sessions chunk by chunk, oldest first, then ratings.
+    """The older history's queries: ratings of its sessions, step ratings, sessions chunk by
+    chunk (oldest first), then session ratings.
 
     Chunks are read with Categorical ids and outcomes (small while they wait for their turn).
     """
-    reads = [_named("history_sessions", partial(_coded_history, source, start, end)) for start, end in chunks]
+    first = chunks[0][0] if chunks else since
+    reads = [
+        _named("rated_sessions", partial(source.rated_sessions, first, since)),
+        _named("history_step_ratings", partial(source.history_step_ratings, since)),
+    ]
+    reads += [_named("history_sessions", partial(_coded_history, source, start, end)) for start, end in chunks]
     reads.append(_named("history_ratings", partial(source.history_ratings, since)))
     return reads
 

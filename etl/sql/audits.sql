@@ -60,3 +60,18 @@ LEFT JOIN (
   USING (scope, scope_id)
 WHERE w.period = '90d' AND w.scope IN ('account', 'user', 'tree')
   AND coalesce(d.sessions, 0) < w.total_sessions;
+
+-- audit: sessions_unique
+SELECT session_id FROM sessions GROUP BY session_id HAVING count(*) > 1;
+
+-- audit: sessions_consistent
+SELECT session_id FROM sessions
+WHERE (completed_at IS NULL) <> (duration_minutes IS NULL)
+   OR (dropoff_node_id IS NOT NULL AND completed_at IS NOT NULL)
+   OR visit_count > decision_count OR visit_count < 0
+   OR (rating IS NULL) <> (rated_at IS NULL);
+
+-- audit: daily_step_feedback_consistent
+SELECT tree_id, node_id, day FROM daily_step_feedback
+GROUP BY ALL
+HAVING count(*) > 1 OR bool_or(dropoffs > visits) OR bool_or(visits + helpful_yes + helpful_no = 0);

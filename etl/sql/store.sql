@@ -35,6 +35,28 @@ COMMENT ON COLUMN tree_nodes.tree_id IS 'Tree id (UUID as text).';
 COMMENT ON COLUMN tree_nodes.node_id IS 'Node id as written in tree_structure (string ids only).';
 COMMENT ON COLUMN tree_nodes.node_title IS 'The node''s title, else its question, else Unnamed (empty counts as missing).';
 
+CREATE TABLE sessions (
+    session_id VARCHAR NOT NULL, tree_id VARCHAR NOT NULL, user_id VARCHAR NOT NULL, account_id VARCHAR,
+    started_at TIMESTAMPTZ NOT NULL, day DATE NOT NULL, completed_at TIMESTAMPTZ, duration_minutes DOUBLE,
+    outcome VARCHAR, decision_count INTEGER NOT NULL, visit_count INTEGER NOT NULL, dropoff_node_id VARCHAR,
+    rating INTEGER, rated_at TIMESTAMPTZ
+);
+COMMENT ON TABLE sessions IS 'Grain: one row per session of the app, for all time (the fact table: any range, exact medians and distinct counts). Ids only, no names or comments. Sessions started before the last 90 days are rebuilt nightly, newer ones hourly. Stored in started_at order.';
+COMMENT ON COLUMN sessions.session_id IS 'Session id (UUID as text).';
+COMMENT ON COLUMN sessions.tree_id IS 'Tree (flow) id; the tree may no longer exist.';
+COMMENT ON COLUMN sessions.user_id IS 'User id; the user may no longer exist.';
+COMMENT ON COLUMN sessions.account_id IS 'Account of the session''s tree; NULL when the tree is gone (team figures leave such sessions out).';
+COMMENT ON COLUMN sessions.started_at IS 'When the session started (UTC).';
+COMMENT ON COLUMN sessions.day IS 'UTC calendar day of started_at (group by this, not by a cast in your client''s time zone).';
+COMMENT ON COLUMN sessions.completed_at IS 'When the session was completed (UTC); NULL while incomplete.';
+COMMENT ON COLUMN sessions.duration_minutes IS 'completed_at - started_at in minutes, as the dashboards'' medians use it (PostgreSQL extract(epoch)/60 as float8); negative when completed_at precedes started_at; NULL when incomplete.';
+COMMENT ON COLUMN sessions.outcome IS 'Outcome as stored: resolved, escalated, workaround, unresolved, NULL or any other text (counted in no outcome).';
+COMMENT ON COLUMN sessions.decision_count IS 'Elements of the decisions array; 0 when decisions is NULL or not an array.';
+COMMENT ON COLUMN sessions.visit_count IS 'Decision elements that are objects with a non-empty string node_id (node visits; repeats count).';
+COMMENT ON COLUMN sessions.dropoff_node_id IS 'For an incomplete session, the node of its raw last decision element when that element is such an object; NULL otherwise.';
+COMMENT ON COLUMN sessions.rating IS 'The session''s rating 1..5 (its newest when rated twice); NULL when not rated.';
+COMMENT ON COLUMN sessions.rated_at IS 'When that rating was created (UTC); NULL when not rated.';
+
 CREATE TABLE window_summary (
     period VARCHAR NOT NULL, scope VARCHAR NOT NULL, scope_id VARCHAR NOT NULL, engineer_id VARCHAR NOT NULL,
     total_sessions BIGINT NOT NULL, completed_sessions BIGINT NOT NULL, completion_rate DOUBLE NOT NULL,
@@ -168,6 +190,19 @@ COMMENT ON COLUMN daily_ratings.tree_id IS 'Tree id.';
 COMMENT ON COLUMN daily_ratings.day IS 'UTC calendar day of created_at.';
 COMMENT ON COLUMN daily_ratings.ratings IS 'Number of ratings.';
 COMMENT ON COLUMN daily_ratings.rating_sum IS 'Sum of ratings (divide by ratings for the mean).';
+
+CREATE TABLE daily_step_feedback (
+    tree_id VARCHAR NOT NULL, node_id VARCHAR NOT NULL, day DATE NOT NULL,
+    visits BIGINT NOT NULL, dropoffs BIGINT NOT NULL, helpful_yes BIGINT NOT NULL, helpful_no BIGINT NOT NULL
+);
+COMMENT ON TABLE daily_step_feedback IS 'Grain: one row per (tree, node, UTC day) with visits, drop-offs or step ratings that day, for all time: every column adds up over any range of days. Days older than 90 days are rebuilt nightly, newer ones hourly.';
+COMMENT ON COLUMN daily_step_feedback.tree_id IS 'Tree id.';
+COMMENT ON COLUMN daily_step_feedback.node_id IS 'Node id named by decisions or by step ratings.';
+COMMENT ON COLUMN daily_step_feedback.day IS 'UTC calendar day: of started_at for visits and dropoffs, of the step rating''s created_at for helpful_yes and helpful_no.';
+COMMENT ON COLUMN daily_step_feedback.visits IS 'Decision elements naming this node in sessions started that day (repeats count).';
+COMMENT ON COLUMN daily_step_feedback.dropoffs IS 'Incomplete sessions started that day whose last decision element names this node.';
+COMMENT ON COLUMN daily_step_feedback.helpful_yes IS 'Step ratings of this node marked helpful, created that day.';
+COMMENT ON COLUMN daily_step_feedback.helpful_no IS 'Step ratings of this node marked not helpful, created that day.';
 
 CREATE TABLE refresh_runs (
     run_id VARCHAR NOT NULL, mode VARCHAR NOT NULL, trigger VARCHAR NOT NULL, as_of TIMESTAMPTZ NOT NULL,

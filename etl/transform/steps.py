@@ -208,3 +208,67 @@ def _helpful(step_ratings: pl.LazyFrame | None, start: datetime, tree_type: pl.D
             (~pl.col("helpful")).fill_null(False).sum().cast(pl.Int64).alias("helpful_no"),
         )
     )
+
+
+STEP_DAY_KEYS = ["tree_id", "node_id", "day"]
+DAILY_STEP_COLUMNS = [*STEP_DAY_KEYS, "visits", "dropoffs", "helpful_yes", "helpful_no"]
+
+
+def daily_step_visits(sessions: pl.LazyFrame) -> pl.LazyFrame:
+    """Visits and drop-offs per (tree, node, UTC day of started_at) of these sessions.
+
+    The same rules as window_step_feedback, counted per day so that any range of whole days
+    is a sum. Each day's rows depend only on that day's sessions.
+    """
+    with_day = sessions.with_columns(pl.col("started_at").dt.date().alias("day"))
+    visits = (
+        with_day.select("tree_id", "day", pl.col("node_ids").alias("node_id"))
+        .explode("node_id")
+        .drop_nulls("node_id")
+        .group_by(STEP_DAY_KEYS)
+        .agg(pl.len().cast(pl.Int64).alias("visits"))
+    )
+    dropoffs = (
+        with_day.filter(~completed() & pl.col("last_node_id").is_not_null())
+        .group_by("tree_id", pl.col("last_node_id").alias("node_id"), "day")
+        .agg(pl.len().cast(pl.Int64).alias("dropoffs"))
+    )
+    return visits.join(dropoffs, on=STEP_DAY_KEYS, how="full", coalesce=True).with_columns(
+        pl.col("visits", "dropoffs").fill_null(0)
+    )
+
+
+def daily_helpful(step_ratings: pl.LazyFrame | None, tree_type: pl.DataType) -> pl.LazyFrame:
+    """helpful_yes / helpful_no per (tree, node, UTC day of created_at); empty without the table."""
+    schema = pl.Schema(
+        {
+            "tree_id": tree_type,
+            "node_id": pl.String(),
+            "day": pl.Date(),
+            "helpful_yes": pl.Int64(),
+            "helpful_no": pl.Int64(),
+        }
+    )
+    if step_ratings is None:
+        return pl.LazyFrame(schema=schema)
+    return (
+        step_ratings.with_columns(pl.col("created_at").dt.date().alias("day"))
+        .group_by(STEP_DAY_KEYS)
+        .agg(
+            pl.col("helpful").fill_null(False).sum().cast(pl.Int64).alias("helpful_yes"),
+            (~pl.col("helpful")).fill_null(False).sum().cast(pl.Int64).alias("helpful_no"),
+        )
+        .select(schema.names())
+    )
+
+
+def daily_step_feedback(visits: pl.LazyFrame, helpful: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per (tree, node, day) with visits, drop-offs or step ratings on that day.
+
+    `visits` (daily_step_visits) and `helpful` (daily_helpful) must cover the same days.
+    """
+    return (
+        visits.join(helpful, on=STEP_DAY_KEYS, how="full", coalesce=True)
+        .with_columns(pl.col("visits", "dropoffs", "helpful_yes", "helpful_no").fill_null(0))
+        .select(DAILY_STEP_COLUMNS)
+    )

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import polars as pl
 
-from etl.transform import dimensions, history, ids, quality, ratings, steps, window
+from etl.transform import dimensions, facts, history, ids, quality, ratings, steps, window
 
 # The columns of the window sessions that the whole-window rollups need.
 ROLLUP_COLUMNS = ("tree_id", "user_id", "started_at", "duration_minutes", "outcome")
@@ -76,18 +76,33 @@ class WindowPart:
 
     time_series: pl.DataFrame  # window_time_series rows of these days
     daily_sessions: pl.DataFrame  # daily_sessions rows of these days
+    sessions: pl.DataFrame  # the sessions fact rows of these days
+    daily_step_feedback: pl.DataFrame  # daily_step_feedback rows of these days
     rollups: Rollups
 
 
-def window_part(sessions: pl.DataFrame, dims: Dimensions, as_of: datetime, periods: Mapping[str, int]) -> WindowPart:
-    """`sessions` holds whole UTC days of the window (a range of them, or all)."""
+def window_part(
+    sessions: pl.DataFrame,
+    dims: Dimensions,
+    as_of: datetime,
+    periods: Mapping[str, int],
+    *,
+    rated: pl.DataFrame | None = None,
+    helpful: pl.DataFrame | None = None,
+) -> WindowPart:
+    """`sessions` holds whole UTC days of the window (a range of them, or all).
+
+    `rated` holds the newest rating of (at least) these sessions; `helpful` the
+    helpful_days rows of the same days (none when absent).
+    """
     coded = ids.encode(sessions, ["tree_id", "user_id"])
     s, t = coded.lazy(), dims.coded_trees.lazy()
-    time_series, daily, counts = pl.collect_all(
+    time_series, daily, counts, fact, step_days = pl.collect_all(
         [
             window.window_time_series(s, t, as_of, periods),
             history.daily_sessions(s, t),
             steps.step_counts(s, as_of, periods),
+            *_per_session(s, t, rated, helpful),
         ]
     )
     rollups = Rollups(
@@ -95,7 +110,39 @@ def window_part(sessions: pl.DataFrame, dims: Dimensions, as_of: datetime, perio
         quality=quality.session_counts(coded, dims.coded_users, dims.coded_trees, dims.coded_nodes, as_of),
         sessions=coded.select(ROLLUP_COLUMNS),
     )
-    return WindowPart(time_series=time_series, daily_sessions=daily, rollups=rollups)
+    return WindowPart(
+        time_series=time_series, daily_sessions=daily, sessions=fact, daily_step_feedback=step_days, rollups=rollups
+    )
+
+
+def _per_session(
+    coded: pl.LazyFrame, trees: pl.LazyFrame, rated: pl.DataFrame | None, helpful: pl.DataFrame | None
+) -> list[pl.LazyFrame]:
+    """The sessions fact and daily_step_feedback plans of some whole days of sessions."""
+    helpful_rows = helpful if helpful is not None else helpful_days(None)
+    return [
+        facts.sessions(coded, trees, (rated if rated is not None else facts.no_ratings()).lazy()),
+        steps.daily_step_feedback(steps.daily_step_visits(coded), helpful_rows.lazy()),
+    ]
+
+
+def helpful_days(step_ratings: pl.DataFrame | None) -> pl.DataFrame:
+    """Step ratings per (tree, node, UTC day) with Categorical tree ids, for window_part/history_part."""
+    coded = ids.encode(step_ratings, ["tree_id"]).lazy() if step_ratings is not None else None
+    return steps.daily_helpful(coded, pl.Categorical()).collect()
+
+
+def helpful_only(helpful: pl.DataFrame) -> pl.DataFrame:
+    """daily_step_feedback rows of helpful_days rows on days without sessions."""
+    zero = pl.lit(0, pl.Int64)
+    return helpful.with_columns(visits=zero, dropoffs=zero).select(steps.DAILY_STEP_COLUMNS)
+
+
+def days_between(frame: pl.DataFrame, start: date | None, end: date | None) -> pl.DataFrame:
+    """Rows whose `day` is in [start, end); None is no bound."""
+    day = pl.col("day")
+    bounds = [*([day >= start] if start else []), *([day < end] if end else [])]
+    return frame.filter(bounds) if bounds else frame
 
 
 def session_tables(
@@ -163,10 +210,11 @@ def all_window_tables(
     step_ratings: pl.DataFrame | None,
     as_of: datetime,
     periods: Mapping[str, int],
+    rated_sessions: pl.DataFrame | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """Every table built from the window, daily_sessions included."""
+    """Every table built from the window, the per-day history and the sessions fact included."""
     dims = Dimensions.of(users, trees)
-    part = window_part(sessions, dims, as_of, periods)
+    part = window_part(sessions, dims, as_of, periods, rated=rated_sessions, helpful=helpful_days(step_ratings))
     built = session_tables(part.rollups, dims, as_of, periods)
     built |= rating_tables(
         rollups=part.rollups,
@@ -179,10 +227,20 @@ def all_window_tables(
     )
     built["daily_sessions"] = part.daily_sessions
     built["window_time_series"] = part.time_series
+    built["sessions"] = part.sessions
+    built["daily_step_feedback"] = part.daily_step_feedback
     return built
 
 
-def daily_sessions(sessions: pl.DataFrame, dims: Dimensions) -> pl.DataFrame:
-    """daily_sessions rows of a range of older sessions (history, read in chunks)."""
+def history_part(
+    sessions: pl.DataFrame, dims: Dimensions, *, rated: pl.DataFrame, helpful: pl.DataFrame
+) -> dict[str, pl.DataFrame]:
+    """daily_sessions, sessions and daily_step_feedback rows of a range of older sessions.
+
+    History is read in chunks of whole days; `helpful` holds the helpful_days rows of the
+    chunk's days, `rated` the newest rating of (at least) its sessions.
+    """
     coded = ids.encode(sessions, ["tree_id", "user_id"])
-    return history.daily_sessions(coded.lazy(), dims.coded_trees.lazy()).collect()
+    s, t = coded.lazy(), dims.coded_trees.lazy()
+    daily, fact, step_days = pl.collect_all([history.daily_sessions(s, t), *_per_session(s, t, rated, helpful)])
+    return {"daily_sessions": daily, "sessions": fact, "daily_step_feedback": step_days}

@@ -17,7 +17,8 @@ TIMESTAMP = pl.Datetime("us", "UTC")
 # A reference time with microseconds, so window edges are exact to the microsecond.
 AS_OF = datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=UTC)
 
-# extract_window_sessions.sql (the history extract is its first five columns).
+# extract_sessions.sql, but for session_id and completed_at (`extracted` adds them); the
+# rollups read only its first five columns.
 SESSIONS: dict[str, pl.DataType] = {
     "tree_id": pl.String(),
     "user_id": pl.String(),
@@ -32,6 +33,23 @@ SESSIONS: dict[str, pl.DataType] = {
 HISTORY_SESSIONS = {
     name: SESSIONS[name] for name in ("tree_id", "user_id", "started_at", "duration_minutes", "outcome")
 }
+RATED: dict[str, pl.DataType] = {"session_id": pl.String(), "rating": pl.Int32(), "rated_at": TIMESTAMP}
+
+
+def extracted(sessions: pl.DataFrame) -> pl.DataFrame:
+    """SESSIONS rows with the columns of extract_sessions.sql they leave out: session ids s0,
+    s1, ... in row order, and completed_at = started_at + duration_minutes."""
+    completed = pl.col("started_at") + pl.duration(microseconds=(pl.col("duration_minutes") * 60e6).round())
+    return sessions.select(
+        pl.format("s{}", pl.int_range(pl.len())).alias("session_id"),
+        "tree_id",
+        "user_id",
+        "started_at",
+        completed.alias("completed_at"),
+        pl.exclude("tree_id", "user_id", "started_at"),
+    )
+
+
 TREES: dict[str, pl.DataType] = {
     "tree_id": pl.String(),
     "account_id": pl.String(),

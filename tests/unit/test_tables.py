@@ -17,7 +17,7 @@ from etl.transform.tables import (
     window_part,
 )
 from jobs.refresh import lookback_start, window_chunks
-from tests.unit.frames import AS_OF, RATINGS, SESSIONS, STEP_RATINGS, TREES, USERS, assert_rows
+from tests.unit.frames import AS_OF, RATINGS, SESSIONS, STEP_RATINGS, TREES, USERS, assert_rows, extracted
 
 T = AS_OF - timedelta(hours=1)
 GRAINS = {
@@ -33,6 +33,8 @@ GRAINS = {
     "recent_comments": ["tree_id", "rank"],
     "daily_sessions": ["scope", "scope_id", "day"],
     "daily_ratings": ["tree_id", "day"],
+    "daily_step_feedback": ["tree_id", "node_id", "day"],
+    "sessions": ["session_id"],
     "data_quality": ["check_name"],
 }
 
@@ -61,7 +63,7 @@ def build(*, with_step_ratings: bool) -> dict[str, pl.DataFrame]:
     ratings = pl.DataFrame([("r1", "t1", 4, " ", T), ("r2", "t1", 2, None, T)], schema=RATINGS, orient="row")
     step_ratings = pl.DataFrame([("t1", "a", True, T), ("t1", "q", False, T)], schema=STEP_RATINGS, orient="row")
     return all_window_tables(
-        sessions=sessions,
+        sessions=extracted(sessions),
         users=users,
         trees=trees,
         session_ratings=ratings,
@@ -97,7 +99,7 @@ def test_a_window_built_range_by_range_equals_it_built_whole() -> None:
         nodes = ["a", "b", "zz"][: i % 4]
         last = None if duration is not None or not nodes else nodes[-1]
         rows.append((f"t{i % 3}", f"u{i % 7}", started, duration, outcome, "array", len(nodes) + i % 2, nodes, last))
-    sessions = pl.DataFrame(rows, schema=SESSIONS, orient="row")
+    sessions = extracted(pl.DataFrame(rows, schema=SESSIONS, orient="row"))
     users = pl.DataFrame(
         [(f"u{i}", f"a{i % 2}", f"User {i}", "x@y", True, False, False) for i in range(6)], schema=USERS, orient="row"
     )

@@ -1,11 +1,14 @@
--- Grain: one row per session started in [:start, :end), whole UTC days of the lookback,
--- read range by range. The last range has no upper bound, as windows have none: its :end
--- is 'infinity', and PostgreSQL folds the OR away before planning (an index range scan
--- either way). PostgreSQL emits a clean node list so Polars never parses dirty JSONB.
+-- Grain: one row per session started in [:start, :end), whole UTC days, read range by
+-- range: the lookback in 10-day ranges, older history (nightly) in 31-day chunks. The
+-- lookback's last range has no upper bound, as windows have none: its :end is 'infinity',
+-- and PostgreSQL folds the OR away before planning (an index range scan either way).
+-- PostgreSQL emits a clean node list so Polars never parses dirty JSONB.
 SELECT
+    id::text AS session_id,
     tree_id::text AS tree_id,
     user_id::text AS user_id,
     started_at,
+    completed_at,
     -- Minutes as the app computed them (numeric epoch / 60, then float8): bit-identical
     -- input for the interpolated median. NULL when not completed.
     (extract(epoch FROM completed_at - started_at) / 60)::float8 AS duration_minutes,

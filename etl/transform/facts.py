@@ -1,0 +1,56 @@
+"""The sessions fact: one row per session, for questions over any range (no names, no comments).
+
+Analysts compute exact medians, distinct counts and custom ranges from it, which the
+per-day and per-window rollups cannot give. Ids only: names live in the dimensions.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+FACT_COLUMNS = (
+    "session_id",
+    "tree_id",
+    "user_id",
+    "account_id",
+    "started_at",
+    "day",
+    "completed_at",
+    "duration_minutes",
+    "outcome",
+    "decision_count",
+    "visit_count",
+    "dropoff_node_id",
+    "rating",
+    "rated_at",
+)
+
+
+def sessions(extracted: pl.LazyFrame, trees: pl.LazyFrame, rated: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per extracted session (extract_sessions.sql) with its account and newest rating.
+
+    The account comes through the tree (NULL when the tree is gone, as team figures leave
+    such sessions out). duration_minutes is the extract's, PostgreSQL's `extract(epoch ...)
+    / 60` as float8: the medians' input, bit for bit. A decisions value that is not an array
+    has 0 elements; visits are the elements that are objects with a non-empty string
+    node_id; the drop-off node is the raw last element of an incomplete session, when it is
+    such an object. `rated` holds one row per rated session (extract_rated_sessions.sql).
+    """
+    accounts = trees.select("tree_id", "account_id")
+    return (
+        extracted.join(accounts, on="tree_id", how="left")
+        .join(rated, on="session_id", how="left")
+        .with_columns(
+            pl.col("started_at").dt.date().alias("day"),
+            pl.col("decision_elements").fill_null(0).cast(pl.Int32).alias("decision_count"),
+            pl.col("node_ids").list.len().fill_null(0).cast(pl.Int32).alias("visit_count"),
+            pl.col("last_node_id").alias("dropoff_node_id"),
+            pl.col("rating").cast(pl.Int32),
+        )
+        .select(FACT_COLUMNS)
+    )
+
+
+def no_ratings() -> pl.DataFrame:
+    """An empty `rated` frame (extract_rated_sessions.sql's columns)."""
+    return pl.DataFrame(schema={"session_id": pl.String(), "rating": pl.Int32(), "rated_at": pl.Datetime("us", "UTC")})
