@@ -261,7 +261,8 @@ def _users(
     nameless = 0 if clean else min(n // 2, max(2, round(USER_NULL_NAME_SHARE * n)))
     if nameless:
         hit = rng.choice(n, size=nameless, replace=False)
-        users = users.with_columns(users["name"].scatter(hit, None))
+        # Half NULL, half empty: the app shows both as "Unknown".
+        users = users.with_columns(users["name"].scatter(hit[::2], None).scatter(hit[1::2], ""))
     return users, owner, nameless
 
 

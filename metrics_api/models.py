@@ -1,13 +1,35 @@
-"""Response models: the app's analytics JSON shapes, field for field, plus `as_of`.
+"""Response models: the app's analytics JSON shapes, key for key, plus documented additions.
 
-Rates and medians arrive here already rounded (Python's round(), as the app did).
+Class names and keys are the app's own (app.schemas.analytics): the dashboards read these
+keys, and clients generated from the OpenAPI document see the same component names. A
+field the app does not send is declared with `addition()`; it is marked `x-addition` in
+the OpenAPI schema and listed in README ("Read API"). Rates and medians arrive here
+already rounded (Python's round(), as the app did).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+ADDITION = "x-addition"
+"""OpenAPI marker of a field the app's own response does not have."""
+
+
+def addition(description: str) -> Any:
+    """A field flowmetrics adds to the app's response (never a renamed one)."""
+    return Field(description=description, json_schema_extra={ADDITION: True})
+
+
+def added_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The keys of `model` that the app's response does not have."""
+    return frozenset(
+        name
+        for name, field in model.model_fields.items()
+        if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get(ADDITION)
+    )
 
 
 class OutcomeBreakdown(BaseModel):
@@ -17,7 +39,7 @@ class OutcomeBreakdown(BaseModel):
     unresolved: int
 
 
-class SummaryStats(BaseModel):
+class AnalyticsSummary(BaseModel):
     total_sessions: int
     completed_sessions: int
     completion_rate: float
@@ -37,7 +59,7 @@ class TimeSeriesPoint(BaseModel):
 
 class TopFlow(BaseModel):
     tree_id: str
-    tree_name: str
+    name: str
     sessions: int
     completion_rate: float
     median_duration_minutes: float
@@ -51,51 +73,55 @@ class TopEngineer(BaseModel):
     median_duration_minutes: float
 
 
-class StepFeedback(BaseModel):
+class StepFeedbackSummary(BaseModel):
     node_id: str
     node_title: str
-    visits: int
-    dropoffs: int
-    dropoff_rate: float
     helpful_yes: int
     helpful_no: int
     helpful_rate: float
+    visit_count: int
+    dropoff_count: int
+    dropoff_rate: float
 
 
-class RecentComment(BaseModel):
+class FlowRatingItem(BaseModel):
     rating: int
     comment: str
     created_at: datetime
 
 
+PERIOD_DOC = "The window the body answers for (the request's period)."
+AS_OF_DOC = "When the data was computed: the refresh's reference time (also the X-Data-As-Of header)."
+
+
 class TeamAnalyticsResponse(BaseModel):
-    period: str
-    as_of: datetime
-    summary: SummaryStats
+    period: str = addition(PERIOD_DOC)
+    as_of: datetime = addition(AS_OF_DOC)
+    summary: AnalyticsSummary
     time_series: list[TimeSeriesPoint]
     top_flows: list[TopFlow]
     top_engineers: list[TopEngineer]
 
 
 class PersonalAnalyticsResponse(BaseModel):
-    period: str
-    as_of: datetime
-    summary: SummaryStats
+    period: str = addition(PERIOD_DOC)
+    as_of: datetime = addition(AS_OF_DOC)
+    summary: AnalyticsSummary
     time_series: list[TimeSeriesPoint]
     top_flows: list[TopFlow]
 
 
 class FlowAnalyticsResponse(BaseModel):
-    tree_id: str
-    tree_name: str
-    period: str
-    as_of: datetime
-    summary: SummaryStats
+    tree_id: str = addition("The tree's id, canonical UUID text.")
+    tree_name: str = addition("The tree's name.")
+    period: str = addition(PERIOD_DOC)
+    as_of: datetime = addition(AS_OF_DOC)
+    summary: AnalyticsSummary
     avg_csat: float | None
     total_ratings: int
     time_series: list[TimeSeriesPoint]
-    step_feedback: list[StepFeedback]
-    recent_comments: list[RecentComment]
+    step_feedback: list[StepFeedbackSummary]
+    recent_comments: list[FlowRatingItem]
 
 
 class HealthResponse(BaseModel):

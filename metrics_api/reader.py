@@ -99,10 +99,10 @@ class StoreQueries:
         )
 
     def window_step_feedback(self, period: str, tree_id: str) -> list[Row]:
-        # Ordered by the raw rate: two rates that round alike keep their true order.
+        # The shown order needs the rounded rate: metrics_api.responses.step_feedback sorts.
         return self._rows(
             "SELECT node_id, node_title, visits, dropoffs, dropoff_rate, helpful_yes, helpful_no, helpful_rate "
-            "FROM window_step_feedback WHERE period = ? AND tree_id = ? ORDER BY dropoff_rate DESC, node_id",
+            "FROM window_step_feedback WHERE period = ? AND tree_id = ?",
             [period, tree_id],
         )
 

@@ -59,7 +59,7 @@ def top_flows(rows: Sequence[Row]) -> list[Body]:
     return [
         {
             "tree_id": tree_id,
-            "tree_name": name,
+            "name": name,
             "sessions": n,
             "completion_rate": rate(completion_rate),
             "median_duration_minutes": minutes(median),
@@ -82,28 +82,33 @@ def top_engineers(rows: Sequence[Row]) -> list[Body]:
 
 
 def step_feedback(rows: Sequence[Row]) -> list[Body]:
-    """Rows arrive ordered by the raw dropoff_rate desc, then node_id; rounding keeps that order."""
-    return [
+    """Ordered by the rounded dropoff_rate desc, then node_id (code points), as the app sorted.
+
+    The app listed nodes in node_id order, then sorted stably by the rate it had rounded:
+    two nodes at 1/82 and 1/84 both show 0.012 and keep node_id order.
+    """
+    shown = [
         {
             "node_id": node_id,
             "node_title": title,
-            "visits": visits,
-            "dropoffs": dropoffs,
-            "dropoff_rate": rate(dropoff_rate),
             "helpful_yes": yes,
             "helpful_no": no,
             "helpful_rate": rate(helpful_rate),
+            "visit_count": visits,
+            "dropoff_count": dropoffs,
+            "dropoff_rate": rate(dropoff_rate),
         }
         for node_id, title, visits, dropoffs, dropoff_rate, yes, no, helpful_rate in rows
     ]
+    return sorted(shown, key=lambda step: (-step["dropoff_rate"], step["node_id"]))
 
 
 def ratings(row: Row | None) -> tuple[float | None, int]:
-    """(avg_csat rounded to 1, or None when no rating; total_ratings)."""
+    """(avg_csat rounded to 1, or None when no rating or a zero average, as the app's `if avg`; total_ratings)."""
     if row is None:
         return None, 0
     average, total = row
-    return (round(average, 1) if average is not None else None), total
+    return (round(average, 1) if average else None), total
 
 
 def recent_comments(rows: Sequence[Row]) -> list[Body]:
@@ -139,7 +144,8 @@ def personal(
         {
             "period": period,
             "as_of": as_of,
-            "summary": summary(summary_row),
+            # The app reports one engineer in the personal view, with or without sessions.
+            "summary": {**summary(summary_row), "active_engineers": 1},
             "time_series": time_series(series_rows),
             "top_flows": top_flows(flow_rows),
         }

@@ -1,6 +1,7 @@
 """The analytics routes (the app's three endpoints), health and a constant ping.
 
-A request verifies its token, takes one snapshot, authorises the caller from that
+A request verifies its token (a dependency, so as in the app a bad token is a 401
+before a bad parameter is a 422), takes one snapshot, authorises the caller from that
 snapshot, then answers with cached bytes or builds them with a few lookups in a worker
 thread. The event loop never waits on DuckDB: cache hits are answered on it directly,
 store reads and store opening run in the thread pool. Must not read PostgreSQL, the
@@ -14,14 +15,14 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from etl.config import Config
+from etl.config import PERIODS, Config
 from etl.errors import StoreUnavailable
 from metrics_api import responses
 from metrics_api.auth import TokenVerifier, caller, may_read_tree, require_team_reader
@@ -34,7 +35,11 @@ from metrics_api.models import (
 )
 from metrics_api.reader import Snapshot, StoreReader
 
-Period = Annotated[Literal["7d", "30d", "90d"], Query(description="Window before as_of: 7d, 30d or 90d.")]
+Period = Annotated[
+    str,
+    Query(pattern=f"^({'|'.join(PERIODS)})$", description="Window before as_of: " + ", ".join(PERIODS) + "."),
+]
+"""Declared as the app declares it (a pattern, default 30d), so a bad period gets the app's 422 body."""
 BEARER = "bearerAuth"
 """OpenAPI security scheme of the analytics routes (declared in app.py). The header is read
 from the request directly: FastAPI's HTTPBearer dependency cost more than the rest of a
@@ -52,7 +57,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     503: _error("No store published yet, or it cannot be opened."),
 }
 TEAM_ERRORS = {**ERRORS, 403: _error("Inactive user, or neither team admin nor super admin.")}
-FLOW_ERRORS = {**ERRORS, 404: _error("No such tree in the caller's account (or tree_id is not a UUID).")}
+FLOW_ERRORS = {**ERRORS, 404: _error("No such tree in the caller's account.")}
 PING = b'{"status":"ok"}'
 
 
@@ -96,6 +101,12 @@ def _last_run(runs_log: Path, snapshot: Snapshot | None) -> dict[str, Any] | Non
 def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -> APIRouter:
     router = APIRouter()
 
+    async def bearer_user(request: Request) -> str:
+        # async: verified on the event loop (a cached token costs a dict lookup).
+        return verifier.bearer_user_id(request.headers.get("authorization"))
+
+    authenticated = Depends(bearer_user)
+
     async def snapshot() -> Snapshot:
         # One snapshot per request; opening a newly published version runs off the loop.
         current = reader.snapshot_nowait()
@@ -109,14 +120,13 @@ def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -
         openapi_extra=SECURED,
     )
     async def team(
-        request: Request,
+        user_id: str = authenticated,
         period: Period = "30d",
         engineer_id: Annotated[
             uuid.UUID | None, Query(description="Narrow summary and time series to this user's sessions.")
         ] = None,
     ) -> Response:
         """Team Analytics of the caller's account (team admins and super admins)."""
-        user_id = verifier.bearer_user_id(request.headers.get("authorization"))
         snap = await snapshot()
         user = caller(snap, user_id)
         require_team_reader(user)
@@ -132,9 +142,8 @@ def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -
         tags=["analytics"],
         openapi_extra=SECURED,
     )
-    async def me(request: Request, period: Period = "30d") -> Response:
+    async def me(user_id: str = authenticated, period: Period = "30d") -> Response:
         """My Analytics: the caller's own sessions, whatever their tree."""
-        user_id = verifier.bearer_user_id(request.headers.get("authorization"))
         snap = await snapshot()
         user = caller(snap, user_id)
         return await _cached_answer(snap, ("me", user.user_id, period), _personal, user.user_id, period)
@@ -147,18 +156,14 @@ def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -
         openapi_extra=SECURED,
     )
     async def flow(
-        request: Request,
-        tree_id: Annotated[str, PathParam(description="Tree id (UUID); anything else is not found.")],
+        tree_id: Annotated[uuid.UUID, PathParam(description="Tree id (UUID).")],
+        user_id: str = authenticated,
         period: Period = "30d",
     ) -> Response:
         """Flow Analytics of one tree of the caller's account (super admins: any tree)."""
-        user_id = verifier.bearer_user_id(request.headers.get("authorization"))
         snap = await snapshot()
         user = caller(snap, user_id)
-        try:
-            tree = snap.trees.get(str(uuid.UUID(tree_id)))
-        except ValueError:
-            tree = None
+        tree = snap.trees.get(str(tree_id))
         # Another account's tree answers exactly like a missing one: existence does not leak.
         if tree is None or not may_read_tree(user, tree.account_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Flow not found")

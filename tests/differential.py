@@ -1,12 +1,16 @@
-"""Differential checking: the API's bodies against the app's live SQL (tests/reference).
+"""Differential checking: the API's bodies against the app's endpoint (tests/reference).
 
 Given a source database and a store refreshed from it at `as_of`, asks the real API (real
-JWTs) for every account, engineer, user and tree in every period and compares each body,
-minus `as_of`, with the reference's body for the same question. Zero tolerance.
+JWTs) for every account, engineer, user and tree in every period and compares each whole
+body, minus the keys our models declare as additions (as_of, period, the flow's tree_id
+and tree_name), with the body the app's endpoint would send for the same question. The
+two are compared as canonical JSON text: a renamed key, a missing key or an int sent as
+a float all differ. Zero tolerance.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -15,9 +19,10 @@ from typing import Any
 import jwt
 import psycopg
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 
 from etl.config import PERIODS
-from metrics_api.models import FlowAnalyticsResponse, PersonalAnalyticsResponse, TeamAnalyticsResponse
+from metrics_api.models import FlowAnalyticsResponse, PersonalAnalyticsResponse, TeamAnalyticsResponse, added_fields
 from tests.reference import live_sql
 
 SECRET = "differential-test-secret-0123456789abcdef"
@@ -28,11 +33,14 @@ def token(user_id: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {jwt.encode(claims, SECRET, algorithm='HS256')}"}
 
 
-def as_json(model: Any, body: dict[str, Any], as_of: datetime) -> dict[str, Any]:
-    """The reference body as the API would serialise it (datetimes, floats), minus as_of."""
-    dumped: dict[str, Any] = model.model_validate({**body, "as_of": as_of}).model_dump(mode="json")
-    dumped.pop("as_of")
-    return dumped
+def without_additions(model: type[BaseModel], body: dict[str, Any]) -> dict[str, Any]:
+    """The API's body with only the keys the app's response has."""
+    added = added_fields(model)
+    return {key: value for key, value in body.items() if key not in added}
+
+
+def canonical(body: Any) -> str:
+    return json.dumps(body, sort_keys=True, ensure_ascii=False)
 
 
 @dataclass
@@ -40,14 +48,16 @@ class Comparison:
     checked: int = 0
     mismatches: list[str] = field(default_factory=list)
 
-    def check(self, what: str, got: dict[str, Any], expected: dict[str, Any]) -> None:
+    def check(self, what: str, model: type[BaseModel], got: dict[str, Any], expected: dict[str, Any]) -> None:
         self.checked += 1
-        got = {k: v for k, v in got.items() if k != "as_of"}
-        if got != expected:
+        got = without_additions(model, got)
+        if canonical(got) != canonical(expected):
             diff = {
-                k: (got.get(k), expected.get(k)) for k in expected.keys() | got.keys() if got.get(k) != expected.get(k)
+                k: (got.get(k, "<missing>"), expected.get(k, "<missing>"))
+                for k in expected.keys() | got.keys()
+                if canonical(got.get(k, "<missing>")) != canonical(expected.get(k, "<missing>"))
             }
-            self.mismatches.append(f"{what}: {_short(diff)}")
+            self.mismatches.append(f"{what} (ours, app's): {_short(diff)}")
 
 
 def _short(value: object, limit: int = 1500) -> str:
@@ -96,17 +106,14 @@ def compare_everything(
             body = get(f"/analytics/team?period={period}", admin)
             result.check(
                 f"team {account_id} {period}",
+                TeamAnalyticsResponse,
                 body,
-                as_json(TeamAnalyticsResponse, live_sql.team_body(conn, account_id, period, as_of), as_of),
+                live_sql.team_body(conn, account_id, period, as_of),
             )
             for engineer in engineers:
                 body = get(f"/analytics/team?period={period}&engineer_id={engineer}", admin)
                 expected = live_sql.team_body(conn, account_id, period, as_of, engineer_id=engineer)
-                result.check(
-                    f"team {account_id} engineer {engineer} {period}",
-                    body,
-                    as_json(TeamAnalyticsResponse, expected, as_of),
-                )
+                result.check(f"team {account_id} engineer {engineer} {period}", TeamAnalyticsResponse, body, expected)
     users = [
         r[0]
         for r in _rows(conn, "SELECT id::text FROM users WHERE is_active ORDER BY md5(id::text) LIMIT %s", users_sample)
@@ -116,8 +123,9 @@ def compare_everything(
             body = get(f"/analytics/me?period={period}", user_id)
             result.check(
                 f"me {user_id} {period}",
+                PersonalAnalyticsResponse,
                 body,
-                as_json(PersonalAnalyticsResponse, live_sql.me_body(conn, user_id, period, as_of), as_of),
+                live_sql.me_body(conn, user_id, period, as_of),
             )
     trees = _rows(
         conn,
@@ -132,8 +140,9 @@ def compare_everything(
             body = get(f"/analytics/flows/{tree_id}?period={period}", reader)
             result.check(
                 f"flow {tree_id} {period}",
+                FlowAnalyticsResponse,
                 body,
-                as_json(FlowAnalyticsResponse, live_sql.flow_body(conn, tree_id, period, as_of), as_of),
+                live_sql.flow_body(conn, tree_id, period, as_of, caller_id=reader),
             )
     return result
 

@@ -17,7 +17,7 @@ CREATE TABLE users (
 COMMENT ON TABLE users IS 'Grain: one row per user of the app (dimension; the read API authorises callers from it).';
 COMMENT ON COLUMN users.user_id IS 'User id (UUID as text).';
 COMMENT ON COLUMN users.account_id IS 'Account (tenant) the user belongs to (UUID as text).';
-COMMENT ON COLUMN users.name IS 'Display name; NULL when the app has none (shown as Unknown).';
+COMMENT ON COLUMN users.name IS 'Display name as the app stores it; NULL or empty is shown as Unknown.';
 COMMENT ON COLUMN users.email IS 'E-mail address.';
 COMMENT ON COLUMN users.is_active IS 'False for deactivated users; they cannot call the API.';
 COMMENT ON COLUMN users.is_team_admin IS 'May read the team dashboard of their account.';
@@ -106,7 +106,7 @@ COMMENT ON COLUMN window_top_flows.scope IS 'account or user.';
 COMMENT ON COLUMN window_top_flows.scope_id IS 'Account id or user id.';
 COMMENT ON COLUMN window_top_flows.rank IS 'Position 1..10.';
 COMMENT ON COLUMN window_top_flows.tree_id IS 'Tree id.';
-COMMENT ON COLUMN window_top_flows.tree_name IS 'Tree name.';
+COMMENT ON COLUMN window_top_flows.tree_name IS 'Tree name (the API''s top_flows[].name).';
 COMMENT ON COLUMN window_top_flows.sessions IS 'Sessions of this tree in the scope and window.';
 COMMENT ON COLUMN window_top_flows.completed_sessions IS 'Of those, completed.';
 COMMENT ON COLUMN window_top_flows.completion_rate IS 'completed_sessions / sessions, 0..1, unrounded.';
@@ -123,7 +123,7 @@ COMMENT ON COLUMN window_top_engineers.scope IS 'account.';
 COMMENT ON COLUMN window_top_engineers.scope_id IS 'Account id.';
 COMMENT ON COLUMN window_top_engineers.rank IS 'Position 1..10.';
 COMMENT ON COLUMN window_top_engineers.user_id IS 'User id.';
-COMMENT ON COLUMN window_top_engineers.name IS 'User name, Unknown when NULL.';
+COMMENT ON COLUMN window_top_engineers.name IS 'User name as shown: Unknown when NULL or empty.';
 COMMENT ON COLUMN window_top_engineers.sessions IS 'Sessions of this user on the account''s trees in the window.';
 COMMENT ON COLUMN window_top_engineers.completed_sessions IS 'Of those, completed.';
 COMMENT ON COLUMN window_top_engineers.completion_rate IS 'completed_sessions / sessions, 0..1, unrounded.';
@@ -134,13 +134,13 @@ CREATE TABLE window_step_feedback (
     visits BIGINT NOT NULL, dropoffs BIGINT NOT NULL, dropoff_rate DOUBLE NOT NULL,
     helpful_yes BIGINT NOT NULL, helpful_no BIGINT NOT NULL, helpful_rate DOUBLE NOT NULL
 );
-COMMENT ON TABLE window_step_feedback IS 'Grain: one row per (period, tree, node visited in the window). Order within a tree: dropoff_rate desc, node_id.';
+COMMENT ON TABLE window_step_feedback IS 'Grain: one row per (period, tree, node visited in the window). The API orders a tree''s rows by the rounded dropoff_rate desc, then node_id.';
 COMMENT ON COLUMN window_step_feedback.period IS 'Window: 7d, 30d or 90d before as_of.';
 COMMENT ON COLUMN window_step_feedback.tree_id IS 'Tree id.';
 COMMENT ON COLUMN window_step_feedback.node_id IS 'Node id named by decisions (a non-empty string).';
 COMMENT ON COLUMN window_step_feedback.node_title IS 'Title from tree_structure; Unknown Step when the node is not in the tree.';
-COMMENT ON COLUMN window_step_feedback.visits IS 'Decision elements naming this node in the window''s sessions (repeats count).';
-COMMENT ON COLUMN window_step_feedback.dropoffs IS 'Incomplete sessions whose last decision element names this node.';
+COMMENT ON COLUMN window_step_feedback.visits IS 'Decision elements naming this node in the window''s sessions (repeats count); the API''s visit_count.';
+COMMENT ON COLUMN window_step_feedback.dropoffs IS 'Incomplete sessions whose last decision element names this node; the API''s dropoff_count.';
 COMMENT ON COLUMN window_step_feedback.dropoff_rate IS 'dropoffs / visits, 0..1, unrounded.';
 COMMENT ON COLUMN window_step_feedback.helpful_yes IS 'Step ratings of this node marked helpful, created in the window.';
 COMMENT ON COLUMN window_step_feedback.helpful_no IS 'Step ratings of this node marked not helpful, created in the window.';

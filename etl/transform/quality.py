@@ -23,7 +23,7 @@ RULES: dict[str, str] = {
     "outcome_unknown": "sessions with an outcome outside resolved/escalated/workaround/unresolved: in no outcome count",
     "completed_without_outcome": "completed sessions with NULL outcome: in no outcome count",
     "sessions_in_future": "sessions started after as_of: inside every window (windows have no upper bound)",
-    "users_without_name": "users with NULL name: shown as Unknown",
+    "users_without_name": "users with a NULL or empty name: shown as Unknown",
     "tree_structure_not_object": "trees whose tree_structure is not a JSON object: every node is Unknown Step",
     "tree_node_ids_repeated": "node ids repeated within a tree_structure: the last node walked gives the title",
     "step_ratings_unknown_node": "step ratings (in the lookback) of nodes absent from the tree: counted as the app did",
@@ -99,7 +99,7 @@ def quality_table(
     """data_quality from the session counts and the other inputs of the refresh."""
     counts = dict(session_rule_counts)
     node_keys = nodes.lazy().select("tree_id", "node_id")
-    counts["users_without_name"] = users["name"].null_count()
+    counts["users_without_name"] = users["name"].null_count() + int((users["name"] == "").sum())
     walks = [walk_nodes(structure) for structure in trees["tree_structure"]]
     counts["tree_structure_not_object"] = sum(walk is None for walk in walks)
     counts["tree_node_ids_repeated"] = sum(

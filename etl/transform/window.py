@@ -163,11 +163,13 @@ def window_top_engineers(
     as_of: datetime,
     periods: Mapping[str, int],
 ) -> pl.LazyFrame:
-    """Top 10 users by sessions per account (sessions whose user exists); NULL name -> Unknown.
+    """Top 10 users by sessions per account (sessions whose user exists).
 
-    Ties: the name as shown in code-point order, then user id.
+    The name is shown as "Unknown" when NULL or empty (the app wrote `row.name or "Unknown"`);
+    ties: that shown name in code-point order, then user id.
     """
-    names = users.select("user_id", pl.col("name").fill_null("Unknown"))
+    shown = pl.when(pl.col("name").is_null() | (pl.col("name") == "")).then(pl.lit("Unknown")).otherwise("name")
+    names = users.select("user_id", shown.alias("name"))
     parts = []
     for period, days in periods.items():
         windowed = in_window(sessions, as_of, days)

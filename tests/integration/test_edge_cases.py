@@ -78,12 +78,12 @@ def sources(draw: st.DrawFn) -> dict[str, list[tuple[Any, ...]]]:
     users: list[tuple[Any, ...]] = []
     for a, account in enumerate(accounts):
         for u, user in enumerate(ids(10 + a, draw(st.integers(1, 4)))):
-            name = draw(st.sampled_from([None, "Ann", "bob", "Ann", "Émile"]))
+            name = draw(st.sampled_from([None, "", "Ann", "bob", "Ann", "Émile", "Unknown"]))
             # The first user of each account is an active team admin (the API needs a caller).
             active = u == 0 or draw(st.booleans())
             users.append((user, account, name, f"{user}@x", active, u == 0, a == 0 and u == 0))
     trees = [
-        (tree, account, draw(st.sampled_from(["Wifi", "wifi", "VPN", "Wifi"])), draw(tree_structures))
+        (tree, account, draw(st.sampled_from(["Wifi", "wifi", "VPN", "Wifi", ""])), draw(tree_structures))
         for a, account in enumerate(accounts)
         for tree in ids(20 + a, draw(st.integers(1, 12)))
     ]

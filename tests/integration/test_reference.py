@@ -1,8 +1,8 @@
-"""The live-SQL oracle (tests/reference/live_sql.py) against bodies worked out by hand.
+"""The oracle (tests/reference/live_sql.py, the app's endpoint transcribed) against bodies worked out by hand.
 
 Each test seeds a few rows, dirty ones included, into a fresh PostgreSQL and compares a
-fully written expected body. The expected values come from DESIGN.md's rules applied by
-hand, never from the oracle itself.
+fully written expected body, key for key as the app sends it. The expected values come
+from reading the app's endpoint by hand, never from the oracle itself.
 """
 
 from __future__ import annotations
@@ -104,10 +104,9 @@ def day(date: str, sessions: int, **counts: int) -> dict[str, Any]:
 
 def listed(key: str, id_: str, name: str, sessions: int, rate: float, median: float) -> dict[str, Any]:
     """A top_flows row (key "tree") or top_engineers row (key "user")."""
-    name_key = "tree_name" if key == "tree" else "name"
     return {
         f"{key}_id": id_,
-        name_key: name,
+        "name": name,
         "sessions": sessions,
         "completion_rate": rate,
         "median_duration_minutes": median,
@@ -119,12 +118,12 @@ def step(node_id: str, title: str, visits: int, dropoffs: int, rate: float, yes:
     return {
         "node_id": node_id,
         "node_title": title,
-        "visits": visits,
-        "dropoffs": dropoffs,
-        "dropoff_rate": rate,
         "helpful_yes": yes,
         "helpful_no": no,
         "helpful_rate": helpful_rate,
+        "visit_count": visits,
+        "dropoff_count": dropoffs,
+        "dropoff_rate": rate,
     }
 
 
@@ -148,7 +147,6 @@ def test_team_body_counts_the_accounts_trees_in_the_window(conn: Conn) -> None:
     seed_team(conn)
 
     assert live_sql.team_body(conn, ACCOUNT_A, "7d", NOW) == {
-        "period": "7d",
         "summary": {
             "total_sessions": 6,
             "completed_sessions": 5,
@@ -178,7 +176,6 @@ def test_team_engineer_narrows_summary_and_time_series_only(conn: Conn) -> None:
     body = live_sql.team_body(conn, ACCOUNT_A, "7d", NOW, engineer_id=uid(12))
 
     assert body == {
-        "period": "7d",
         "summary": {
             "total_sessions": 2,
             "completed_sessions": 1,
@@ -200,7 +197,6 @@ def test_team_body_of_an_account_without_sessions(conn: Conn) -> None:
     seed_team(conn)
 
     assert live_sql.team_body(conn, uid(777), "90d", NOW) == {
-        "period": "90d",
         "summary": {
             "total_sessions": 0,
             "completed_sessions": 0,
@@ -231,7 +227,6 @@ def test_top_flows_break_ties_by_code_point_name_then_id(conn: Conn) -> None:
     add_session(conn, 2, 11, at(14, 10))
 
     assert live_sql.team_body(conn, ACCOUNT_A, "7d", NOW) == {
-        "period": "7d",
         "summary": {
             "total_sessions": 16,
             "completed_sessions": 5,
@@ -257,20 +252,19 @@ def test_top_flows_break_ties_by_code_point_name_then_id(conn: Conn) -> None:
     }
 
 
-def test_top_engineers_show_unknown_for_null_names_and_skip_deleted_users(conn: Conn) -> None:
+def test_top_engineers_show_unknown_for_null_or_empty_names_and_skip_deleted_users(conn: Conn) -> None:
     add_tree(conn, 50, "Flow")
     add_user(conn, 1, "adam")
     add_session(conn, 50, 1, at(14, 9), minutes=3)
     add_session(conn, 50, 1, at(14, 9), minutes=6)
     one_session = {12: "Émile", 11: "hank", 10: "gina", 9: "fred", 8: "erin", 7: "dave", 6: "carl", 5: "bob",
-                   4: "Zed", 3: None, 2: "Unknown"}  # fmt: skip
+                   4: "", 3: None, 2: "Unknown"}  # fmt: skip
     for n, name in one_session.items():
         add_user(conn, n, name)
         add_session(conn, 50, n, at(14, 10))
     add_session(conn, 50, 99, at(14, 11))  # deleted user: in the summary, not in the list
 
     assert live_sql.team_body(conn, ACCOUNT_A, "7d", NOW) == {
-        "period": "7d",
         "summary": {
             "total_sessions": 14,
             "completed_sessions": 2,
@@ -285,7 +279,7 @@ def test_top_engineers_show_unknown_for_null_names_and_skip_deleted_users(conn: 
             listed("user", uid(1), "adam", 2, 1.0, 4.5),
             listed("user", uid(2), "Unknown", 1, 0.0, 0.0),  # the name "Unknown"
             listed("user", uid(3), "Unknown", 1, 0.0, 0.0),  # NULL name, shown as "Unknown"
-            listed("user", uid(4), "Zed", 1, 0.0, 0.0),
+            listed("user", uid(4), "Unknown", 1, 0.0, 0.0),  # empty name: `row.name or "Unknown"`
             listed("user", uid(5), "bob", 1, 0.0, 0.0),
             listed("user", uid(6), "carl", 1, 0.0, 0.0),
             listed("user", uid(7), "dave", 1, 0.0, 0.0),
@@ -309,7 +303,6 @@ def test_me_body_counts_the_users_sessions_on_any_tree(conn: Conn) -> None:
     add_session(conn, 1, 12, at(1, 10), minutes=1, outcome="resolved")  # someone else
 
     assert live_sql.me_body(conn, uid(11), "30d", NOW) == {
-        "period": "30d",
         "summary": {
             "total_sessions": 4,
             "completed_sessions": 3,
@@ -327,7 +320,8 @@ def test_me_body_counts_the_users_sessions_on_any_tree(conn: Conn) -> None:
             listed("tree", uid(2), "Router", 1, 1.0, 6.0),
         ],
     }
-    assert live_sql.me_body(conn, uid(13), "7d", NOW)["summary"]["active_engineers"] == 0
+    # The app reports one engineer in the personal view even without a session.
+    assert live_sql.me_body(conn, uid(13), "7d", NOW)["summary"]["active_engineers"] == 1
 
 
 def test_flow_body_summary_ratings_and_comments(conn: Conn) -> None:
@@ -347,9 +341,6 @@ def test_flow_body_summary_ratings_and_comments(conn: Conn) -> None:
     body = live_sql.flow_body(conn, uid(1).upper(), "7d", NOW)
 
     assert body == {
-        "tree_id": uid(1),
-        "tree_name": "Reset password",
-        "period": "7d",
         "summary": {
             "total_sessions": 2,
             "completed_sessions": 1,
@@ -363,12 +354,11 @@ def test_flow_body_summary_ratings_and_comments(conn: Conn) -> None:
         "time_series": [day("2024-03-14", 2, resolved=1)],
         "step_feedback": [step("n1", "Check account", 2, 1, 0.5)],
         "recent_comments": [
-            {"rating": 5, "comment": "Great", "created_at": at(14)},
-            {"rating": 3, "comment": "   ", "created_at": at(12)},
-            {"rating": 3, "comment": "Old", "created_at": datetime(2024, 1, 1, tzinfo=UTC)},
+            {"rating": 5, "comment": "Great", "created_at": "2024-03-14T12:00:00Z"},
+            {"rating": 3, "comment": "   ", "created_at": "2024-03-12T12:00:00Z"},
+            {"rating": 3, "comment": "Old", "created_at": "2024-01-01T00:00:00Z"},
         ],
     }
-    assert all(c["created_at"].utcoffset() == timedelta(0) for c in body["recent_comments"])
 
 
 def test_flow_body_without_ratings_has_null_csat(conn: Conn) -> None:
@@ -379,7 +369,7 @@ def test_flow_body_without_ratings_has_null_csat(conn: Conn) -> None:
 
     assert (body["avg_csat"], body["total_ratings"]) == (None, 0)
     assert body["recent_comments"] == [
-        {"rating": 5, "comment": "Long ago", "created_at": datetime(2023, 6, 1, tzinfo=UTC)}
+        {"rating": 5, "comment": "Long ago", "created_at": "2023-06-01T00:00:00Z"}
     ]
 
 
@@ -397,16 +387,16 @@ def test_recent_comments_are_the_ten_newest_ties_by_id_desc(conn: Conn) -> None:
     add_rating(conn, 122, 2, 5, "other tree", at(15))
 
     assert live_sql.flow_body(conn, uid(1), "7d", NOW)["recent_comments"] == [
-        {"rating": 5, "comment": "tie-high", "created_at": at(14, 10)},
-        {"rating": 4, "comment": "tie-low", "created_at": at(14, 10)},
-        {"rating": 3, "comment": "day 13", "created_at": at(13)},
-        {"rating": 3, "comment": "day 12", "created_at": at(12)},
-        {"rating": 3, "comment": "day 11", "created_at": at(11)},
-        {"rating": 3, "comment": "day 10", "created_at": at(10)},
-        {"rating": 3, "comment": "day 9", "created_at": at(9)},
-        {"rating": 3, "comment": "day 8", "created_at": at(8)},
-        {"rating": 3, "comment": "day 7", "created_at": at(7)},
-        {"rating": 2, "comment": "ancient", "created_at": datetime(2023, 1, 1, tzinfo=UTC)},
+        {"rating": 5, "comment": "tie-high", "created_at": "2024-03-14T10:00:00Z"},
+        {"rating": 4, "comment": "tie-low", "created_at": "2024-03-14T10:00:00Z"},
+        {"rating": 3, "comment": "day 13", "created_at": "2024-03-13T12:00:00Z"},
+        {"rating": 3, "comment": "day 12", "created_at": "2024-03-12T12:00:00Z"},
+        {"rating": 3, "comment": "day 11", "created_at": "2024-03-11T12:00:00Z"},
+        {"rating": 3, "comment": "day 10", "created_at": "2024-03-10T12:00:00Z"},
+        {"rating": 3, "comment": "day 9", "created_at": "2024-03-09T12:00:00Z"},
+        {"rating": 3, "comment": "day 8", "created_at": "2024-03-08T12:00:00Z"},
+        {"rating": 3, "comment": "day 7", "created_at": "2024-03-07T12:00:00Z"},
+        {"rating": 2, "comment": "ancient", "created_at": "2023-01-01T00:00:00Z"},
     ]
 
 
@@ -468,14 +458,17 @@ def test_step_feedback_walks_dirty_decisions_and_tree(conn: Conn) -> None:
     ]
 
 
-def test_step_feedback_orders_by_unrounded_dropoff_rate(conn: Conn) -> None:
+def test_step_feedback_orders_by_rounded_dropoff_rate_then_node_id(conn: Conn) -> None:
     add_tree(conn, 1, "Loops")
     add_session(conn, 1, 11, at(14), decisions=[{"node_id": "a"}] * 44)
     add_session(conn, 1, 11, at(14), decisions=[{"node_id": "b"}] * 43)
+    add_session(conn, 1, 11, at(14), decisions=[{"node_id": "c"}] * 40)
 
+    # The app sorted the rounded rates, stably, over nodes listed in node_id order.
     assert live_sql.flow_body(conn, uid(1), "7d", NOW)["step_feedback"] == [
-        step("b", "Unknown Step", 43, 1, 0.023),  # 1/43 = 0.02326
+        step("c", "Unknown Step", 40, 1, 0.025),
         step("a", "Unknown Step", 44, 1, 0.023),  # 1/44 = 0.02273
+        step("b", "Unknown Step", 43, 1, 0.023),  # 1/43 = 0.02326: higher, yet after "a"
     ]
 
 
@@ -509,3 +502,85 @@ def test_bad_questions_are_refused(conn: Conn) -> None:
         live_sql.me_body(conn, uid(11), "7d", NOW.replace(tzinfo=None))
     with pytest.raises(LookupError, match=uid(2)):
         live_sql.flow_body(conn, uid(2), "7d", NOW)
+
+
+# --- the deliberate deviations: the app's own behaviour (APP) and ours (OURS), side by side
+
+
+def test_adjustment_helpful_from_step_ratings(conn: Conn) -> None:
+    add_tree(conn, 1, "Printer", structure={"id": "a", "title": "A"})
+    add_session(conn, 1, 11, at(14), decisions=[{"node_id": "a"}])
+    add_step_rating(conn, 1, "a", True, at(14))
+    add_step_rating(conn, 1, "a", False, at(13))
+    add_step_rating(conn, 1, "a", True, at(12))
+
+    app = live_sql.flow_body(conn, uid(1), "7d", NOW, adjust=live_sql.APP)["step_feedback"]
+    ours = live_sql.flow_body(conn, uid(1), "7d", NOW)["step_feedback"]
+
+    assert app == [step("a", "A", 1, 1, 1.0)]  # the app always sent 0, 0, 0.0
+    assert ours == [step("a", "A", 1, 1, 1.0, yes=2, no=1, helpful_rate=0.667)]
+
+
+@pytest.mark.parametrize(
+    ("decisions", "structure", "app_error"),
+    [
+        ([{"node_id": "a"}, "not an object"], {"id": "a", "title": "A"}, AttributeError),
+        ({"node_id": "a"}, {"id": "a", "title": "A"}, AttributeError),  # an object, not an array
+        ([{"node_id": "a"}, {"node_id": 5}], {"id": "a", "title": "A"}, TypeError),  # sorted() of str and int
+        ([{"node_id": "a"}], {"id": "r", "title": "R", "children": None}, TypeError),
+        ([{"node_id": "a"}], {"id": "a", "title": 7}, TypeError),  # the response model refuses the title
+    ],
+    ids=["element-not-object", "decisions-not-array", "numeric-node-id", "children-null", "title-not-string"],
+)
+def test_adjustment_robust_jsonb(conn: Conn, decisions: Any, structure: Any, app_error: type[Exception]) -> None:
+    add_tree(conn, 1, "Dirty", structure=structure)
+    add_session(conn, 1, 11, at(14), decisions=decisions)
+
+    with pytest.raises(app_error):
+        live_sql.flow_body(conn, uid(1), "7d", NOW, adjust=live_sql.APP)  # the app answered 500
+    feedback = live_sql.flow_body(conn, uid(1), "7d", NOW)["step_feedback"]
+
+    assert [(s["node_id"], s["visit_count"]) for s in feedback] == ([] if isinstance(decisions, dict) else [("a", 1)])
+
+
+def test_adjustment_robust_jsonb_agrees_with_the_app_where_the_app_answers(conn: Conn) -> None:
+    add_tree(conn, 1, "Dirty", structure=DIRTY_TREE)
+    for decisions in ([{"node_id": "q1"}, {"node_id": ""}, {"x": 1}], None, [], {}, [{"node_id": "dup"}]):
+        add_session(conn, 1, 11, at(14), decisions=Jsonb(decisions))
+
+    app = live_sql.flow_body(conn, uid(1), "7d", NOW, adjust=live_sql.APP)
+    ours = live_sql.flow_body(conn, uid(1), "7d", NOW, adjust=live_sql.Adjustments(helpful_from_step_ratings=False))
+
+    assert app == ours
+    assert [s["node_title"] for s in ours["step_feedback"]] == ["Second dup", "Is it on?"]
+
+
+def test_adjustment_tenant_isolation(conn: Conn) -> None:
+    add_tree(conn, 2, "Router", account=ACCOUNT_B)
+    add_user(conn, 11, "Ann")  # of account A, not a super admin
+    add_session(conn, 2, 12, at(14), minutes=1, outcome="resolved")
+
+    app = live_sql.flow_body(conn, uid(2), "7d", NOW, caller_id=uid(11), adjust=live_sql.APP)
+    assert app["summary"]["total_sessions"] == 1  # the app served another account's tree
+    with pytest.raises(LookupError, match="not in the account"):
+        live_sql.flow_body(conn, uid(2), "7d", NOW, caller_id=uid(11))
+    conn.execute("UPDATE users SET is_super_admin = true WHERE id = %s", (uid(11),))
+    assert live_sql.flow_body(conn, uid(2), "7d", NOW, caller_id=uid(11)) == app
+
+
+def test_adjustment_deterministic_ties(conn: Conn) -> None:
+    add_user(conn, 11, "Ann")
+    for n in range(1, 13):  # twelve flows with one session each: which ten is up to the app's planner
+        add_tree(conn, n, f"Flow {13 - n:02d}")
+        add_session(conn, n, 11, at(14))
+    for n in (101, 102):
+        add_rating(conn, n, 1, 3, f"same instant {n}", at(14))
+
+    app = live_sql.team_body(conn, ACCOUNT_A, "7d", NOW, adjust=live_sql.APP)
+    ours = live_sql.team_body(conn, ACCOUNT_A, "7d", NOW)
+
+    assert len(app["top_flows"]) == len(ours["top_flows"]) == 10
+    assert {f["tree_id"] for f in app["top_flows"]} <= {uid(n) for n in range(1, 13)}
+    assert [f["name"] for f in ours["top_flows"]] == [f"Flow {k:02d}" for k in range(1, 11)]
+    comments = live_sql.flow_body(conn, uid(1), "7d", NOW)["recent_comments"]
+    assert [c["comment"] for c in comments] == ["same instant 102", "same instant 101"]  # id desc

@@ -151,7 +151,7 @@ CASES = [
     ),
     pytest.param(
         {"users": [("u2", "a1", None, "n@x", True, False, False), ("u3", "a1", "", "e@x", True, False, False)]},
-        {"users_without_name": 1},
+        {"users_without_name": 2},
         id="users_without_name",
     ),
     pytest.param(
