@@ -1,0 +1,227 @@
+"""The README's analyst cookbook equals the app's live SQL over the same ranges.
+
+One seeded, dirty source; a nightly refresh, then an hourly one (so the store holds older
+rows carried over and recent rows rebuilt); every cookbook query (read from README.md by
+tests/cookbook.py) run on the published file and compared with tests/reference/live_sql's
+`*_between` answers for the same range, rounded the way the dashboards round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import psycopg
+import pytest
+
+from etl import database
+from etl.config import Config
+from etl.seed import seed
+from jobs.history import read_runs
+from jobs.refresh import lookback_start, run_refresh
+from tests import cookbook
+from tests.reference import live_sql
+
+AS_OF = datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=UTC)
+LATER = AS_OF + timedelta(hours=1)
+SEED_ANCHOR = datetime(2026, 11, 20, tzinfo=UTC)
+
+Conn = psycopg.Connection[Any]
+
+
+@pytest.fixture(scope="module")
+def source(pg_admin_url: str) -> Iterator[str]:
+    url = database.create_database(pg_admin_url, prefix="fm_cookbook")
+    seed(url, sessions=4_000, accounts=3, days=200, seed=17, now=SEED_ANCHOR)
+    yield url
+    database.drop_database(pg_admin_url, url)
+
+
+@pytest.fixture(scope="module")
+def config(source: str, tmp_path_factory: pytest.TempPathFactory) -> Config:
+    store = tmp_path_factory.mktemp("cookbook") / "metrics.duckdb"
+    env = {"METRICS_DB": str(store), "METRICS_JWT_SECRET": "cookbook-secret", "METRICS_REFRESH_RETRIES": "0"}
+    config = Config.from_env(env, dotenv=Path("/nonexistent"))
+    run_refresh(config, source, mode="nightly", as_of=AS_OF)
+    assert run_refresh(config, source, mode="hourly", as_of=LATER).mode == "hourly"
+    return config
+
+
+@pytest.fixture
+def store(config: Config) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = duckdb.connect(str(config.metrics_db.resolve()), read_only=True)
+    yield con
+    con.close()
+
+
+@pytest.fixture
+def live(source: str) -> Iterator[Conn]:
+    with database.connect(source) as conn:
+        yield conn
+
+
+def ids(conn: Conn, query: str) -> list[str]:
+    return [str(row[0]) for row in conn.execute(query).fetchall()]
+
+
+def seeded_months(conn: Conn) -> list[tuple[date, date]]:
+    row = conn.execute("SELECT min(started_at)::date, max(started_at)::date FROM sessions").fetchone()
+    assert row is not None
+    return cookbook.months(row[0], row[1])
+
+
+def at_midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def test_the_readme_has_the_cookbook() -> None:
+    assert len(cookbook.queries()) >= 6
+
+
+def test_team_summary_for_months_and_an_odd_range(store: duckdb.DuckDBPyConnection, live: Conn) -> None:
+    odd = (AS_OF - timedelta(days=47, hours=5, microseconds=17), AS_OF - timedelta(days=3, seconds=1))
+    ranges = [(at_midnight(a), at_midnight(b)) for a, b in seeded_months(live)] + [odd]
+    checked = 0
+    for account in ids(live, "SELECT DISTINCT account_id FROM trees ORDER BY 1"):
+        for start, end in ranges:
+            [row] = cookbook.run(store, "team_summary", account_id=account, start_at=start, end_at=end)
+            expected = live_sql.team_body_between(live, account, start, end)["summary"]
+            assert cookbook.summary(row) == expected, (account, start, end)
+            checked += expected["total_sessions"] > 0
+    assert checked > 10
+
+
+def test_team_days_are_the_time_series(store: duckdb.DuckDBPyConnection, live: Conn) -> None:
+    start, end = AS_OF - timedelta(days=150, hours=3), AS_OF + timedelta(days=30)
+    for account in ids(live, "SELECT DISTINCT account_id FROM trees ORDER BY 1"):
+        rows = cookbook.run(store, "team_days", account_id=account, start_at=start, end_at=end)
+        got = [{"date": row.pop("day").isoformat(), **row} for row in rows]
+        assert got == live_sql.team_body_between(live, account, start, end)["time_series"]
+        assert len(got) > 20
+
+
+def test_exact_monthly_median_per_flow(store: duckdb.DuckDBPyConnection, live: Conn) -> None:
+    months = seeded_months(live)
+    rows = cookbook.run(store, "flow_monthly_median", from_day=months[0][0], to_day=months[-1][1])
+    by_key = {(row["tree_id"], row["month"]): row for row in rows}
+    checked = 0
+    for tree in ids(live, "SELECT id FROM trees ORDER BY 1"):
+        for start, end in months:
+            expected = live_sql.flow_body_between(live, tree, at_midnight(start), at_midnight(end))["summary"]
+            row = by_key.get((tree, start))
+            if row is None:
+                assert expected["total_sessions"] == 0, (tree, start)
+                continue
+            got = (row["sessions"], row["completed_sessions"], cookbook.minutes(row["median_duration_minutes"]))
+            want = (expected["total_sessions"], expected["completed_sessions"], expected["median_duration_minutes"])
+            assert got == want, (tree, start)
+            checked += 1
+    assert checked > 30
+
+
+def test_weekly_active_engineers(store: duckdb.DuckDBPyConnection, live: Conn) -> None:
+    from_day, to_day = date(2026, 8, 3), date(2026, 11, 23)  # Mondays
+    for account in ids(live, "SELECT DISTINCT account_id FROM trees ORDER BY 1"):
+        rows = cookbook.run(store, "weekly_active_engineers", account_id=account, from_day=from_day, to_day=to_day)
+        weeks = {row["week"]: row for row in rows}
+        monday = from_day
+        while monday < to_day:
+            start = at_midnight(monday)
+            expected = live_sql.team_body_between(live, account, start, start + timedelta(days=7))["summary"]
+            row = weeks.get(monday, {"active_engineers": 0, "sessions": 0})
+            assert (row["active_engineers"], row["sessions"]) == (
+                expected["active_engineers"],
+                expected["total_sessions"],
+            ), (account, monday)
+            monday += timedelta(days=7)
+        assert len(weeks) > 10
+
+
+@pytest.mark.parametrize(
+    ("from_day", "to_day"),
+    [
+        (date(2026, 4, 1), date(2026, 7, 1)),
+        (date(2026, 7, 1), date(2026, 10, 1)),
+        (date(2026, 10, 1), date(2027, 1, 1)),
+    ],
+    ids=["Q2", "Q3", "Q4-partly-in-the-hourly-lookback"],
+)
+def test_node_dropoff_over_a_quarter(
+    store: duckdb.DuckDBPyConnection, live: Conn, from_day: date, to_day: date
+) -> None:
+    nodes, rated, dropped = 0, 0, 0
+    for tree in ids(live, "SELECT id FROM trees ORDER BY 1"):
+        rows = cookbook.run(store, "node_dropoff", tree_id=tree, from_day=from_day, to_day=to_day)
+        expected = live_sql.flow_body_between(live, tree, at_midnight(from_day), at_midnight(to_day))["step_feedback"]
+        assert [cookbook.step_row(row) for row in rows] == expected, tree
+        nodes += len(rows)
+        rated += sum(row["helpful_yes"] + row["helpful_no"] > 0 for row in rows)
+        dropped += sum(row["dropoffs"] > 0 for row in rows)
+    assert nodes > 20 and rated > 0 and dropped > 0
+
+
+def test_csat_trend_by_month(store: duckdb.DuckDBPyConnection, live: Conn) -> None:
+    months = seeded_months(live)
+    rated = 0
+    for tree in ids(live, "SELECT id FROM trees ORDER BY 1"):
+        by_month = {row["month"]: row for row in cookbook.run(store, "csat_by_month", tree_id=tree)}
+        for start, end in months:
+            body = live_sql.flow_body_between(live, tree, at_midnight(start), at_midnight(end))
+            row = by_month.get(start)
+            got = (round(row["avg_csat"], 1), int(row["total_ratings"])) if row else (None, 0)
+            assert got == (body["avg_csat"], body["total_ratings"]), (tree, start)
+            rated += row is not None
+    assert rated > 10
+
+
+def test_data_quality_over_the_last_runs(store: duckdb.DuckDBPyConnection, live: Conn, config: Config) -> None:
+    runs = cookbook.run(store, "recent_runs")
+    logged = read_runs(config.runs_log)
+    assert [(r["mode"], r["status"]) for r in runs] == [("hourly", "success"), ("nightly", "success")]
+    assert [r["extract_rows"] for r in runs] == [r.extract_rows for r in reversed(logged)]
+
+    since = lookback_start(LATER)
+    seen = {row["check_name"]: row["rows"] for row in cookbook.run(store, "data_quality")}
+    live_counts = {
+        "completed_before_started": "completed_at < started_at",
+        "completed_without_outcome": "completed_at IS NOT NULL AND outcome IS NULL",
+        "sessions_unknown_tree": "NOT EXISTS (SELECT 1 FROM trees t WHERE t.id = s.tree_id)",
+    }
+    for rule, predicate in live_counts.items():
+        row = live.execute(f"SELECT count(*) FROM sessions s WHERE started_at >= %s AND {predicate}", (since,))
+        assert seen.get(rule, 0) == row.fetchone()[0], rule  # type: ignore[index]
+    assert seen, "a seeded dirty source has dirty rows"
+
+    by_month = cookbook.run(store, "dirty_sessions_by_month")
+    expected = live.execute(
+        """
+        SELECT date_trunc('month', s.started_at)::date, count(*),
+               count(*) FILTER (WHERE t.id IS NULL),
+               count(*) FILTER (WHERE s.completed_at < s.started_at),
+               count(*) FILTER (WHERE s.completed_at IS NOT NULL AND s.outcome IS NULL),
+               count(*) FILTER (WHERE s.outcome NOT IN ('resolved', 'escalated', 'workaround', 'unresolved'))
+        FROM sessions s LEFT JOIN trees t ON t.id = s.tree_id
+        GROUP BY 1 ORDER BY 1
+        """
+    ).fetchall()
+    got = [tuple(row.values())[:6] for row in by_month]
+    assert got == [tuple(row) for row in expected]
+    assert sum(row["unknown_tree"] + row["completed_before_started"] for row in by_month) > 0
+
+
+def test_the_sessions_fact_adds_up_to_the_daily_history(store: duckdb.DuckDBPyConnection, live: Conn) -> None:
+    differing = store.sql(
+        """
+        SELECT * FROM (SELECT tree_id AS scope_id, day, count(*) AS sessions,
+                              count(completed_at) AS completed_sessions FROM sessions GROUP BY ALL) f
+        FULL JOIN (SELECT scope_id, day, sessions, completed_sessions FROM daily_sessions WHERE scope = 'tree') d
+        USING (scope_id, day)
+        WHERE f.sessions IS DISTINCT FROM d.sessions OR f.completed_sessions IS DISTINCT FROM d.completed_sessions
+        """
+    ).fetchall()
+    assert differing == []
+    [(stored,)] = store.sql("SELECT count(*) FROM sessions").fetchall()
+    assert stored == live.execute("SELECT count(*) FROM sessions").fetchone()[0]  # type: ignore[index]
