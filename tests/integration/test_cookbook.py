@@ -8,6 +8,9 @@ tests/cookbook.py) run on the published file and compared with tests/reference/l
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,6 +23,7 @@ import pytest
 from etl import database
 from etl.config import Config
 from etl.seed import seed
+from etl.store import create_store
 from jobs.history import read_runs
 from jobs.refresh import lookback_start, run_refresh
 from tests import cookbook
@@ -225,3 +229,97 @@ def test_the_sessions_fact_adds_up_to_the_daily_history(store: duckdb.DuckDBPyCo
     assert differing == []
     [(stored,)] = store.sql("SELECT count(*) FROM sessions").fetchall()
     assert stored == live.execute("SELECT count(*) FROM sessions").fetchone()[0]  # type: ignore[index]
+
+
+# DuckDB 1.x clients, each installed in a throw-away virtual environment: the LTS line and
+# the newest 1.x release. Both must open the store as published by default.
+CLIENTS = {"1.4-lts": "duckdb>=1.4,<1.5", "newest-1.x": "duckdb>=1.4,<2"}
+_UNREACHABLE = (
+    "No matching distribution",
+    "Could not find a version",
+    "NewConnectionError",
+    "Max retries exceeded",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+)
+_CLIENT_SCRIPT = """
+import json, sys
+import duckdb
+path, setup, query = json.loads(sys.stdin.read())
+con = duckdb.connect(path, read_only=True)
+for statement in setup:
+    con.execute(statement)
+rows = con.sql(query).fetchall()
+print(json.dumps({"version": duckdb.__version__, "rows": rows}, default=str))
+"""
+
+
+@pytest.fixture(scope="module", params=list(CLIENTS), ids=list(CLIENTS))
+def old_client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The python of a fresh virtual environment holding only a DuckDB 1.x client."""
+    folder = tmp_path_factory.mktemp(f"duckdb-{request.param}")
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    python = folder / "bin" / "python"
+    pip = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", CLIENTS[request.param]],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if pip.returncode != 0:
+        output = pip.stdout + pip.stderr
+        if any(sign in output for sign in _UNREACHABLE):
+            pytest.skip(f"the package registry is unreachable: cannot install {CLIENTS[request.param]}")
+        pytest.fail(f"pip install {CLIENTS[request.param]} failed:\n{output}")
+    return python
+
+
+def run_in(python: Path, path: Path, setup: list[str], query: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [str(python), "-c", _CLIENT_SCRIPT],
+        input=json.dumps([str(path), setup, query]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_a_duckdb_1x_client_opens_the_default_store(
+    old_client: Path, config: Config, store: duckdb.DuckDBPyConnection, live: Conn
+) -> None:
+    assert config.storage_version == "v1.0.0"
+    [(stored,)] = store.sql("SELECT value FROM store_meta WHERE key = 'storage_version'").fetchall()
+    assert stored == config.storage_version
+    account = ids(live, "SELECT DISTINCT account_id FROM trees ORDER BY 1")[0]
+    setup = [
+        f"SET VARIABLE account_id = '{account}'",
+        "SET VARIABLE start_at = TIMESTAMPTZ '2026-09-01 00:00:00+00'",
+        "SET VARIABLE end_at = TIMESTAMPTZ '2026-10-01 00:00:00+00'",
+    ]
+    query = cookbook.queries()["team_summary"]
+    got = run_in(old_client, config.metrics_db.resolve(), setup, query)
+    assert got["version"].startswith("1.")
+    for statement in setup:
+        store.execute(statement)
+    assert got["rows"] == json.loads(json.dumps(store.sql(query).fetchall(), default=str))
+    assert got["rows"][0][0] > 0
+
+
+def test_a_duckdb_1x_client_cannot_open_the_2x_format(old_client: Path, tmp_path: Path) -> None:
+    # Why the default is an older format: what METRICS_STORAGE_VERSION=v2.0.0 gives.
+    newest = tmp_path / "v2.duckdb"
+    con = create_store(newest, "v2.0.0")
+    con.execute("CREATE TABLE t AS SELECT 1 AS one")
+    con.close()
+    done = subprocess.run(
+        [str(old_client), "-c", _CLIENT_SCRIPT],
+        input=json.dumps([str(newest), [], "SELECT * FROM t"]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "Trying to read a database file with version number" in done.stderr
