@@ -83,17 +83,23 @@ def extraction_queries(url: str, mode: str) -> list[list[str]]:
     window = [
         sql.read("extract_users.sql"),
         sql.read("extract_trees.sql"),
-        bind(sql.read("extract_window_sessions.sql"), start=since, end=None),
+        bind(sql.read("extract_rated_sessions.sql"), start=since, end=None),
+        bind(sql.read("extract_step_ratings.sql"), since=since),
+        bind(sql.read("extract_sessions.sql"), start=since, end=None),
         bind(sql.read("extract_session_ratings.sql"), since=since),
         sql.read("extract_comment_candidates.sql"),
-        bind(sql.read("extract_step_ratings.sql"), since=since),
     ]
     if mode != "nightly":
         return [window]
     with database.connect(url) as conn:
         row = conn.execute("SELECT min(started_at) FROM sessions").fetchone()
     first = row[0] if row else None
-    history = [bind(sql.read("extract_history_sessions.sql"), start=s, end=e) for s, e in history_chunks(first, since)]
+    chunks = history_chunks(first, since)
+    history = [
+        bind(sql.read("extract_rated_sessions.sql"), start=chunks[0][0] if chunks else since, end=since),
+        bind(sql.read("extract_history_step_ratings.sql"), end=since),
+    ]
+    history += [bind(sql.read("extract_sessions.sql"), start=s, end=e) for s, e in chunks]
     history.append(bind(sql.read("extract_history_ratings.sql"), end=since))
     return [window, history]
 
@@ -132,10 +138,30 @@ def measure_floors(url: str, streams: list[list[str]]) -> dict[str, Any]:
 # ---------------------------------------------------------------- refresh
 
 
+# METRICS_STORAGE_VERSION of every refresh and server (`--storage-version`; unset: the default).
+STORAGE_VERSION: dict[str, str] = {}
+
+
 def env_for(url: str, store: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("METRICS_")}
     env.update(DATABASE_URL=url, METRICS_DB=str(store), METRICS_JWT_SECRET=SECRET, METRICS_REFRESH_RETRIES="0")
+    if "value" in STORAGE_VERSION:
+        env["METRICS_STORAGE_VERSION"] = STORAGE_VERSION["value"]
     return env
+
+
+def store_contents(store: Path) -> dict[str, Any]:
+    """Rows per table, MiB per table (DuckDB's block estimate) and the storage format of a store."""
+    import duckdb
+
+    con = duckdb.connect(str(store.resolve()), read_only=True)
+    try:
+        tables = [r[0] for r in con.sql("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
+        rows = {name: int(con.sql(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]) for name in tables}
+        meta = dict(con.sql("SELECT key, value FROM store_meta").fetchall())
+    finally:
+        con.close()
+    return {"rows": rows, "storage_version": meta.get("storage_version", "v2.0.0")}
 
 
 def measure_refresh(url: str, store: Path, mode: str) -> dict[str, Any]:
@@ -162,6 +188,7 @@ def measure_refresh(url: str, store: Path, mode: str) -> dict[str, Any]:
         "extract_rows": run.extract_rows,
         "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
         "store_mib": round(store.resolve().stat().st_size / 2**20, 1),
+        **store_contents(store),
     }
 
 
@@ -306,7 +333,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="1000000,10000000", help="session counts, comma-separated")
     parser.add_argument("--skip-api", action="store_true")
+    parser.add_argument("--storage-version", help="METRICS_STORAGE_VERSION of the stores (default: flowmetrics')")
     args = parser.parse_args(argv)
+    if args.storage_version:
+        STORAGE_VERSION["value"] = args.storage_version
     sizes = [int(s) for s in args.sizes.split(",")]
     DATA.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -377,6 +407,30 @@ def write_report(report: dict[str, Any]) -> None:
     print(markdown)
 
 
+# The tables analysts query over any range; their rows are most of a store's size.
+FACT_TABLES = ("sessions", "daily_step_feedback", "daily_sessions", "window_time_series")
+
+
+def store_lines(report: dict[str, Any]) -> list[str]:
+    """Rows of the largest tables and the storage format, per size (runs before they were recorded: none)."""
+    lines = []
+    for n, entry in report["sizes"].items():
+        for mode in ("nightly", "hourly"):
+            r = entry[mode]
+            if "rows" not in r:
+                continue
+            if not lines:
+                head = " | ".join(f"{name} rows" for name in FACT_TABLES)
+                lines += ["", f"| sessions | mode | storage version | {head} | all rows | store MiB |"]
+                lines.append("|---|---|---|" + "---|" * (len(FACT_TABLES) + 2))
+            counts = " | ".join(f"{r['rows'].get(name, 0):,}" for name in FACT_TABLES)
+            lines.append(
+                f"| {int(n):,} | {mode} | {r['storage_version']} | {counts} | {sum(r['rows'].values()):,} | "
+                f"{r['store_mib']} |"
+            )
+    return lines
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     lines = [f"# Benchmark {report['date'][:10]} (as_of {report['as_of']})", ""]
     lines += [
@@ -402,6 +456,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"{r.get('run_to_concurrent_floor', '-')} | {r['sessions_per_second']:,} | "
                 f"{r['peak_rss_mib']} | {r['store_mib']} |"
             )
+    lines += store_lines(report)
     extra = report.get("hourly_same_window_more_history")
     if extra:
         small = report["sizes"][str(extra["compared_with_total"])]["hourly"]
