@@ -1,4 +1,4 @@
-"""The `flowmetrics` command line: refresh, schedule, serve, seed, status, sql, demo.
+"""The `flowmetrics` command line: refresh, schedule, serve, seed, status, sql, export, demo.
 
 Every expected failure prints one line (`error: ...`) and exits 1; nothing here computes
 metrics or touches the store except through etl and metrics_api.
@@ -133,6 +133,19 @@ def cmd_sql(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(config: Config, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from jobs.export import export_store
+
+    result = export_store(config.metrics_db, Path(args.folder), fmt=args.format)
+    print(
+        f"exported {len(result.tables)} tables ({sum(result.tables.values())} rows) of {result.store.name} "
+        f"as {args.format} into {result.folder} (schema in schema.json)"
+    )
+    return 0
+
+
 def cmd_demo(config: Config, args: argparse.Namespace) -> int:
     from jobs.demo import run_demo
 
@@ -190,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("--max-rows", type=int, default=40)
     p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("export", help="write every store table as Parquet, with a schema file, into a folder")
+    p.add_argument("--format", choices=("parquet",), default="parquet")
+    p.add_argument("folder", metavar="DIR", help="created if missing; only the export's files are written there")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("demo", help="embedded PostgreSQL + seed + nightly refresh + API, in one go")
     p.add_argument("--sessions", type=int, default=50_000)
