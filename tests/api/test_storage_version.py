@@ -1,0 +1,75 @@
+"""The store's DuckDB storage format: METRICS_STORAGE_VERSION, the publish, the hourly copy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from etl.config import DEFAULT_STORAGE_VERSION, STORAGE_VERSIONS, Config
+from etl.errors import ConfigError
+from etl.publish import publish
+from etl.seed import seed
+from etl.store import published_meta
+from jobs.refresh import run_refresh
+from tests.api.conftest import store_tables
+
+AS_OF = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+META = {"as_of": AS_OF.isoformat(), "built_at": AS_OF.isoformat(), "mode": "nightly"}
+
+
+def config(**env: str) -> Config:
+    return Config.from_env(env, dotenv=Path("/nonexistent"))
+
+
+def file_format(path: Path) -> str:
+    """The storage format DuckDB reports for a file ('v1.0.0+' covers v1.0.0 and v1.1.0)."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{path}' AS store (READ_ONLY)")
+        tags = con.sql("SELECT tags FROM duckdb_databases() WHERE database_name = 'store'").fetchall()[0][0]
+    finally:
+        con.close()
+    return str(tags["storage_version"])
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(None, "v1.0.0"), ("v1.4.0", "v1.4.0"), ("1.2.0", "v1.2.0"), ("v2.0.0", "v2.0.0")],
+    ids=["default", "lts", "without-v", "newest"],
+)
+def test_metrics_storage_version(raw: str | None, expected: str) -> None:
+    env = {} if raw is None else {"METRICS_STORAGE_VERSION": raw}
+    assert config(**env).storage_version == expected
+    assert DEFAULT_STORAGE_VERSION == STORAGE_VERSIONS[0]
+
+
+@pytest.mark.parametrize("raw", ["v0.9.0", "latest", "1.4", "v3.0.0"])
+def test_a_bad_storage_version_names_the_variable_and_the_fix(raw: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^METRICS_STORAGE_VERSION='{raw}' is not .*use one of v1\.0\.0, "):
+        config(METRICS_STORAGE_VERSION=raw)
+
+
+@pytest.mark.parametrize(
+    ("version", "reported"), [("v1.0.0", "v1.0.0+"), ("v1.4.0", "v1.4.0+"), ("v2.0.0", "v2.0.0+")]
+)
+def test_publish_writes_the_chosen_format_and_records_it(tmp_path: Path, version: str, reported: str) -> None:
+    result = publish(tmp_path / "metrics.duckdb", store_tables(), meta=META, storage_version=version)
+    assert file_format(result.path) == reported
+    assert published_meta(tmp_path / "metrics.duckdb")["storage_version"] == version
+
+
+def test_hourly_keeps_the_format_and_a_changed_setting_rebuilds_nightly(fresh_db: str, store_path: Path) -> None:
+    seed(fresh_db, sessions=300, accounts=2, days=120, seed=3, now=AS_OF)
+    env = {"METRICS_DB": str(store_path), "METRICS_JWT_SECRET": "x", "METRICS_REFRESH_RETRIES": "0"}
+    run_refresh(config(**env), fresh_db, mode="nightly", as_of=AS_OF)
+    assert run_refresh(config(**env), fresh_db, mode="hourly", as_of=AS_OF).mode == "hourly"
+    assert file_format(store_path.resolve()) == "v1.0.0+"
+    newer = config(**env, METRICS_STORAGE_VERSION="v2.0.0")
+    assert run_refresh(newer, fresh_db, mode="hourly", as_of=AS_OF).mode == "nightly"
+    assert file_format(store_path.resolve()) == "v2.0.0+"
+    assert published_meta(store_path)["storage_version"] == "v2.0.0"
+    assert run_refresh(newer, fresh_db, mode="hourly", as_of=AS_OF).mode == "hourly"
+    assert file_format(store_path.resolve()) == "v2.0.0+"
