@@ -36,13 +36,13 @@ COMMENT ON COLUMN tree_nodes.node_id IS 'Node id as written in tree_structure (s
 COMMENT ON COLUMN tree_nodes.node_title IS 'The node''s title, else its question, else Unnamed (empty counts as missing).';
 
 CREATE TABLE sessions (
-    session_id VARCHAR NOT NULL, tree_id VARCHAR NOT NULL, user_id VARCHAR NOT NULL, account_id VARCHAR,
+    session_id UUID NOT NULL, tree_id VARCHAR NOT NULL, user_id VARCHAR NOT NULL, account_id VARCHAR,
     started_at TIMESTAMPTZ NOT NULL, day DATE NOT NULL, completed_at TIMESTAMPTZ, duration_minutes DOUBLE,
     outcome VARCHAR, decision_count INTEGER NOT NULL, visit_count INTEGER NOT NULL, dropoff_node_id VARCHAR,
     rating INTEGER, rated_at TIMESTAMPTZ
 );
 COMMENT ON TABLE sessions IS 'Grain: one row per session of the app, for all time (the fact table: any range, exact medians and distinct counts). Ids only, no names or comments. Sessions started before the last 90 days are rebuilt nightly, newer ones hourly. Stored in started_at order.';
-COMMENT ON COLUMN sessions.session_id IS 'Session id (UUID as text).';
+COMMENT ON COLUMN sessions.session_id IS 'Session id, typed UUID (16 bytes rather than 36 characters of text); compare it with text (session_id = ''…'') or cast it ::VARCHAR.';
 COMMENT ON COLUMN sessions.tree_id IS 'Tree (flow) id; the tree may no longer exist.';
 COMMENT ON COLUMN sessions.user_id IS 'User id; the user may no longer exist.';
 COMMENT ON COLUMN sessions.account_id IS 'Account of the session''s tree; NULL when the tree is gone (team figures leave such sessions out).';

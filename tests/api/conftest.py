@@ -31,6 +31,7 @@ SECRET = "api-test-secret-" + "0123456789abcdef" * 4
 
 _DUCKDB_TO_POLARS: dict[str, pl.DataType] = {
     "VARCHAR": pl.String(),
+    "UUID": pl.String(),
     "BIGINT": pl.Int64(),
     "INTEGER": pl.Int32(),
     "DOUBLE": pl.Float64(),

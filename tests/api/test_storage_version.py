@@ -43,7 +43,7 @@ def file_format(path: Path) -> str:
 def test_metrics_storage_version(raw: str | None, expected: str) -> None:
     env = {} if raw is None else {"METRICS_STORAGE_VERSION": raw}
     assert config(**env).storage_version == expected
-    assert DEFAULT_STORAGE_VERSION == STORAGE_VERSIONS[0]
+    assert STORAGE_VERSIONS[0] == DEFAULT_STORAGE_VERSION
 
 
 @pytest.mark.parametrize("raw", ["v0.9.0", "latest", "1.4", "v3.0.0"])
@@ -52,9 +52,7 @@ def test_a_bad_storage_version_names_the_variable_and_the_fix(raw: str) -> None:
         config(METRICS_STORAGE_VERSION=raw)
 
 
-@pytest.mark.parametrize(
-    ("version", "reported"), [("v1.0.0", "v1.0.0+"), ("v1.4.0", "v1.4.0+"), ("v2.0.0", "v2.0.0+")]
-)
+@pytest.mark.parametrize(("version", "reported"), [("v1.0.0", "v1.0.0+"), ("v1.4.0", "v1.4.0+"), ("v2.0.0", "v2.0.0+")])
 def test_publish_writes_the_chosen_format_and_records_it(tmp_path: Path, version: str, reported: str) -> None:
     result = publish(tmp_path / "metrics.duckdb", store_tables(), meta=META, storage_version=version)
     assert file_format(result.path) == reported
