@@ -74,4 +74,4 @@ WHERE (completed_at IS NULL) <> (duration_minutes IS NULL)
 -- audit: daily_step_feedback_consistent
 SELECT tree_id, node_id, day FROM daily_step_feedback
 GROUP BY ALL
-HAVING count(*) > 1 OR bool_or(dropoffs > visits) OR bool_or(visits + helpful_yes + helpful_no = 0);
+HAVING count(*) > 1 OR bool_or(dropoffs > visits);
