@@ -58,10 +58,11 @@ def test_every_response_equals_live_sql(
 @pytest.mark.full
 @pytest.mark.parametrize("seed_value", [3, 5])
 def test_large_source_equals_live_sql(fresh_db: str, store_path: Path, seed_value: int) -> None:
-    seed(fresh_db, sessions=50_000, accounts=12, days=365, seed=seed_value, now=SEED_ANCHOR)
+    seed(fresh_db, sessions=60_000, accounts=12, days=365, seed=seed_value, now=SEED_ANCHOR)
     config = make_config(store_path)
     run_refresh(config, fresh_db, mode="nightly", as_of=AS_OF)
-    check(fresh_db, config, AS_OF, engineers_per_account=10, users_sample=80)
+    # Every engineer of every account, every user, every tree, every period.
+    assert check(fresh_db, config, AS_OF, engineers_per_account=100_000, users_sample=100_000) > 1_000
 
 
 def test_hourly_refresh_picks_up_late_data(fresh_db: str, store_path: Path) -> None:

@@ -368,9 +368,7 @@ def test_flow_body_without_ratings_has_null_csat(conn: Conn) -> None:
     body = live_sql.flow_body(conn, uid(1), "90d", NOW)
 
     assert (body["avg_csat"], body["total_ratings"]) == (None, 0)
-    assert body["recent_comments"] == [
-        {"rating": 5, "comment": "Long ago", "created_at": "2023-06-01T00:00:00Z"}
-    ]
+    assert body["recent_comments"] == [{"rating": 5, "comment": "Long ago", "created_at": "2023-06-01T00:00:00Z"}]
 
 
 def test_recent_comments_are_the_ten_newest_ties_by_id_desc(conn: Conn) -> None:
