@@ -408,7 +408,7 @@ def write_report(report: dict[str, Any]) -> None:
 
 
 # The tables analysts query over any range; their rows are most of a store's size.
-FACT_TABLES = ("sessions", "daily_step_feedback", "daily_sessions", "window_time_series")
+FACT_TABLES = ("fact_sessions", "daily_step_feedback", "daily_sessions", "window_time_series")
 
 
 def store_lines(report: dict[str, Any]) -> list[str]:

@@ -37,7 +37,7 @@ def _table_order(name: str) -> tuple[int, str]:
         "users",
         "trees",
         "tree_nodes",
-        "sessions",
+        "fact_",
         "window_",
         "recent_",
         "daily_",

@@ -33,7 +33,7 @@ SORT_KEYS: dict[str, str] = {
     "users": "user_id",
     "trees": "tree_id",
     "tree_nodes": "tree_id, node_id",
-    "sessions": "started_at",
+    "fact_sessions": "started_at",
     "window_summary": "period, scope, scope_id, engineer_id",
     "window_time_series": "period, scope, scope_id, engineer_id, day",
     "window_top_flows": "period, scope, scope_id, rank",
@@ -49,7 +49,7 @@ SORT_KEYS: dict[str, str] = {
 }
 
 # Tables whose older days an hourly refresh keeps from the previous store.
-HISTORY_TABLES = ("daily_sessions", "daily_ratings", "daily_step_feedback", "sessions")
+HISTORY_TABLES = ("daily_sessions", "daily_ratings", "daily_step_feedback", "fact_sessions")
 
 
 @dataclass(frozen=True)
@@ -187,9 +187,7 @@ class StoreBuild:
         missing = set(self._columns) - self._written - {"store_meta"}
         if missing:
             raise PublishError(f"no data given for store tables: {', '.join(sorted(missing))}")
-        own = {"schema_version": SCHEMA_VERSION, "storage_version": self.storage_version}
-        given = {k: v for k, v in meta.items() if k not in own}
-        store_meta = pl.DataFrame({"key": [*own, *given], "value": [*own.values(), *given.values()]})
+        store_meta = pl.DataFrame({"key": ["schema_version", *meta], "value": [SCHEMA_VERSION, *meta.values()]})
         try:
             self.rows += _insert(con, "store_meta", store_meta, self._columns["store_meta"])
             _audit(con)

@@ -231,6 +231,7 @@ def refresh_once(config: Config, url: str, record: RunRecord, step: _Step) -> No
             "mode": record.mode,
             "run_id": record.run_id,
             "lookback_start": since.isoformat(),
+            "storage_version": build.storage_version,
         }
         result = build.publish(meta)
     record.publish_rows, record.publish_seconds = result.rows, result.seconds
@@ -302,9 +303,9 @@ def _write_window(
                 part = tables.window_part(sessions, dims, as_of, PERIODS, rated=rated, helpful=days)
             del sessions  # the wide frame (node lists) is not needed past this point
             built_rows += part.daily_sessions.height + part.time_series.height
-            built_rows += part.sessions.height + part.daily_step_feedback.height
+            built_rows += part.fact_sessions.height + part.daily_step_feedback.height
             writes.append(writer.submit(build.write, "daily_sessions", part.daily_sessions))
-            writes.append(writer.submit(build.write, "sessions", part.sessions))
+            writes.append(writer.submit(build.write, "fact_sessions", part.fact_sessions))
             writes.append(writer.submit(build.write, "daily_step_feedback", part.daily_step_feedback))
             series.append(part.time_series)
             rollup_parts.append(part.rollups)

@@ -61,11 +61,11 @@ LEFT JOIN (
 WHERE w.period = '90d' AND w.scope IN ('account', 'user', 'tree')
   AND coalesce(d.sessions, 0) < w.total_sessions;
 
--- audit: sessions_unique
-SELECT session_id FROM sessions GROUP BY session_id HAVING count(*) > 1;
+-- audit: fact_sessions_unique
+SELECT session_id FROM fact_sessions GROUP BY session_id HAVING count(*) > 1;
 
--- audit: sessions_consistent
-SELECT session_id FROM sessions
+-- audit: fact_sessions_consistent
+SELECT session_id FROM fact_sessions
 WHERE (completed_at IS NULL) <> (duration_minutes IS NULL)
    OR (dropoff_node_id IS NOT NULL AND completed_at IS NOT NULL)
    OR visit_count > decision_count OR visit_count < 0

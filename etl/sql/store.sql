@@ -6,7 +6,7 @@
 -- 'user' (sessions of one user, whatever their tree), 'tree' (sessions of one tree).
 
 CREATE TABLE store_meta (key VARCHAR NOT NULL, value VARCHAR NOT NULL);
-COMMENT ON TABLE store_meta IS 'Grain: one row per property of this store file (schema_version, mode, as_of, built_at).';
+COMMENT ON TABLE store_meta IS 'Grain: one row per property of this store file (schema_version, storage_version, mode, as_of, built_at).';
 COMMENT ON COLUMN store_meta.key IS 'Property name.';
 COMMENT ON COLUMN store_meta.value IS 'Property value as text (timestamps in ISO-8601 UTC).';
 
@@ -35,27 +35,27 @@ COMMENT ON COLUMN tree_nodes.tree_id IS 'Tree id (UUID as text).';
 COMMENT ON COLUMN tree_nodes.node_id IS 'Node id as written in tree_structure (string ids only).';
 COMMENT ON COLUMN tree_nodes.node_title IS 'The node''s title, else its question, else Unnamed (empty counts as missing).';
 
-CREATE TABLE sessions (
+CREATE TABLE fact_sessions (
     session_id UUID NOT NULL, tree_id VARCHAR NOT NULL, user_id VARCHAR NOT NULL, account_id VARCHAR,
     started_at TIMESTAMPTZ NOT NULL, day DATE NOT NULL, completed_at TIMESTAMPTZ, duration_minutes DOUBLE,
     outcome VARCHAR, decision_count INTEGER NOT NULL, visit_count INTEGER NOT NULL, dropoff_node_id VARCHAR,
     rating INTEGER, rated_at TIMESTAMPTZ
 );
-COMMENT ON TABLE sessions IS 'Grain: one row per session of the app, for all time (the fact table: any range, exact medians and distinct counts). Ids only, no names or comments. Sessions started before the last 90 days are rebuilt nightly, newer ones hourly. Stored in started_at order.';
-COMMENT ON COLUMN sessions.session_id IS 'Session id, typed UUID (16 bytes rather than 36 characters of text); compare it with text (session_id = ''…'') or cast it ::VARCHAR.';
-COMMENT ON COLUMN sessions.tree_id IS 'Tree (flow) id; the tree may no longer exist.';
-COMMENT ON COLUMN sessions.user_id IS 'User id; the user may no longer exist.';
-COMMENT ON COLUMN sessions.account_id IS 'Account of the session''s tree; NULL when the tree is gone (team figures leave such sessions out).';
-COMMENT ON COLUMN sessions.started_at IS 'When the session started (UTC).';
-COMMENT ON COLUMN sessions.day IS 'UTC calendar day of started_at (group by this, not by a cast in your client''s time zone).';
-COMMENT ON COLUMN sessions.completed_at IS 'When the session was completed (UTC); NULL while incomplete.';
-COMMENT ON COLUMN sessions.duration_minutes IS 'completed_at - started_at in minutes, as the dashboards'' medians use it (PostgreSQL extract(epoch)/60 as float8); negative when completed_at precedes started_at; NULL when incomplete.';
-COMMENT ON COLUMN sessions.outcome IS 'Outcome as stored: resolved, escalated, workaround, unresolved, NULL or any other text (counted in no outcome).';
-COMMENT ON COLUMN sessions.decision_count IS 'Elements of the decisions array; 0 when decisions is NULL or not an array.';
-COMMENT ON COLUMN sessions.visit_count IS 'Decision elements that are objects with a non-empty string node_id (node visits; repeats count).';
-COMMENT ON COLUMN sessions.dropoff_node_id IS 'For an incomplete session, the node of its raw last decision element when that element is such an object; NULL otherwise.';
-COMMENT ON COLUMN sessions.rating IS 'The session''s rating 1..5 (its newest when rated twice); NULL when not rated.';
-COMMENT ON COLUMN sessions.rated_at IS 'When that rating was created (UTC); NULL when not rated.';
+COMMENT ON TABLE fact_sessions IS 'Grain: one row per session of the app, for all time (the fact table: any range, exact medians and distinct counts). Ids only, no names or comments. Sessions started before the last 90 days are rebuilt nightly, newer ones hourly. Stored in started_at order.';
+COMMENT ON COLUMN fact_sessions.session_id IS 'Session id, typed UUID (16 bytes rather than 36 characters of text); compare it with text (session_id = ''…'') or cast it ::VARCHAR.';
+COMMENT ON COLUMN fact_sessions.tree_id IS 'Tree (flow) id; the tree may no longer exist.';
+COMMENT ON COLUMN fact_sessions.user_id IS 'User id; the user may no longer exist.';
+COMMENT ON COLUMN fact_sessions.account_id IS 'Account of the session''s tree; NULL when the tree is gone (team figures leave such sessions out).';
+COMMENT ON COLUMN fact_sessions.started_at IS 'When the session started (UTC).';
+COMMENT ON COLUMN fact_sessions.day IS 'UTC calendar day of started_at (group by this, not by a cast in your client''s time zone).';
+COMMENT ON COLUMN fact_sessions.completed_at IS 'When the session was completed (UTC); NULL while incomplete.';
+COMMENT ON COLUMN fact_sessions.duration_minutes IS 'completed_at - started_at in minutes, as the dashboards'' medians use it (PostgreSQL extract(epoch)/60 as float8); negative when completed_at precedes started_at; NULL when incomplete.';
+COMMENT ON COLUMN fact_sessions.outcome IS 'Outcome as stored: resolved, escalated, workaround, unresolved, NULL or any other text (counted in no outcome).';
+COMMENT ON COLUMN fact_sessions.decision_count IS 'Elements of the decisions array; 0 when decisions is NULL or not an array.';
+COMMENT ON COLUMN fact_sessions.visit_count IS 'Decision elements that are objects with a non-empty string node_id (node visits; repeats count).';
+COMMENT ON COLUMN fact_sessions.dropoff_node_id IS 'For an incomplete session, the node of its raw last decision element when that element is such an object; NULL otherwise.';
+COMMENT ON COLUMN fact_sessions.rating IS 'The session''s rating 1..5 (its newest when rated twice); NULL when not rated.';
+COMMENT ON COLUMN fact_sessions.rated_at IS 'When that rating was created (UTC); NULL when not rated.';
 
 CREATE TABLE window_summary (
     period VARCHAR NOT NULL, scope VARCHAR NOT NULL, scope_id VARCHAR NOT NULL, engineer_id VARCHAR NOT NULL,

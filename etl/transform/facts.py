@@ -1,4 +1,4 @@
-"""The sessions fact: one row per session, for questions over any range (no names, no comments).
+"""fact_sessions: one row per session, for questions over any range (no names, no comments).
 
 Analysts compute exact medians, distinct counts and custom ranges from it, which the
 per-day and per-window rollups cannot give. Ids only: names live in the dimensions.
@@ -26,7 +26,7 @@ FACT_COLUMNS = (
 )
 
 
-def sessions(extracted: pl.LazyFrame, trees: pl.LazyFrame, rated: pl.LazyFrame) -> pl.LazyFrame:
+def fact_sessions(extracted: pl.LazyFrame, trees: pl.LazyFrame, rated: pl.LazyFrame) -> pl.LazyFrame:
     """One row per extracted session (extract_sessions.sql) with its account and newest rating.
 
     The account comes through the tree (NULL when the tree is gone, as team figures leave

@@ -76,7 +76,7 @@ class WindowPart:
 
     time_series: pl.DataFrame  # window_time_series rows of these days
     daily_sessions: pl.DataFrame  # daily_sessions rows of these days
-    sessions: pl.DataFrame  # the sessions fact rows of these days
+    fact_sessions: pl.DataFrame  # fact_sessions rows of these days
     daily_step_feedback: pl.DataFrame  # daily_step_feedback rows of these days
     rollups: Rollups
 
@@ -111,17 +111,21 @@ def window_part(
         sessions=coded.select(ROLLUP_COLUMNS),
     )
     return WindowPart(
-        time_series=time_series, daily_sessions=daily, sessions=fact, daily_step_feedback=step_days, rollups=rollups
+        time_series=time_series,
+        daily_sessions=daily,
+        fact_sessions=fact,
+        daily_step_feedback=step_days,
+        rollups=rollups,
     )
 
 
 def _per_session(
     coded: pl.LazyFrame, trees: pl.LazyFrame, rated: pl.DataFrame | None, helpful: pl.DataFrame | None
 ) -> list[pl.LazyFrame]:
-    """The sessions fact and daily_step_feedback plans of some whole days of sessions."""
+    """The fact_sessions and daily_step_feedback plans of some whole days of sessions."""
     helpful_rows = helpful if helpful is not None else helpful_days(None)
     return [
-        facts.sessions(coded, trees, (rated if rated is not None else facts.no_ratings()).lazy()),
+        facts.fact_sessions(coded, trees, (rated if rated is not None else facts.no_ratings()).lazy()),
         steps.daily_step_feedback(steps.daily_step_visits(coded), helpful_rows.lazy()),
     ]
 
@@ -227,7 +231,7 @@ def all_window_tables(
     )
     built["daily_sessions"] = part.daily_sessions
     built["window_time_series"] = part.time_series
-    built["sessions"] = part.sessions
+    built["fact_sessions"] = part.fact_sessions
     built["daily_step_feedback"] = part.daily_step_feedback
     return built
 
@@ -235,7 +239,7 @@ def all_window_tables(
 def history_part(
     sessions: pl.DataFrame, dims: Dimensions, *, rated: pl.DataFrame, helpful: pl.DataFrame
 ) -> dict[str, pl.DataFrame]:
-    """daily_sessions, sessions and daily_step_feedback rows of a range of older sessions.
+    """daily_sessions, fact_sessions and daily_step_feedback rows of a range of older sessions.
 
     History is read in chunks of whole days; `helpful` holds the helpful_days rows of the
     chunk's days, `rated` the newest rating of (at least) its sessions.
@@ -243,4 +247,4 @@ def history_part(
     coded = ids.encode(sessions, ["tree_id", "user_id"])
     s, t = coded.lazy(), dims.coded_trees.lazy()
     daily, fact, step_days = pl.collect_all([history.daily_sessions(s, t), *_per_session(s, t, rated, helpful)])
-    return {"daily_sessions": daily, "sessions": fact, "daily_step_feedback": step_days}
+    return {"daily_sessions": daily, "fact_sessions": fact, "daily_step_feedback": step_days}

@@ -216,18 +216,18 @@ def test_data_quality_over_the_last_runs(store: duckdb.DuckDBPyConnection, live:
     assert sum(row["unknown_tree"] + row["completed_before_started"] for row in by_month) > 0
 
 
-def test_the_sessions_fact_adds_up_to_the_daily_history(store: duckdb.DuckDBPyConnection, live: Conn) -> None:
+def test_fact_sessions_adds_up_to_the_daily_history(store: duckdb.DuckDBPyConnection, live: Conn) -> None:
     differing = store.sql(
         """
         SELECT * FROM (SELECT tree_id AS scope_id, day, count(*) AS sessions,
-                              count(completed_at) AS completed_sessions FROM sessions GROUP BY ALL) f
+                              count(completed_at) AS completed_sessions FROM fact_sessions GROUP BY ALL) f
         FULL JOIN (SELECT scope_id, day, sessions, completed_sessions FROM daily_sessions WHERE scope = 'tree') d
         USING (scope_id, day)
         WHERE f.sessions IS DISTINCT FROM d.sessions OR f.completed_sessions IS DISTINCT FROM d.completed_sessions
         """
     ).fetchall()
     assert differing == []
-    [(stored,)] = store.sql("SELECT count(*) FROM sessions").fetchall()
+    [(stored,)] = store.sql("SELECT count(*) FROM fact_sessions").fetchall()
     assert stored == live.execute("SELECT count(*) FROM sessions").fetchone()[0]  # type: ignore[index]
 
 

@@ -1,4 +1,4 @@
-"""The sessions fact and the additive per-day step feedback (etl/transform/facts.py, steps.py)."""
+"""fact_sessions and the additive per-day step feedback (etl/transform/facts.py, steps.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from etl.transform.facts import no_ratings, sessions
+from etl.transform.facts import fact_sessions, no_ratings
 from etl.transform.steps import daily_helpful, daily_step_feedback, daily_step_visits, window_step_feedback
 from tests.unit.frames import RATED, SESSIONS, STEP_RATINGS, TIMESTAMP, TREES, UTC, assert_rows, extracted
 
@@ -56,7 +56,7 @@ def test_one_row_per_session_with_its_account_counts_dropoff_and_newest_rating()
         },
         orient="row",
     )
-    result = sessions(extract(FACT_ROWS), TREE_FRAME, rated.lazy())
+    result = fact_sessions(extract(FACT_ROWS), TREE_FRAME, rated.lazy())
     assert_rows(result, expected, by=["session_id"])
     completed_at = result.select("session_id", "completed_at").collect().sort("session_id")
     assert completed_at["completed_at"].to_list() == [
@@ -68,7 +68,7 @@ def test_one_row_per_session_with_its_account_counts_dropoff_and_newest_rating()
 
 
 def test_without_ratings_every_rating_is_null() -> None:
-    result = sessions(extract(FACT_ROWS), TREE_FRAME, no_ratings().lazy()).collect()
+    result = fact_sessions(extract(FACT_ROWS), TREE_FRAME, no_ratings().lazy()).collect()
     assert result["rating"].null_count() == result.height == 4
 
 

@@ -34,7 +34,7 @@ GRAINS = {
     "daily_sessions": ["scope", "scope_id", "day"],
     "daily_ratings": ["tree_id", "day"],
     "daily_step_feedback": ["tree_id", "node_id", "day"],
-    "sessions": ["session_id"],
+    "fact_sessions": ["session_id"],
     "data_quality": ["check_name"],
 }
 
@@ -130,9 +130,9 @@ def test_a_window_built_range_by_range_equals_it_built_whole() -> None:
 
     same(pl.concat([p.time_series for p in parts]), whole.time_series)
     same(pl.concat([p.daily_sessions for p in parts]), whole.daily_sessions)
-    same(pl.concat([p.sessions for p in parts]), whole.sessions)
+    same(pl.concat([p.fact_sessions for p in parts]), whole.fact_sessions)
     same(pl.concat([p.daily_step_feedback for p in parts]), whole.daily_step_feedback)
-    assert whole.sessions.height == sessions.height and whole.daily_step_feedback.height > 0
+    assert whole.fact_sessions.height == sessions.height and whole.daily_step_feedback.height > 0
     combined = Rollups.combine([p.rollups for p in parts])
     assert combined.quality == whole.rollups.quality
     same(combined.sessions, whole.rollups.sessions)
