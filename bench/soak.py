@@ -1,0 +1,374 @@
+"""`make soak`: the read API under 50 clients across publishes and SIGKILLed refreshes.
+
+An embedded PostgreSQL with a seeded source, a nightly store, `flowmetrics serve` in its
+own process; then for SECONDS: 50 keep-alive clients cycle through team, me and flow
+requests of many users while a loop publishes hourly refreshes (real `flowmetrics refresh`
+processes) and SIGKILLs others mid-run. Prints requests, non-200, mixed answers (one
+request and as_of, two bodies), latency overall / quiet / in the second after a publish,
+kills, broken stores, leftover files, then the store's size after 24 hourlies against a
+nightly on the same data. Never part of `make test`; every figure is this machine's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import jwt
+
+from etl import database
+from etl.seed import seed
+
+SECRET = "soak-secret-0123456789abcdef-0123456789abcdef-0123456789abcdef"
+HOST = "127.0.0.1"
+AFTER_PUBLISH_SECONDS = 1.0
+
+
+def say(message: str) -> None:
+    print(f"[soak {datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+@dataclass
+class Sample:
+    started: float
+    seconds: float
+    status: int
+    request: int
+    as_of: str
+    digest: str
+
+
+@dataclass
+class Refreshes:
+    publishes: list[float] = field(default_factory=list)  # perf_counter when the symlink moved
+    kills: int = 0
+    broken: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    hourlies: int = 0
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "jobs.cli", "--quiet", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def run_cli(env: dict[str, str], *args: str) -> None:
+    process = cli(env, *args)
+    _, err = process.communicate(timeout=600)
+    if process.returncode != 0:
+        raise SystemExit(f"error: flowmetrics {' '.join(args)} failed: {err.decode().strip()}")
+
+
+def store_problem(store: Path) -> str | None:
+    """Why the published store would not serve, or None: opened as a new reader would."""
+    try:
+        con = duckdb.connect(str(store.resolve(strict=True)), read_only=True)
+        try:
+            con.sql("SELECT count(*) FROM window_summary").fetchall()
+            meta = dict(con.sql("SELECT key, value FROM store_meta").fetchall())
+        finally:
+            con.close()
+    except (OSError, duckdb.Error) as exc:
+        return str(exc)
+    return None if "as_of" in meta else "no as_of"
+
+
+def leftovers(store: Path) -> list[str]:
+    """Files beside the store other than it, its current and one previous version, lock, history."""
+    current = store.resolve().name
+    expected = {store.name, current, f"{store.name}.lock", f"{store.name}.runs.jsonl"}
+    names = sorted(p.name for p in store.parent.iterdir())
+    older = [n for n in names if n.startswith(f"{store.name}.v") and n != current]
+    return [n for n in names if n not in expected and n not in older[-1:]]
+
+
+def requests_for(store: Path) -> list[bytes]:
+    """Raw HTTP requests of many callers: team (with and without engineer), me, flows."""
+    con = duckdb.connect(str(store.resolve()), read_only=True)
+    try:
+        users = con.sql("SELECT user_id, account_id, is_team_admin FROM users WHERE is_active").fetchall()
+        trees = con.sql("SELECT tree_id, account_id FROM trees ORDER BY tree_id").fetchall()
+    finally:
+        con.close()
+    exp = datetime.now(UTC) + timedelta(hours=2)
+    by_account: dict[str, list[tuple[str, bool]]] = defaultdict(list)
+    for user_id, account_id, admin in users:
+        by_account[account_id].append((user_id, admin))
+    paths: list[tuple[str, str]] = []
+    for account_id, members in sorted(by_account.items()):
+        admins = [u for u, admin in members if admin]
+        engineers = [u for u, admin in members if not admin][:8]
+        for period in ("7d", "30d", "90d"):
+            if admins:
+                paths.append((admins[0], f"/analytics/team?period={period}"))
+                paths += [(admins[0], f"/analytics/team?period={period}&engineer_id={e}") for e in engineers[:3]]
+            paths += [(e, f"/analytics/me?period={period}") for e in engineers]
+            account_trees = [t for t, a in trees if a == account_id][:8]
+            if engineers:
+                paths += [(engineers[0], f"/analytics/flows/{t}?period={period}") for t in account_trees]
+    tokens = {u: jwt.encode({"sub": u, "exp": exp}, SECRET, algorithm="HS256") for u, _ in paths}
+    return [
+        (
+            f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nConnection: keep-alive\r\n"
+            f"Authorization: Bearer {tokens[user]}\r\n\r\n"
+        ).encode()
+        for user, path in paths
+    ]
+
+
+async def _call(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, str, bytes]:
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status, length, as_of = int(head[9:12]), 0, ""
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+        elif name.lower() == b"x-data-as-of":
+            as_of = value.strip().decode()
+    return status, as_of, await reader.readexactly(length)
+
+
+async def load(port: int, requests: list[bytes], clients: int, seconds: float, t0: float) -> list[Sample]:
+    samples: list[Sample] = []
+    deadline = time.perf_counter() + seconds
+
+    async def client(seed_: int) -> None:
+        pick = random.Random(seed_)
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            while time.perf_counter() < deadline:
+                index = pick.randrange(len(requests))
+                started = time.perf_counter()
+                status, as_of, body = await _call(reader, writer, requests[index])
+                elapsed = time.perf_counter() - started
+                digest = hashlib.blake2b(body, digest_size=12).hexdigest()
+                samples.append(Sample(started - t0, elapsed, status, index, as_of, digest))
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    return samples
+
+
+def refresh_loop(env: dict[str, str], store: Path, stop: threading.Event, result: Refreshes, publishes: int) -> None:
+    """Alternate a SIGKILLed refresh and a published one until `publishes` are done, then kill only."""
+    pick = random.Random(13)
+    while not stop.is_set():
+        if result.hourlies < publishes:
+            process = cli(env, "refresh", "--mode", "hourly")
+            _, err = process.communicate(timeout=600)
+            if process.returncode == 0:
+                result.hourlies += 1
+            else:
+                result.failed.append(err.decode().strip())
+        if stop.is_set():
+            break
+        process = cli(env, "refresh", "--mode", "hourly")
+        stop.wait(pick.uniform(0.3, 2.5))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            result.kills += 1
+        process.communicate()
+        if process.returncode == 0:
+            result.hourlies += 1
+        problem = store_problem(store)
+        if problem is not None:
+            result.broken.append(problem)
+
+
+def watch_publishes(store: Path, stop: threading.Event, result: Refreshes, t0: float) -> None:
+    target = os.readlink(store)
+    while not stop.is_set():
+        now = os.readlink(store)
+        if now != target:
+            result.publishes.append(time.perf_counter() - t0)
+            target = now
+        time.sleep(0.002)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values) or [0.0]
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sessions", type=int, default=20_000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--publishes", type=int, default=10)
+    parser.add_argument("--hourlies", type=int, default=24, help="hourly refreshes in all before the size check")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="flowmetrics-soak-") as tmp:
+        folder = Path(tmp)
+        pgdata = folder / "pg"
+        admin = database.start_embedded(pgdata, stop_at_exit=True)
+        try:
+            return soak(args, folder, admin)
+        finally:
+            database.stop_embedded(pgdata)
+
+
+def soak(args: argparse.Namespace, folder: Path, admin: str) -> int:
+    url = database.create_database(admin, prefix="soak")
+    report = seed(url, sessions=args.sessions, accounts=8, days=400, seed=7)
+    say(f"seeded {report.sessions} sessions")
+    store = folder / "store" / "metrics.duckdb"
+    env = {
+        **os.environ,
+        "METRICS_DB": str(store),
+        "DATABASE_URL": url,
+        "METRICS_JWT_SECRET": SECRET,
+        "METRICS_REFRESH_RETRIES": "0",
+    }
+    run_cli(env, "refresh", "--mode", "nightly")
+    nightly_first = store.resolve().stat().st_size
+    requests = requests_for(store)
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jobs.cli", "--quiet", "serve", "--host", HOST, "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_server(port)
+        say(f"{len(requests)} distinct requests, {args.clients} clients, {args.seconds:.0f} s")
+        t0 = time.perf_counter()
+        asyncio.run(load(port, requests, args.clients, 3.0, t0))  # warm the first version
+        stop = threading.Event()
+        result = Refreshes()
+        t0 = time.perf_counter()
+        threads = [
+            threading.Thread(target=refresh_loop, args=(env, store, stop, result, args.publishes)),
+            threading.Thread(target=watch_publishes, args=(store, stop, result, t0)),
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            samples = asyncio.run(load(port, requests, args.clients, args.seconds, t0))
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+    finally:
+        server.terminate()
+        server.wait(30)
+
+    run_cli(env, "refresh", "--mode", "hourly")
+    result.hourlies += 1
+    left = leftovers(store)
+    while result.hourlies < args.hourlies:
+        run_cli(env, "refresh", "--mode", "hourly")
+        result.hourlies += 1
+    hourly_size = store.resolve().stat().st_size
+    as_of = last_as_of(store)
+    run_cli(env, "refresh", "--mode", "nightly", "--as-of", as_of)
+    nightly_size = store.resolve().stat().st_size
+    print_report(samples, result, left, nightly_first, hourly_size, nightly_size)
+    return 0
+
+
+def print_report(
+    samples: list[Sample], result: Refreshes, left: list[str], nightly_first: int, hourly: int, nightly: int
+) -> None:
+    non_200 = sum(s.status != 200 for s in samples)
+    bodies: dict[tuple[int, str], set[str]] = defaultdict(set)
+    for s in samples:
+        if s.status == 200:
+            bodies[(s.request, s.as_of)].add(s.digest)
+    mixed = sum(len(b) > 1 for b in bodies.values())
+    after, quiet = [], []
+    for s in samples:
+        near = any(p <= s.started < p + AFTER_PUBLISH_SECONDS for p in result.publishes)
+        (after if near else quiet).append(s)
+    seconds = [s.seconds for s in samples]
+    quiet_p99 = pct([s.seconds for s in quiet], 0.99)
+    after_p99 = pct([s.seconds for s in after], 0.99)
+    figures = {
+        "requests": len(samples),
+        "non_200": non_200,
+        "mixed_answers": mixed,
+        "publishes": len(result.publishes),
+        "p50_ms": round(statistics.median(seconds) * 1000, 1) if seconds else 0.0,
+        "p99_ms": round(pct(seconds, 0.99), 1),
+        "quiet_p50_ms": round(pct([s.seconds for s in quiet], 0.5), 1),
+        "quiet_p99_ms": round(quiet_p99, 1),
+        "after_publish_requests": len(after),
+        "after_publish_p50_ms": round(pct([s.seconds for s in after], 0.5), 1),
+        "after_publish_p99_ms": round(after_p99, 1),
+        "after_publish_p99_vs_quiet": round(after_p99 / quiet_p99, 2) if quiet_p99 else None,
+        "kills": result.kills,
+        "broken_stores": len(result.broken),
+        "failed_refreshes": len(result.failed),
+        "leftover_files": len(left),
+        "hourlies": result.hourlies,
+        "store_mb_nightly_first": round(nightly_first / 1e6, 2),
+        "store_mb_after_hourlies": round(hourly / 1e6, 2),
+        "store_mb_nightly_same_data": round(nightly / 1e6, 2),
+        "store_hourly_vs_nightly": round(hourly / nightly, 2),
+    }
+    width = max(map(len, figures))
+    for name, value in figures.items():
+        print(f"  {name:<{width}}  {value}")
+    for problem in result.broken[:5]:
+        print(f"  broken: {problem}")
+    for problem in result.failed[:5]:
+        print(f"  failed: {problem}")
+    for name in left:
+        print(f"  leftover: {name}")
+    print(json.dumps(figures))
+
+
+def last_as_of(store: Path) -> str:
+    con = duckdb.connect(str(store.resolve()), read_only=True)
+    try:
+        return str(con.sql("SELECT value FROM store_meta WHERE key = 'as_of'").fetchall()[0][0])
+    finally:
+        con.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_server(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{port}/_ping", timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"error: the API did not start on port {port} within 60 s") from None
+            time.sleep(0.2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
