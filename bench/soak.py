@@ -63,6 +63,7 @@ class Refreshes:
     broken: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     hourlies: int = 0
+    seconds: float = 0.0
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
@@ -151,15 +152,15 @@ async def _call(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, requ
     return status, as_of, await reader.readexactly(length)
 
 
-async def load(port: int, requests: list[bytes], clients: int, seconds: float, t0: float) -> list[Sample]:
+async def load(port: int, requests: list[bytes], clients: int, done: threading.Event, t0: float) -> list[Sample]:
+    """`clients` keep-alive connections, each asking random requests back to back until `done`."""
     samples: list[Sample] = []
-    deadline = time.perf_counter() + seconds
 
     async def client(seed_: int) -> None:
         pick = random.Random(seed_)
         reader, writer = await asyncio.open_connection(HOST, port)
         try:
-            while time.perf_counter() < deadline:
+            while not done.is_set():
                 index = pick.randrange(len(requests))
                 started = time.perf_counter()
                 status, as_of, body = await _call(reader, writer, requests[index])
@@ -173,21 +174,20 @@ async def load(port: int, requests: list[bytes], clients: int, seconds: float, t
     return samples
 
 
-def refresh_loop(env: dict[str, str], store: Path, stop: threading.Event, result: Refreshes, publishes: int) -> None:
-    """Alternate a SIGKILLed refresh and a published one until `publishes` are done, then kill only."""
+def refresh_loop(env: dict[str, str], store: Path, stop: threading.Event, result: Refreshes) -> None:
+    """Until `stop`: a refresh that publishes, then one SIGKILLed at a random moment, and again."""
     pick = random.Random(13)
     while not stop.is_set():
-        if result.hourlies < publishes:
-            process = cli(env, "refresh", "--mode", "hourly")
-            _, err = process.communicate(timeout=600)
-            if process.returncode == 0:
-                result.hourlies += 1
-            else:
-                result.failed.append(err.decode().strip())
+        process = cli(env, "refresh", "--mode", "hourly")
+        _, err = process.communicate(timeout=600)
+        if process.returncode == 0:
+            result.hourlies += 1
+        else:
+            result.failed.append(err.decode().strip())
         if stop.is_set():
             break
         process = cli(env, "refresh", "--mode", "hourly")
-        stop.wait(pick.uniform(0.3, 2.5))
+        time.sleep(pick.uniform(0.5, 2.5))  # python starts in ~1 s: some die before the build
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             result.kills += 1
@@ -219,7 +219,7 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=20_000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--publishes", type=int, default=10)
+    parser.add_argument("--publishes", type=int, default=10, help="runs on past --seconds until this many")
     parser.add_argument("--hourlies", type=int, default=24, help="hourly refreshes in all before the size check")
     args = parser.parse_args()
 
@@ -258,23 +258,33 @@ def soak(args: argparse.Namespace, folder: Path, admin: str) -> int:
     try:
         wait_for_server(port)
         say(f"{len(requests)} distinct requests, {args.clients} clients, {args.seconds:.0f} s")
-        t0 = time.perf_counter()
-        asyncio.run(load(port, requests, args.clients, 3.0, t0))  # warm the first version
+        idle = timed_load(port, requests, args.clients, 10.0)  # no refresh running: the baseline
         stop = threading.Event()
         result = Refreshes()
         t0 = time.perf_counter()
+
+        def until_done() -> None:
+            # SECONDS, and on a slow machine longer, until the publishes are in (at most 3x).
+            while time.perf_counter() - t0 < args.seconds or len(result.publishes) < args.publishes:
+                if time.perf_counter() - t0 > 3 * args.seconds:
+                    break
+                time.sleep(0.1)
+            stop.set()
+
         threads = [
-            threading.Thread(target=refresh_loop, args=(env, store, stop, result, args.publishes)),
+            threading.Thread(target=refresh_loop, args=(env, store, stop, result)),
             threading.Thread(target=watch_publishes, args=(store, stop, result, t0)),
+            threading.Thread(target=until_done),
         ]
         for thread in threads:
             thread.start()
         try:
-            samples = asyncio.run(load(port, requests, args.clients, args.seconds, t0))
+            samples = asyncio.run(load(port, requests, args.clients, stop, t0))
         finally:
             stop.set()
             for thread in threads:
                 thread.join()
+        result.seconds = time.perf_counter() - t0
     finally:
         server.terminate()
         server.wait(30)
@@ -289,12 +299,25 @@ def soak(args: argparse.Namespace, folder: Path, admin: str) -> int:
     as_of = last_as_of(store)
     run_cli(env, "refresh", "--mode", "nightly", "--as-of", as_of)
     nightly_size = store.resolve().stat().st_size
-    print_report(samples, result, left, nightly_first, hourly_size, nightly_size)
+    print_report(samples, idle, result, left, nightly_first, hourly_size, nightly_size)
     return 0
 
 
+def timed_load(port: int, requests: list[bytes], clients: int, seconds: float) -> list[Sample]:
+    done = threading.Event()
+    timer = threading.Timer(seconds, done.set)
+    timer.start()
+    return asyncio.run(load(port, requests, clients, done, time.perf_counter()))
+
+
 def print_report(
-    samples: list[Sample], result: Refreshes, left: list[str], nightly_first: int, hourly: int, nightly: int
+    samples: list[Sample],
+    idle: list[Sample],
+    result: Refreshes,
+    left: list[str],
+    nightly_first: int,
+    hourly: int,
+    nightly: int,
 ) -> None:
     non_200 = sum(s.status != 200 for s in samples)
     bodies: dict[tuple[int, str], set[str]] = defaultdict(set)
@@ -310,8 +333,12 @@ def print_report(
     quiet_p99 = pct([s.seconds for s in quiet], 0.99)
     after_p99 = pct([s.seconds for s in after], 0.99)
     figures = {
+        "idle_requests": len(idle),
+        "idle_p50_ms": round(pct([s.seconds for s in idle], 0.5), 1),
+        "idle_p99_ms": round(pct([s.seconds for s in idle], 0.99), 1),
+        "seconds": round(result.seconds, 1),
         "requests": len(samples),
-        "non_200": non_200,
+        "non_200": non_200 + sum(s.status != 200 for s in idle),
         "mixed_answers": mixed,
         "publishes": len(result.publishes),
         "p50_ms": round(statistics.median(seconds) * 1000, 1) if seconds else 0.0,

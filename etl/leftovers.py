@@ -62,9 +62,15 @@ def _build_parts(build: Path) -> list[Path]:
 
 
 def _remove(paths: list[Path]) -> list[Path]:
+    """Delete what can be deleted (a leftover is no reason to fail a refresh); returns those."""
+    removed = []
     for path in paths:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-    return paths
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        except OSError:
+            continue
+        removed.append(path)
+    return removed

@@ -164,10 +164,16 @@ def _run_with_retries(config: Config, url: str, record: RunRecord, sleep: Callab
             append_run(config.runs_log, record)
             raise
     record.finished_at = utcnow()
-    append_run(config.runs_log, record)
     if record.status == "failed":
         log.error("refresh %s failed in %s: %s", record.mode, record.failed_step, record.error)
-        raise RefreshFailed(record.failed_step or "refresh", Exception(record.error))
+        raise _recorded(config, record, RefreshFailed(record.failed_step or "refresh", Exception(record.error)))
+    try:
+        append_run(config.runs_log, record)
+    except OSError as exc:
+        raise FlowmetricsError(
+            f"the refresh was published but could not be recorded in {config.runs_log}: {exc.strerror}; "
+            "free space on its filesystem"
+        ) from exc
     log.info(
         "refresh %s done: as_of %s, %d rows extracted in %.1f s, %d rows built in %.1f s, published %d rows in %.1f s",
         record.mode,
