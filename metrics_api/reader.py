@@ -319,7 +319,7 @@ class StoreReader:
         started = time.monotonic()
         try:
             warmed = loaded.warm_from(previous, self.warm)
-        except StoreUnavailable as exc:  # the new version is damaged: its first request says so
+        except Exception as exc:  # only a head start: a failure here must not fail the request
             log.warning("warming %s stopped: %s", loaded.path.name, exc)
             return
         log.info("%s warmed with %d answers in %.2f s", loaded.path.name, warmed, time.monotonic() - started)

@@ -20,6 +20,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 
 from etl.config import Config
 from etl.errors import StoreUnavailable
@@ -108,7 +109,12 @@ HEALTH_DETAIL = {
 
 def _health_run(run: dict[str, Any] | None) -> HealthRun | None:
     """What health may tell anyone about a run: when, which, and the step that failed."""
-    return HealthRun.model_validate({k: run.get(k) for k in HealthRun.model_fields}) if run is not None else None
+    if run is None:
+        return None
+    try:
+        return HealthRun.model_validate({k: run.get(k) for k in HealthRun.model_fields})
+    except ValidationError:  # a run history line not written by this version: no reason for a 500
+        return None
 
 
 def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -> APIRouter:
