@@ -21,6 +21,7 @@ import polars as pl
 from etl.config import LOOKBACK_DAYS, PERIODS, Config
 from etl.errors import AuditError, FlowmetricsError, RefreshFailed, RefreshLocked, SourceError
 from etl.extract import Source
+from etl.leftovers import remove_abandoned_builds
 from etl.prefetch import Prefetch
 from etl.publish import StoreBuild
 from etl.store import SCHEMA_VERSION, schema_version
@@ -95,16 +96,43 @@ def run_refresh(
         raise FlowmetricsError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
     as_of = (as_of or utcnow()).astimezone(UTC)
     record = RunRecord(mode=mode, trigger=trigger, as_of=as_of)
-    try:
-        with refresh_lock(config.lock_path, wait_seconds=wait_seconds):
-            if before_run is not None:
-                before_run()
-            _run_with_retries(config, database_url, record, sleep)
-    except RefreshLocked as exc:
-        record.status, record.error, record.finished_at = "skipped", str(exc), utcnow()
-        append_run(config.runs_log, record)
-        raise
+    waiting = time.monotonic()
+    with ExitStack() as held:
+        try:
+            record.lock_wait_seconds = held.enter_context(refresh_lock(config.lock_path, wait_seconds=wait_seconds))
+        except RefreshLocked as exc:
+            record.lock_wait_seconds = time.monotonic() - waiting
+            record.status, record.error = "skipped", str(exc)
+            record.started_at = record.finished_at = utcnow()
+            append_run(config.runs_log, record)
+            raise
+        except RefreshFailed as exc:  # the lock file itself could not be written (a full disk)
+            record.lock_wait_seconds = time.monotonic() - waiting
+            _fail(record, exc.step, exc.cause)
+            record.started_at = record.finished_at = utcnow()
+            raise _recorded(config, record, exc) from exc.cause
+        # Run time starts once the lock is held: serial runs never look overlapping.
+        record.started_at = utcnow()
+        # Under the lock no other build can be in progress: whatever a killed refresh left
+        # is abandoned, and goes now rather than after an hour.
+        for leftover in remove_abandoned_builds(config.metrics_db):
+            log.warning("removed %s, left by a refresh that was killed", leftover.name)
+        if before_run is not None:
+            before_run()
+        _run_with_retries(config, database_url, record, sleep)
     return record
+
+
+def _recorded(config: Config, record: RunRecord, failure: RefreshFailed) -> RefreshFailed:
+    """Append the failed run to the history; a history that cannot be written is said too."""
+    try:
+        append_run(config.runs_log, record)
+    except OSError as exc:
+        return RefreshFailed(
+            failure.step,
+            Exception(f"{failure.cause} (the run could not be recorded in {config.runs_log}: {exc.strerror})"),
+        )
+    return failure
 
 
 def _run_with_retries(config: Config, url: str, record: RunRecord, sleep: Callable[[float], None]) -> None:
@@ -136,10 +164,16 @@ def _run_with_retries(config: Config, url: str, record: RunRecord, sleep: Callab
             append_run(config.runs_log, record)
             raise
     record.finished_at = utcnow()
-    append_run(config.runs_log, record)
     if record.status == "failed":
         log.error("refresh %s failed in %s: %s", record.mode, record.failed_step, record.error)
-        raise RefreshFailed(record.failed_step or "refresh", Exception(record.error))
+        raise _recorded(config, record, RefreshFailed(record.failed_step or "refresh", Exception(record.error)))
+    try:
+        append_run(config.runs_log, record)
+    except OSError as exc:
+        raise FlowmetricsError(
+            f"the refresh was published but could not be recorded in {config.runs_log}: {exc.strerror}; "
+            "free space on its filesystem"
+        ) from exc
     log.info(
         "refresh %s done: as_of %s, %d rows extracted in %.1f s, %d rows built in %.1f s, published %d rows in %.1f s",
         record.mode,
