@@ -65,24 +65,32 @@ def run_demo(
 ) -> int:
     """Seed, refresh and serve until Ctrl-C or SIGTERM; then stop the embedded PostgreSQL too.
 
-    SIGTERM is turned into the same interrupt as Ctrl-C, so setup stops where it is and
-    the `finally` runs; while serving, uvicorn takes both signals, shuts down, and hands
+    SIGINT and SIGTERM both interrupt setup where it is and the `finally` runs (an error a
+    library raised for the interrupt, such as DuckDB's "Query interrupted", is read as
+    the interrupt it is); while serving, uvicorn takes both signals, shuts down, and hands
     the signal back, which ends here the same way.
     """
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    received: list[int] = []
+
+    def interrupt(signum: int, _frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
     pgdata = config.data_dir / "postgres"
     try:
         _serve_demo(config, sessions=sessions, host=host, port=port, secret=secret, progress=progress)
+    except Exception:
+        if received:
+            raise KeyboardInterrupt(f"signal {received[0]}") from None
+        raise
     finally:
         if not config.database_url:
             database.stop_embedded(pgdata)
             log.info("stopped the demo PostgreSQL in %s", pgdata)
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return 0
-
-
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _serve_demo(

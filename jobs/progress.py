@@ -94,7 +94,9 @@ class Progress:
         self._lock = threading.RLock()
         self._stage: str | None = None
         self._rows = 0
-        self._stage_started = self._started = clock()
+        # Detail lines come when a step has finished: a stage runs from the previous stage's
+        # last line to its own last line.
+        self._stage_started = self._last_event = self._started = clock()
         self._drawn = False
         self._last_draw = 0.0
 
@@ -123,9 +125,10 @@ class Progress:
         with self._lock:
             if event.stage != self._stage:
                 self._end_stage()
-                self._stage, self._rows, self._stage_started = event.stage, 0, self.clock()
+                self._stage, self._rows, self._stage_started = event.stage, 0, self._last_event
             if event.rows is not None:
                 self._rows = self._rows + event.rows if event.add else event.rows
+            self._last_event = self.clock()
             self._draw()
 
     def clear(self) -> None:
@@ -135,7 +138,8 @@ class Progress:
     def _end_stage(self) -> None:
         if self._stage is None:
             return
-        line = f"{self.title} {self._stage}: {self._rows:,} rows, {self.clock() - self._stage_started:.1f} s"
+        rows = f"{self._rows:,} rows, " if self._rows else ""
+        line = f"{self.title} {self._stage}: {rows}{self._last_event - self._stage_started:.1f} s"
         self.lines.append(line)
         if self.interactive:
             self._clear()

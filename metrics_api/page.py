@@ -64,12 +64,6 @@ def build_page_router(config: Config, reader: StoreReader, verifier: TokenVerifi
     def page() -> HTMLResponse:
         return HTMLResponse(index, headers=SECURITY_HEADERS)
 
-    @router.get("/page/{name}")
-    def asset(name: str) -> Response:
-        if name not in assets:
-            raise HTTPException(404, detail="Not found")
-        return Response(assets[name], media_type=ASSETS[name], headers=SECURITY_HEADERS)
-
     @router.get("/page/ops")
     def ops(request: Request) -> Response:
         """Recent runs, data quality and the schedule; error messages only for operators."""
@@ -115,6 +109,13 @@ def build_page_router(config: Config, reader: StoreReader, verifier: TokenVerifi
             body = await run_in_threadpool(_choices, snap, user)
             snap.remember(key, body)
         return Response(body, media_type="application/json", headers={"Cache-Control": "private, no-cache"})
+
+    # Last: the other page/ paths are matched first.
+    @router.get("/page/{name}")
+    def asset(name: str) -> Response:
+        if name not in assets:
+            raise HTTPException(404, detail="Not found")
+        return Response(assets[name], media_type=ASSETS[name], headers=SECURITY_HEADERS)
 
     return router
 
