@@ -27,11 +27,14 @@ const Charts = (() => {
     return node;
   }
 
-  function niceMax(value) {
-    if (!(value > 0)) return 1;
+  // The axis top and its divisions: round numbers at every gridline (0.5, 1, 2, 5, 10...).
+  function niceScale(value) {
+    if (!(value > 0)) return { max: 1, divisions: 4 };
     const step = Math.pow(10, Math.floor(Math.log10(value)));
-    for (const m of [1, 2, 2.5, 5, 10]) if (m * step >= value) return m * step;
-    return 10 * step;
+    for (const [m, divisions] of [[1, 5], [2, 4], [2.5, 5], [4, 4], [5, 5], [8, 4], [10, 5]]) {
+      if (m * step >= value) return { max: m * step, divisions };
+    }
+    return { max: 10 * step, divisions: 5 };
   }
 
   function legend(series) {
@@ -51,15 +54,15 @@ const Charts = (() => {
     const left = 48, right = 8, top = 10, bottom = 34;
     const plotW = opts.width - left - right, plotH = opts.height - top - bottom;
     const totals = items.map((it) => series.reduce((sum, s) => sum + (Number(it.values[s.key]) || 0), 0));
-    const max = niceMax(Math.max(0, ...totals));
+    const { max, divisions } = niceScale(Math.max(0, ...totals));
     const root = svg("svg", {
       viewBox: `0 0 ${opts.width} ${opts.height}`, role: "img", "aria-label": opts.title || "chart",
       class: opts.chartClass || "",
     });
-    for (let i = 0; i <= 4; i++) {
-      const y = top + plotH - (plotH * i) / 4;
+    for (let i = 0; i <= divisions; i++) {
+      const y = top + plotH - (plotH * i) / divisions;
       root.append(svg("line", { x1: left, x2: left + plotW, y1: y, y2: y, stroke: "#e3e7ee" }));
-      root.append(svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", text: fmtAxis(max * i / 4) + opts.unit }));
+      root.append(svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", text: fmtAxis(max * i / divisions) + opts.unit }));
     }
     const slot = items.length ? plotW / items.length : plotW;
     const barW = Math.max(1, Math.min(40, slot * 0.8));
