@@ -46,7 +46,9 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 if not CHROMIUM.exists():
     if os.environ.get("FLOWMETRICS_BROWSER_TESTS") == "required":  # .ci/run sets it after installing Chromium
         raise RuntimeError(f"{CHROMIUM} is missing: `apt-get install -y chromium`")
-    pytest.skip(f"{CHROMIUM} is missing: `apt-get install -y chromium` to run the browser tests", allow_module_level=True)
+    pytest.skip(
+        f"{CHROMIUM} is missing: `apt-get install -y chromium` to run the browser tests", allow_module_level=True
+    )
 
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright  # noqa: E402
 
@@ -191,7 +193,9 @@ def test_the_flow_view_draws_drop_off_and_comments(browser: Browser, served: Ser
     page.wait_for_selector("#step-feedback")
     tree_id = page.input_value("#tree")
     flow = api(served, f"/analytics/flows/{tree_id}?period=30d")
-    assert page.text_content("#tiles .tile[data-key='total_sessions'] .value") == f"{flow['summary']['total_sessions']:,}"
+    assert (
+        page.text_content("#tiles .tile[data-key='total_sessions'] .value") == f"{flow['summary']['total_sessions']:,}"
+    )
     assert page.locator("#outcome-chart g.day").count() == len(flow["time_series"])
     steps = page.locator("#step-feedback .step")
     assert steps.count() == min(15, len(flow["step_feedback"])) > 0
