@@ -88,6 +88,8 @@ def build_page_router(config: Config, reader: StoreReader, verifier: TokenVerifi
                 "stale_after_seconds": stale_after,
             },
             "details": details,
+            # /health's own fields may be fewer; the page falls back to these.
+            "store": _store_facts(snap),
             "runs": [public_run(run, details=details) for run in reversed(history[-RUNS_SHOWN:])],
             "quality": {
                 "current": _current_quality(snap) if snap is not None else [],
@@ -145,6 +147,18 @@ def _stored_runs(snap: Snapshot) -> list[dict[str, Any]]:
         )
     names = [c[0] for c in columns]
     return [dict(zip(names, row, strict=True)) for row in reversed(rows)]
+
+
+def _store_facts(snap: Snapshot | None) -> dict[str, Any] | None:
+    if snap is None:
+        return None
+    age = (datetime.now(UTC) - snap.built_at).total_seconds() if snap.built_at is not None else None
+    return {
+        "as_of": snap.as_of.isoformat(),
+        "built_at": snap.built_at.isoformat() if snap.built_at is not None else None,
+        "age_seconds": round(age, 3) if age is not None else None,
+        "mode": snap.meta.get("mode"),
+    }
 
 
 def _current_quality(snap: Snapshot) -> list[dict[str, Any]]:

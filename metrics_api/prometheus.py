@@ -38,6 +38,7 @@ from metrics_api.reader import StoreReader
 disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: they double the scrape and nobody graphs them
 
 STAGES = ("extract", "transform", "publish")
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -63,10 +64,18 @@ class RequestMetrics:
             registry=self.registry,
         )
 
+        # The labelled children, looked up once per (route, method, status): `labels()` costs
+        # more than the increment itself.
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        key = (route, method, str(status))
-        self.requests.labels(*key).inc()
-        self.latency.labels(*key).observe(seconds)
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            labels = (route, method, str(status))
+            children = self._children[key] = (self.requests.labels(*labels), self.latency.labels(*labels))
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 class RequestMetricsMiddleware:
@@ -93,7 +102,8 @@ class RequestMetricsMiddleware:
         finally:
             # The router has put the matched route into the scope by now.
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.observe(route, scope["method"], status, time.perf_counter() - started)
+            method = scope["method"] if scope["method"] in METHODS else "other"  # labels stay bounded
+            self.metrics.observe(route, method, status, time.perf_counter() - started)
 
 
 class StoreCollector(Collector):

@@ -82,7 +82,8 @@
 
   function renderFreshness(health, ops) {
     const staleAfter = (ops.schedule || {}).stale_after_seconds;
-    const age = health.store_age_seconds;
+    const store = ops.store || {};
+    const age = health.store_age_seconds ?? store.age_seconds;
     const stale = typeof age === "number" && typeof staleAfter === "number" && age > staleAfter;
     const status = health.status || "unknown";
     const badge = $("status-badge");
@@ -96,11 +97,11 @@
     } else if (status !== "ok") {
       warning.textContent = `Store status: ${status}` + (health.detail ? ` (${health.detail})` : "");
     }
-    const last = health.last_run || {};
+    const last = health.last_run || (ops.runs || [])[0] || {};
     const facts = [
       ["status", status, "status"],
-      ["as_of", fmt.time(health.as_of), "as_of"],
-      ["built_at", fmt.time(health.built_at), "built_at"],
+      ["as_of", fmt.time(health.as_of ?? store.as_of), "as_of"],
+      ["built_at", fmt.time(health.built_at ?? store.built_at), "built_at"],
       ["age", fmt.age(age), "age"],
       ["allowed age", fmt.age(staleAfter), "stale_after"],
       ["last run", last.status ? `${last.status}${last.failed_step ? " in " + last.failed_step : ""}` : "–", "last_run"],

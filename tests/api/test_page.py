@@ -92,6 +92,8 @@ def test_ops_shows_runs_newest_first_without_error_text(page_client: TestClient)
     )
     assert "db-primary" not in page_client.get("/page/ops").text
     assert body["details"] is False
+    assert body["store"]["as_of"] == AS_OF.isoformat() and body["store"]["mode"] == "nightly"
+    assert body["store"]["built_at"] == (AS_OF + timedelta(minutes=2)).isoformat()
     assert body["schedule"]["stale_after_seconds"] == 7200  # hourly runs + an hour's grace
     assert body["quality"]["trend"] == [
         {"run_id": "a", "counts": {"null_decisions": 3}},

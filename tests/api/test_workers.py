@@ -19,7 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.conftest import SECRET, encode_token, publish_store
-from tests.api.sample import ADMIN_A, AS_OF, sample_rows
+from tests.api.sample import ADMIN_A, AS_OF, AS_OF_TEXT, sample_rows
 
 REQUESTS = 40
 
@@ -78,26 +78,25 @@ def served(store_path: Path, tmp_path: Path) -> Iterator[str]:
                 raise
 
 
-def health_count(text: str) -> float:
+def team_count(text: str) -> float:
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == "flowmetrics_http_requests_total" and sample.labels.get("route") == "/health":
+            if sample.name == "flowmetrics_http_requests_total" and sample.labels.get("route") == "/analytics/team":
                 return sample.value
     return 0.0
 
 
 def test_two_workers_answer_from_one_store_and_sum_their_metrics(served: str) -> None:
     token = encode_token(ADMIN_A)
-    bodies = set()
+    as_of = set()
     for _ in range(REQUESTS):
-        status, body = get(f"{served}/health")
+        status, body = get(f"{served}/analytics/team?period=7d", token)
         assert status == 200
-        bodies.add(json.loads(body)["store_path"])
-    assert len(bodies) == 1
-    assert get(f"{served}/analytics/team?period=7d", token)[0] == 200
-    assert get(f"{served}/", None)[0] == 200
+        as_of.add(json.loads(body)["as_of"])
+    assert as_of == {AS_OF_TEXT}
+    assert get(f"{served}/")[0] == 200
     # Every scrape, whichever worker answers it, counts the requests of both.
     for _ in range(6):
         status, body = get(f"{served}/metrics")
         assert status == 200
-        assert health_count(body.decode()) == REQUESTS
+        assert team_count(body.decode()) == REQUESTS
