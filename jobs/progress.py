@@ -168,8 +168,8 @@ class Progress:
         # Without a known share done, dots run back and forth so the bar still shows it is alive.
         bar = "." * (int(now * 4) % (BAR_WIDTH + 1)) if fraction is None else "#" * round(fraction * BAR_WIDTH)
         total = self.totals.get(self._stage)
-        rows = f"{self._rows:,}/{total:,}" if total else f"{self._rows:,}"
-        text = f"{self.title} [{bar:<{BAR_WIDTH}}] {self._stage}: {rows} rows, {now - self._started:.1f} s"
+        rows = f"{self._rows:,}/{total:,} rows, " if total else f"{self._rows:,} rows, " if self._rows else ""
+        text = f"{self.title} [{bar:<{BAR_WIDTH}}] {self._stage}: {rows}{now - self._started:.1f} s"
         self.stream.write("\r\033[K" + text)
         self.stream.flush()
         self._drawn, self._last_draw = True, now

@@ -13,7 +13,9 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,8 @@ from jobs.demo import demo_admin
 from jobs.history import read_runs
 from jobs.refresh import run_refresh
 from metrics_api.app import create_app
-from tests.api.conftest import SECRET, encode_token
+from tests.api.conftest import SECRET, encode_token, publish_store
+from tests.api.sample import AS_OF, sample_rows
 from tests.api.test_workers import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -73,6 +76,16 @@ def served(tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str) -> Itera
     with pytest.raises(RefreshFailed):  # a failure in the history: the page must show its step
         run_refresh(config, "postgresql://nobody@127.0.0.1:1/nowhere", mode="hourly")
     run_refresh(config, source, mode="hourly")
+    try:
+        with serving(config) as base:
+            yield Served(base, config, encode_token(demo_admin(config)))
+    finally:
+        database.drop_database(pg_admin_url, source)
+
+
+@contextmanager
+def serving(config: Config) -> Iterator[str]:
+    """The real app under a real uvicorn on a free loopback port, in a thread of this process."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -82,11 +95,10 @@ def served(tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str) -> Itera
         assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
         time.sleep(0.05)
     try:
-        yield Served(f"http://127.0.0.1:{port}", config, encode_token(demo_admin(config)))
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
-        database.drop_database(pg_admin_url, source)
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +226,20 @@ def test_without_a_token_no_tenant_data_and_no_error_text(browser: Browser, serv
     assert failure.startswith("connect: (message shown with an operator's token)")
     assert "127.0.0.1:1" not in page.content()
     assert errors == []
+
+
+def test_a_stale_store_is_flagged(browser: Browser, tmp_path: Path) -> None:
+    store = tmp_path / "metrics.duckdb"
+    publish_store(store, sample_rows(), as_of=AS_OF, built_at=datetime.now(UTC) - timedelta(hours=3))
+    config = Config.from_env({"METRICS_DB": str(store), "METRICS_JWT_SECRET": SECRET}, dotenv=Path("/nonexistent"))
+    with serving(config) as base:
+        errors: list[str] = []
+        page = open_page(browser, f"{base}/", errors)
+        warning = page.locator("#stale-warning")
+        assert warning.is_visible()
+        assert (warning.text_content() or "").startswith("The store is 3 h 0 min old: the schedule allows 2 h 0 min.")
+        assert page.text_content("#status-badge") == "ok, stale"
+        assert errors == []
 
 
 def _page_bytes(page: Page) -> int:
