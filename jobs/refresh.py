@@ -28,6 +28,7 @@ from etl.store import SCHEMA_VERSION, schema_version
 from etl.transform import ids, ratings, tables
 from jobs.history import RunRecord, append_run, read_runs, runs_frame, utcnow
 from jobs.lock import refresh_lock
+from jobs.quality_log import record_quality
 
 log = logging.getLogger("flowmetrics.refresh")
 
@@ -84,13 +85,15 @@ def run_refresh(
     wait_seconds: float = 0.0,
     sleep: Callable[[float], None] = time.sleep,
     before_run: Callable[[], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> RunRecord:
     """Refresh under the lock, retrying transient source errors; records every run.
 
     Raises RefreshLocked when another refresh holds the lock past `wait_seconds`, and
     RefreshFailed when the run failed (the previous store stays published). `before_run`
     is called once the lock is held (the scheduler claims its slot there); whatever it
-    raises cancels the run unrecorded.
+    raises cancels the run unrecorded. `progress` gets a line per read and write (default:
+    debug log lines).
     """
     if mode not in MODES:
         raise FlowmetricsError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
@@ -119,7 +122,8 @@ def run_refresh(
             log.warning("removed %s, left by a refresh that was killed", leftover.name)
         if before_run is not None:
             before_run()
-        _run_with_retries(config, database_url, record, sleep)
+        _run_with_retries(config, database_url, record, sleep, progress)
+        record_quality(config, record.run_id, record.as_of)
     return record
 
 
@@ -135,13 +139,19 @@ def _recorded(config: Config, record: RunRecord, failure: RefreshFailed) -> Refr
     return failure
 
 
-def _run_with_retries(config: Config, url: str, record: RunRecord, sleep: Callable[[float], None]) -> None:
+def _run_with_retries(
+    config: Config,
+    url: str,
+    record: RunRecord,
+    sleep: Callable[[float], None],
+    progress: Callable[[str], None] | None = None,
+) -> None:
     delay = config.retry_backoff_seconds
     step = _Step("connect")
     while True:
         record.attempts += 1
         try:
-            refresh_once(config, url, record, step)
+            refresh_once(config, url, record, step, progress)
             record.status = "success"
             break
         except SourceError as exc:
@@ -192,7 +202,9 @@ def _fail(record: RunRecord, step: str, exc: BaseException) -> None:
     record.error = str(exc) or type(exc).__name__
 
 
-def refresh_once(config: Config, url: str, record: RunRecord, step: _Step) -> None:
+def refresh_once(
+    config: Config, url: str, record: RunRecord, step: _Step, progress: Callable[[str], None] | None = None
+) -> None:
     """One attempt. `step.name` tracks where it is, for the failure message.
 
     The source is read on worker threads (etl.prefetch) while this thread transforms and
@@ -208,7 +220,7 @@ def refresh_once(config: Config, url: str, record: RunRecord, step: _Step) -> No
         record.mode = "nightly"
     nightly = record.mode == "nightly"
     since = lookback_start(as_of)
-    say = log.info
+    say = progress or log.debug
     transform = _Timer(step, "transform")
     history_before = None if nightly else since.date()
 
@@ -348,7 +360,7 @@ def _write_window(
             )
         writes += [writer.submit(build.write, name, frame) for name, frame in built.items()]
         built_rows += sum(f.height for f in built.values())
-        log.info("transform: window tables built in %.2f s so far", transform.seconds)
+        log.debug("transform: window tables built in %.2f s so far", transform.seconds)
         del built, rollups
         step.name = "publish"
         for write in writes:

@@ -49,10 +49,10 @@ MOMENTS = [
 
 
 def leftovers(store: Path) -> list[str]:
-    """Files beside the store that are neither a published version nor the lock and history."""
+    """Files beside the store that are neither a published version nor the lock and histories."""
     folder = store.parent
     versions = {resolve_store(store).name}
-    expected = {store.name, f"{store.name}.lock", f"{store.name}.runs.jsonl"}
+    expected = {store.name, f"{store.name}.lock", f"{store.name}.runs.jsonl", f"{store.name}.quality.jsonl"}
     names = sorted(p.name for p in folder.iterdir())
     # One older version is kept on purpose (readers that opened it keep working).
     older = [n for n in names if n.startswith(f"{store.name}.v") and n not in versions]
