@@ -4,7 +4,7 @@ The page is static (HTML, CSS and our own JavaScript drawing SVG, shipped as pac
 nothing from a CDN, so it works offline). It reads `/health`, `page/ops` and, with a
 token, `page/choices` and the very analytics endpoints the dashboards call. Tenant data
 only ever comes with a valid token under the API's rules; a run's error message (it may
-name hosts) only with the token of someone who may read a team dashboard. The token
+name hosts) only with a super admin's token (an operator's, never a tenant's). The token
 travels in the Authorization header, never in a URL query string.
 """
 
@@ -80,7 +80,7 @@ def build_page_router(config: Config, reader: StoreReader, verifier: TokenVerifi
             if snap is None:
                 raise StoreUnavailable("no store to check the token against yet")
             user = caller(snap, user_id)
-            details = user.is_team_admin or user.is_super_admin
+            details = user.is_super_admin  # operators: a tenant's admin never sees hosts or paths
         history = runs.runs() or (_stored_runs(snap) if snap is not None else [])
         body = {
             "schedule": {
