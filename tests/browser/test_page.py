@@ -151,7 +151,7 @@ def test_an_operator_sees_freshness_runs_quality_and_the_team_dashboard(browser:
     assert page.locator("#run-chart g.run").count() == 3
     failure = rows.nth(1).locator("td").last.text_content() or ""
     # Every token shows the failing step; the message (hosts, paths) only a super admin's.
-    operator = api(served, "/page/choices")["super_admin"]
+    operator = api(served, "/page/choices")["user"]["super_admin"]
     assert failure.startswith("connect: cannot reach PostgreSQL" if operator else "connect: (message shown with")
     quality = page.locator("#quality-table tr.quality-row")
     assert quality.count() >= 1
