@@ -24,7 +24,6 @@ from etl.config import Config
 from etl.errors import StoreUnavailable
 from metrics_api.auth import TokenVerifier, caller
 from metrics_api.ops import JsonLines, RunHistory, public_run, stale_after_seconds
-from metrics_api.queries import StoreQueries
 from metrics_api.reader import Snapshot, StoreReader, User
 
 RUNS_SHOWN = 30
@@ -131,17 +130,11 @@ def _json(body: dict[str, Any]) -> Response:
     )
 
 
-def _rows(q: StoreQueries, query: str, params: list[str]) -> list[tuple[Any, ...]]:
-    # The reader's own fetch-all helper: one cursor per request thread.
-    return q._rows(query, params)
-
-
 def _stored_runs(snap: Snapshot) -> list[dict[str, Any]]:
     """The store's refresh_runs, oldest first (when the run history file is not beside it)."""
     with snap.queries() as q:
-        rows = _rows(q, f"SELECT * FROM refresh_runs ORDER BY started_at DESC LIMIT {RUNS_SHOWN}", [])
-        columns = _rows(
-            q,
+        rows = q.sql(f"SELECT * FROM refresh_runs ORDER BY started_at DESC LIMIT {RUNS_SHOWN}", [])
+        columns = q.sql(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'refresh_runs' "
             "ORDER BY ordinal_position",
             [],
@@ -164,17 +157,16 @@ def _store_facts(snap: Snapshot | None) -> dict[str, Any] | None:
 
 def _current_quality(snap: Snapshot) -> list[dict[str, Any]]:
     with snap.queries() as q:
-        rows = _rows(q, "SELECT check_name, rows, rule FROM data_quality ORDER BY check_name", [])
+        rows = q.sql("SELECT check_name, rows, rule FROM data_quality ORDER BY check_name", [])
     return [{"check_name": name, "rows": count, "rule": rule} for name, count, rule in rows]
 
 
 def _choices(snap: Snapshot, user: User) -> bytes:
     team_reader = user.is_team_admin or user.is_super_admin
     with snap.queries() as q:
-        names = _rows(q, "SELECT coalesce(nullif(name, ''), 'Unknown') FROM users WHERE user_id = ?", [user.user_id])
+        names = q.sql("SELECT coalesce(nullif(name, ''), 'Unknown') FROM users WHERE user_id = ?", [user.user_id])
         engineers = (
-            _rows(
-                q,
+            q.sql(
                 "SELECT user_id, coalesce(nullif(name, ''), 'Unknown') AS shown FROM users "
                 f"WHERE account_id = ? ORDER BY shown, user_id LIMIT {USERS_SHOWN}",
                 [user.account_id],
@@ -184,8 +176,7 @@ def _choices(snap: Snapshot, user: User) -> bytes:
         )
         # Busiest first, so the preview opens on a tree with data. Super admins may read any tree.
         where = "" if user.is_super_admin else "WHERE t.account_id = ?"
-        trees = _rows(
-            q,
+        trees = q.sql(
             "SELECT t.tree_id, coalesce(t.name, '') AS name, coalesce(s.total_sessions, 0) AS sessions "
             "FROM trees t LEFT JOIN window_summary s ON s.period = '30d' AND s.scope = 'tree' "
             f"AND s.scope_id = t.tree_id AND s.engineer_id = '' {where} "
