@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install lint format test test-full bench demo clean
+.PHONY: help install lint format test test-full bench soak demo clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ test-full: $(STAMP) ## the suite plus the large differential runs
 
 bench: $(STAMP) ## benchmarks at 1M and 10M sessions; writes bench/results/
 	$(BIN)/python -m bench.run
+
+soak: $(STAMP) ## 50 clients for 60 s across 10 publishes and SIGKILLed refreshes; prints the figures
+	$(BIN)/python -m bench.soak
 
 demo: $(STAMP) ## embedded PostgreSQL, synthetic data, nightly refresh, API on 127.0.0.1:8000
 	$(BIN)/flowmetrics demo

@@ -20,6 +20,8 @@ from typing import Any
 
 import psycopg
 
+from bench.workers import measure_workers
+from bench.workers import render as render_workers
 from etl import database, sql
 from etl.extract import bind
 from jobs.history import read_runs
@@ -331,16 +333,24 @@ def _publish_to_serving(url: str, store: Path, port: int) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="1000000,10000000", help="session counts, comma-separated")
+    parser.add_argument("--sizes", help="session counts, comma-separated (default 1000000,10000000)")
     parser.add_argument("--skip-api", action="store_true")
     parser.add_argument("--storage-version", help="METRICS_STORAGE_VERSION of the stores (default: flowmetrics')")
+    parser.add_argument(
+        "--only",
+        choices=("workers",),
+        help="just one part: workers = API throughput at 1 and 2 server processes (default 100k sessions)",
+    )
     args = parser.parse_args(argv)
     if args.storage_version:
         STORAGE_VERSION["value"] = args.storage_version
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in (args.sizes or ("100000" if args.only else "1000000,10000000")).split(",")]
     DATA.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     admin = database.start_embedded(DATA / "pg", stop_at_exit=False)
+    if args.only == "workers":
+        workers_only(admin, sizes[0])
+        return
     report: dict[str, Any] = {"date": datetime.now(UTC).isoformat(), "as_of": ANCHOR.isoformat(), "sizes": {}}
     for n in sizes:
         url = ensure_source(admin, f"bench_{n}", sessions=n, days=365)
@@ -375,6 +385,8 @@ def main(argv: list[str] | None = None) -> None:
             entry["tenant"] = tenant
             entry["live_ms"] = live_baseline(url, tenant)
             entry["api"] = measure_api(url, store, tenant)
+            entry["workers"] = measure_workers(env_for(url, store), ROOT, tenant, SECRET, _wait_for)
+            log(f"workers: {entry['workers']}")
         report["sizes"][str(n)] = entry
     if len(sizes) > 1:
         # The smallest size's data plus 9x as many sessions of older history: the same 90-day
@@ -397,6 +409,22 @@ def main(argv: list[str] | None = None) -> None:
         )
         report["hourly_same_window_more_history"] = run
     write_report(report)
+
+
+def workers_only(admin: str, n: int) -> None:
+    """`python -m bench.run --only workers`: a store of n sessions (reused), then the workers part."""
+    url = ensure_source(admin, f"bench_{n}", sessions=n, days=365)
+    store = DATA / f"store_{n}" / "metrics.duckdb"
+    if not store.exists():
+        measure_refresh(url, store, "nightly")
+    tenant = largest_tenant(url)
+    result = measure_workers(env_for(url, store), ROOT, tenant, SECRET, _wait_for)
+    report = {"date": datetime.now(UTC).isoformat(), "as_of": ANCHOR.isoformat(), "sessions": n, "workers": result}
+    stamp = report["date"][:10]
+    (RESULTS / f"{stamp}-workers.json").write_text(json.dumps(report, indent=2))
+    text = "\n".join([f"# Workers benchmark {stamp} ({n:,} sessions)", *render_workers(result)]) + "\n"
+    (RESULTS / f"{stamp}-workers.md").write_text(text)
+    print(text)
 
 
 def write_report(report: dict[str, Any]) -> None:
@@ -500,6 +528,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"same run): {share}.",
             f"Publish to serving: {api['publish_to_serving_ms']} ms.",
         ]
+        if "workers" in entry:
+            lines += render_workers(entry["workers"])
     return "\n".join(lines) + "\n"
 
 

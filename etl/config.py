@@ -96,6 +96,11 @@ class Config:
         return self.metrics_db.with_name(self.metrics_db.name + ".runs.jsonl")
 
     @property
+    def quality_log(self) -> Path:
+        """One JSON line per published store: its data_quality counts (the page's trend)."""
+        return self.metrics_db.with_name(self.metrics_db.name + ".quality.jsonl")
+
+    @property
     def lock_path(self) -> Path:
         return self.metrics_db.with_name(self.metrics_db.name + ".lock")
 

@@ -9,7 +9,6 @@ carries the older per-day history over from the previous store).
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -24,8 +23,9 @@ import polars as pl
 from etl import sql
 from etl.config import DEFAULT_STORAGE_VERSION
 from etl.errors import AuditError, PublishError
+from etl.leftovers import remove_stale_builds
 from etl.sort_key import sort_by_keys
-from etl.store import SCHEMA_VERSION, create_store, resolve_store, stored_schema_version, version_prefix
+from etl.store import SCHEMA_VERSION, create_store, resolve_store, version_prefix
 
 # Rows are written sorted by the key the API looks them up by: DuckDB's zone maps then
 # skip most row groups (a PRIMARY KEY made the file 7x larger and no faster).
@@ -90,10 +90,9 @@ class StoreBuild:
     block without publishing (an exception, a signal) removes the file; the current store
     stays published. With `history_before`, the build starts from a copy of the current
     store keeping only rows of HISTORY_TABLES older than that day, and written rows older
-    than it are dropped (the copy keeps its storage format: a refresh rebuilds a store of
-    another format nightly); a new file is written in `storage_version`. Other threads may
-    `write` too (each gets its own DuckDB connection; appends never conflict) but must be
-    done before `publish`.
+    than it are dropped. The new file is written in `storage_version` (DuckDB's storage
+    format: which clients can open it). Other threads may `write` too (each gets its own
+    DuckDB connection; appends never conflict) but must be done before `publish`.
     """
 
     def __init__(
@@ -138,17 +137,14 @@ class StoreBuild:
                 f"an hourly refresh needs a published store at {self.metrics_db}: run a nightly refresh first"
             )
         try:
+            self._con = create_store(self.building, self.storage_version)
+            self._con.execute(sql.read("store.sql"))
             if self.previous is not None and self.history_before is not None:
-                # Start from a copy of the current store: the older days stay as they are
-                # stored (no decompressing and recompressing), every other row is deleted.
-                shutil.copyfile(self.previous, self.building)
-                self._con = duckdb.connect(str(self.building))
-                self.storage_version = _copied_storage_version(self._con, self.storage_version)
-                self.rows += _keep_older_history(self._con, self._columns, self.history_before)
+                # A new file with the older days copied in, not a copy of the previous file
+                # emptied of the rest: DuckDB does not give freed blocks back, so a copied
+                # file grew with every hourly refresh.
+                self.rows += _copy_older_history(self._con, self.previous, self.history_before)
                 self._written.update(HISTORY_TABLES)
-            else:
-                self._con = create_store(self.building, self.storage_version)
-                self._con.execute(sql.read("store.sql"))
         except duckdb.Error as exc:
             self._discard()
             raise PublishError(f"cannot create the new store {self.building}: {exc}") from exc
@@ -244,29 +240,6 @@ class StoreBuild:
             leftover.unlink(missing_ok=True)
 
 
-STALE_BUILD_SECONDS = 3600.0
-
-
-def remove_stale_builds(metrics_db: Path, *, older_than_seconds: float = STALE_BUILD_SECONDS) -> list[Path]:
-    """Delete build files left by a killed refresh (untouched for an hour); returns them.
-
-    A failed build removes its own file; only a process killed outright leaves one. A
-    build in progress keeps writing its file or its WAL, so one idle for an hour is abandoned.
-    """
-    cutoff = time.time() - older_than_seconds
-    pattern = f".{version_prefix(metrics_db)}*.building"
-    folder = metrics_db.parent
-    builds = {*folder.glob(pattern), *(p.with_name(p.name.removesuffix(".wal")) for p in folder.glob(pattern + ".wal"))}
-    removed = []
-    for build in builds:
-        pair = [p for p in (build, build.with_name(build.name + ".wal")) if p.exists()]
-        if pair and max(p.stat().st_mtime for p in pair) < cutoff:
-            for leftover in pair:
-                leftover.unlink(missing_ok=True)
-                removed.append(leftover)
-    return removed
-
-
 def _insert(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, columns: list[str]) -> int:
     absent = [c for c in columns if c not in frame.columns]
     if absent:
@@ -284,32 +257,36 @@ def _insert(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, colu
     return frame.height
 
 
-def _copied_storage_version(con: duckdb.DuckDBPyConnection, default: str) -> str:
-    """The storage version a copied store was written in: the copy keeps its format."""
-    rows = con.sql("SELECT value FROM store_meta WHERE key = 'storage_version'").fetchall()
-    return str(rows[0][0]) if rows else default
+def _copy_older_history(con: duckdb.DuckDBPyConnection, previous: Path, before: date) -> int:
+    """Copy rows of HISTORY_TABLES older than `before` from the previous store; returns them.
 
-
-def _keep_older_history(con: duckdb.DuckDBPyConnection, columns: Mapping[str, list[str]], before: date) -> int:
-    """Empty a copied store but for HISTORY_TABLES rows older than `before`; returns those rows.
-
-    The copy must have this version's schema (an hourly refresh after an upgrade runs as
-    nightly). DuckDB reuses the freed blocks, so the file stays about the same size.
+    The previous store is attached read-only (readers keep it open; DuckDB lets many
+    read). It must have this version's schema (an hourly refresh after an upgrade runs as
+    nightly). Rows keep their stored order (sorted by key within each part written).
     """
-    version = stored_schema_version(con)
-    if version != SCHEMA_VERSION:
-        raise PublishError(
-            f"the published store has schema version {version}, this flowmetrics writes {SCHEMA_VERSION}: "
-            "run a nightly refresh to rebuild it"
-        )
-    rows = 0
-    for table in columns:
-        if table in HISTORY_TABLES:
-            con.execute(f"DELETE FROM {table} WHERE day >= ?", [before])
-            rows += int(con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0])
-        else:
-            con.execute(f"DELETE FROM {table}")
-    return rows
+    con.execute(f"ATTACH '{_quoted(previous)}' AS previous (READ_ONLY)")
+    try:
+        rows = con.sql("SELECT value FROM previous.store_meta WHERE key = 'schema_version'").fetchall()
+        version = str(rows[0][0]) if rows else None
+        if version != SCHEMA_VERSION:
+            raise PublishError(
+                f"the published store has schema version {version}, this flowmetrics writes {SCHEMA_VERSION}: "
+                "run a nightly refresh to rebuild it"
+            )
+        copied = 0
+        for table in HISTORY_TABLES:
+            con.execute(
+                f"INSERT INTO {table} SELECT * FROM previous.{table} WHERE day < ?",
+                [before],
+            )
+            copied += int(con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+        return copied
+    finally:
+        con.execute("DETACH previous")
+
+
+def _quoted(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 def _audit(con: duckdb.DuckDBPyConnection) -> None:

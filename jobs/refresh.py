@@ -21,12 +21,14 @@ import polars as pl
 from etl.config import LOOKBACK_DAYS, PERIODS, Config
 from etl.errors import AuditError, FlowmetricsError, RefreshFailed, RefreshLocked, SourceError
 from etl.extract import Source
+from etl.leftovers import remove_abandoned_builds
 from etl.prefetch import Prefetch
 from etl.publish import StoreBuild
-from etl.store import SCHEMA_VERSION, published_meta
+from etl.store import SCHEMA_VERSION, schema_version
 from etl.transform import ids, ratings, tables
 from jobs.history import RunRecord, append_run, read_runs, runs_frame, utcnow
 from jobs.lock import refresh_lock
+from jobs.quality_log import record_quality
 
 log = logging.getLogger("flowmetrics.refresh")
 
@@ -83,37 +85,73 @@ def run_refresh(
     wait_seconds: float = 0.0,
     sleep: Callable[[float], None] = time.sleep,
     before_run: Callable[[], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> RunRecord:
     """Refresh under the lock, retrying transient source errors; records every run.
 
     Raises RefreshLocked when another refresh holds the lock past `wait_seconds`, and
     RefreshFailed when the run failed (the previous store stays published). `before_run`
     is called once the lock is held (the scheduler claims its slot there); whatever it
-    raises cancels the run unrecorded.
+    raises cancels the run unrecorded. `progress` gets a line per read and write (default:
+    debug log lines).
     """
     if mode not in MODES:
         raise FlowmetricsError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
     as_of = (as_of or utcnow()).astimezone(UTC)
     record = RunRecord(mode=mode, trigger=trigger, as_of=as_of)
-    try:
-        with refresh_lock(config.lock_path, wait_seconds=wait_seconds):
-            if before_run is not None:
-                before_run()
-            _run_with_retries(config, database_url, record, sleep)
-    except RefreshLocked as exc:
-        record.status, record.error, record.finished_at = "skipped", str(exc), utcnow()
-        append_run(config.runs_log, record)
-        raise
+    waiting = time.monotonic()
+    with ExitStack() as held:
+        try:
+            record.lock_wait_seconds = held.enter_context(refresh_lock(config.lock_path, wait_seconds=wait_seconds))
+        except RefreshLocked as exc:
+            record.lock_wait_seconds = time.monotonic() - waiting
+            record.status, record.error = "skipped", str(exc)
+            record.started_at = record.finished_at = utcnow()
+            append_run(config.runs_log, record)
+            raise
+        except RefreshFailed as exc:  # the lock file itself could not be written (a full disk)
+            record.lock_wait_seconds = time.monotonic() - waiting
+            _fail(record, exc.step, exc.cause)
+            record.started_at = record.finished_at = utcnow()
+            raise _recorded(config, record, exc) from exc.cause
+        # Run time starts once the lock is held: serial runs never look overlapping.
+        record.started_at = utcnow()
+        # Under the lock no other build can be in progress: whatever a killed refresh left
+        # is abandoned, and goes now rather than after an hour.
+        for leftover in remove_abandoned_builds(config.metrics_db):
+            log.warning("removed %s, left by a refresh that was killed", leftover.name)
+        if before_run is not None:
+            before_run()
+        _run_with_retries(config, database_url, record, sleep, progress)
+        record_quality(config, record.run_id, record.as_of)
     return record
 
 
-def _run_with_retries(config: Config, url: str, record: RunRecord, sleep: Callable[[float], None]) -> None:
+def _recorded(config: Config, record: RunRecord, failure: RefreshFailed) -> RefreshFailed:
+    """Append the failed run to the history; a history that cannot be written is said too."""
+    try:
+        append_run(config.runs_log, record)
+    except OSError as exc:
+        return RefreshFailed(
+            failure.step,
+            Exception(f"{failure.cause} (the run could not be recorded in {config.runs_log}: {exc.strerror})"),
+        )
+    return failure
+
+
+def _run_with_retries(
+    config: Config,
+    url: str,
+    record: RunRecord,
+    sleep: Callable[[float], None],
+    progress: Callable[[str], None] | None = None,
+) -> None:
     delay = config.retry_backoff_seconds
     step = _Step("connect")
     while True:
         record.attempts += 1
         try:
-            refresh_once(config, url, record, step)
+            refresh_once(config, url, record, step, progress)
             record.status = "success"
             break
         except SourceError as exc:
@@ -136,10 +174,16 @@ def _run_with_retries(config: Config, url: str, record: RunRecord, sleep: Callab
             append_run(config.runs_log, record)
             raise
     record.finished_at = utcnow()
-    append_run(config.runs_log, record)
     if record.status == "failed":
         log.error("refresh %s failed in %s: %s", record.mode, record.failed_step, record.error)
-        raise RefreshFailed(record.failed_step or "refresh", Exception(record.error))
+        raise _recorded(config, record, RefreshFailed(record.failed_step or "refresh", Exception(record.error)))
+    try:
+        append_run(config.runs_log, record)
+    except OSError as exc:
+        raise FlowmetricsError(
+            f"the refresh was published but could not be recorded in {config.runs_log}: {exc.strerror}; "
+            "free space on its filesystem"
+        ) from exc
     log.info(
         "refresh %s done: as_of %s, %d rows extracted in %.1f s, %d rows built in %.1f s, published %d rows in %.1f s",
         record.mode,
@@ -158,7 +202,9 @@ def _fail(record: RunRecord, step: str, exc: BaseException) -> None:
     record.error = str(exc) or type(exc).__name__
 
 
-def refresh_once(config: Config, url: str, record: RunRecord, step: _Step) -> None:
+def refresh_once(
+    config: Config, url: str, record: RunRecord, step: _Step, progress: Callable[[str], None] | None = None
+) -> None:
     """One attempt. `step.name` tracks where it is, for the failure message.
 
     The source is read on worker threads (etl.prefetch) while this thread transforms and
@@ -169,15 +215,12 @@ def refresh_once(config: Config, url: str, record: RunRecord, step: _Step) -> No
     more than the wall time.
     """
     as_of = record.as_of
-    published = published_meta(config.metrics_db)
-    wanted = {"schema_version": SCHEMA_VERSION, "storage_version": config.storage_version}
-    if record.mode == "hourly" and any(published.get(key) != value for key, value in wanted.items()):
-        # An hourly build starts from a copy of the store, which keeps its schema and format.
-        log.info("no store of this version and format at %s yet: running a nightly refresh instead", config.metrics_db)
+    if record.mode == "hourly" and schema_version(config.metrics_db) != SCHEMA_VERSION:
+        log.info("no store of this version at %s yet: running a nightly refresh instead", config.metrics_db)
         record.mode = "nightly"
     nightly = record.mode == "nightly"
     since = lookback_start(as_of)
-    say = log.info
+    say = progress or log.debug
     transform = _Timer(step, "transform")
     history_before = None if nightly else since.date()
 
@@ -337,7 +380,7 @@ def _write_window(
             )
         writes += [writer.submit(build.write, name, frame) for name, frame in built.items()]
         built_rows += sum(f.height for f in built.values())
-        log.info("transform: window tables built in %.2f s so far", transform.seconds)
+        log.debug("transform: window tables built in %.2f s so far", transform.seconds)
         del built, rollups
         step.name = "publish"
         for write in writes:

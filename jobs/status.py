@@ -53,6 +53,7 @@ def _row(run: RunRecord) -> list[str]:
         run.as_of.strftime("%Y-%m-%d %H:%M"),
         num(run.extract_rows, ","),
         num(total, ".1f"),
+        num(run.lock_wait_seconds, ".1f"),
         str(run.attempts),
     ]
 
@@ -63,7 +64,7 @@ def render_status(config: Config, *, limit: int = 10) -> str:
     if not runs:
         lines.append(f"no refresh runs recorded yet ({config.runs_log})")
         return "\n".join(lines)
-    header = ["started (UTC)", "mode", "trigger", "status", "as_of", "rows", "seconds", "tries"]
+    header = ["started (UTC)", "mode", "trigger", "status", "as_of", "rows", "seconds", "lock wait", "tries"]
     table = [header, *(_row(r) for r in runs)]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:

@@ -16,6 +16,9 @@ from fastapi.responses import JSONResponse
 from etl.config import Config
 from etl.errors import ConfigError, StoreUnavailable
 from metrics_api.auth import TokenVerifier
+from metrics_api.ops import RunHistory
+from metrics_api.page import build_page_router
+from metrics_api.prometheus import RequestMetrics, RequestMetricsMiddleware, StoreCollector, build_metrics_router
 from metrics_api.reader import StoreReader
 from metrics_api.routes import BEARER, build_router
 
@@ -41,7 +44,13 @@ def create_app(config: Config, *, demo: bool = False) -> FastAPI:
     )
     reader = StoreReader(config.metrics_db)
     app.state.reader = reader
-    app.include_router(build_router(config, reader, TokenVerifier(config, secret)), prefix=config.api_prefix)
+    verifier = TokenVerifier(config, secret)
+    app.include_router(build_router(config, reader, verifier), prefix=config.api_prefix)
+    app.include_router(build_page_router(config, reader, verifier), prefix=config.api_prefix)
+    requests = RequestMetrics()
+    app.include_router(
+        build_metrics_router(requests, StoreCollector(reader, RunHistory(config.runs_log))), prefix=config.api_prefix
+    )
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -51,6 +60,8 @@ def create_app(config: Config, *, demo: bool = False) -> FastAPI:
             expose_headers=["X-Data-As-Of", "Last-Modified"],
         )
 
+    app.add_middleware(RequestMetricsMiddleware, metrics=requests)  # outermost: counts every answer
+
     _declare_bearer_scheme(app)
 
     @app.exception_handler(StoreUnavailable)
@@ -58,6 +69,12 @@ def create_app(config: Config, *, demo: bool = False) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "60"})
 
     return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for an ASGI server's import string, one call per worker process:
+    `uvicorn --factory metrics_api.app:app_from_env --workers 4` (config from the environment)."""
+    return create_app(Config.from_env())
 
 
 def _declare_bearer_scheme(app: FastAPI) -> None:

@@ -94,8 +94,17 @@ class TokenVerifier:
             user_id = str(uuid.UUID(raw))
         except ValueError:
             raise unauthorized(f"Invalid token: the {self._claim!r} claim is not a user id (UUID)") from None
-        expires = claims.get("exp")
-        return user_id, float(expires) if isinstance(expires, int | float) else None
+        return user_id, _expiry(claims)
+
+
+def _expiry(claims: dict[str, Any]) -> float | None:
+    """When a verified token expires, read as PyJWT reads it (`int(exp)`: "1796..." counts too).
+
+    A remembered token must expire exactly when a fresh check would refuse it.
+    """
+    if "exp" not in claims:
+        return None
+    return float(int(claims["exp"]))  # PyJWT already refused an exp that int() does not take
 
 
 def caller(snapshot: Snapshot, user_id: str) -> User:

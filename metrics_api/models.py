@@ -124,13 +124,28 @@ class FlowAnalyticsResponse(BaseModel):
     recent_comments: list[FlowRatingItem]
 
 
+class HealthRun(BaseModel):
+    """The newest refresh run as health shows it: no error text (`flowmetrics status` has it)."""
+
+    run_id: str | None = None
+    mode: str | None = None
+    trigger: str | None = None
+    status: str | None = None
+    failed_step: str | None = None
+    as_of: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
 class HealthResponse(BaseModel):
+    """ok, degraded (an older version serves), or 503: no store, damaged, unavailable."""
+
     status: str
-    store_path: str | None
+    store_version: str | None
     as_of: datetime | None
     built_at: datetime | None
     store_age_seconds: float | None
-    last_run: dict[str, object] | None
+    last_run: HealthRun | None
     detail: str | None = None
 
 

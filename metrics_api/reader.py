@@ -4,16 +4,20 @@ A publish is noticed with one os.stat per request (METRICS_DB is a symlink to a 
 file; a publish points it at a new inode). A request takes one Snapshot at its start and
 uses only it, so a response never mixes two stores. A snapshot's connection is closed
 when the last request holding it lets go (CPython frees it then), never under a request.
-Never writes a store, never talks to PostgreSQL.
+A new version is warmed before it serves: the previous version's most used answers are
+built on it first, so a publish does not make every answer start uncached. A published
+file that changes on disk (truncated, overwritten) or fails a query is damaged: it answers
+503 until a new version is published. Never writes a store, never talks to PostgreSQL.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,11 +30,20 @@ from pydantic import TypeAdapter
 
 from etl.errors import StoreUnavailable
 from etl.store import SCHEMA_VERSION, open_store, store_identity
+from metrics_api.queries import StoreQueries
 
 CACHE_ENTRIES = 4096
 """Rendered bodies kept per snapshot; a few KB each, so tens of MB at most."""
 RETRY_SECONDS = 5.0
 """How long a published version that would not open is left alone before trying again."""
+WARM_SECONDS = 1.0
+"""At most this long spent building a new version's most used answers before it serves
+(the previous version keeps serving meanwhile; only the request that noticed waits)."""
+
+log = logging.getLogger("flowmetrics.api")
+Key = tuple[str, ...]
+Warmer = Callable[["Snapshot", Key], bytes | None]
+"""Builds the body a cache key stands for on a snapshot (None: nothing to build)."""
 
 _DATETIME = TypeAdapter(datetime)
 
@@ -49,73 +62,6 @@ class Tree:
     tree_id: str
     account_id: str
     name: str
-
-
-Row = tuple[Any, ...]
-
-
-class StoreQueries:
-    """The API's lookups, one method per store table it reads; parameterised, fully fetched.
-
-    Each filters on the table's sort key (publish writes rows sorted by it), so DuckDB's
-    zone maps skip most row groups.
-    """
-
-    def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
-        self._cursor = cursor
-
-    def _rows(self, query: str, params: list[str]) -> list[Row]:
-        # fetchall: an unfinished fetch would block this cursor's connection.
-        return self._cursor.execute(query, params).fetchall()
-
-    def window_summary(self, period: str, scope: str, scope_id: str, engineer_id: str = "") -> Row | None:
-        rows = self._rows(
-            "SELECT total_sessions, completed_sessions, completion_rate, median_duration_minutes, "
-            "active_engineers, resolved, escalated, workaround, unresolved FROM window_summary "
-            "WHERE period = ? AND scope = ? AND scope_id = ? AND engineer_id = ?",
-            [period, scope, scope_id, engineer_id],
-        )
-        return rows[0] if rows else None
-
-    def window_time_series(self, period: str, scope: str, scope_id: str, engineer_id: str = "") -> list[Row]:
-        return self._rows(
-            "SELECT day, sessions, resolved, escalated, workaround, unresolved FROM window_time_series "
-            "WHERE period = ? AND scope = ? AND scope_id = ? AND engineer_id = ? ORDER BY day",
-            [period, scope, scope_id, engineer_id],
-        )
-
-    def window_top_flows(self, period: str, scope: str, scope_id: str) -> list[Row]:
-        return self._rows(
-            "SELECT tree_id, tree_name, sessions, completion_rate, median_duration_minutes FROM window_top_flows "
-            "WHERE period = ? AND scope = ? AND scope_id = ? ORDER BY rank",
-            [period, scope, scope_id],
-        )
-
-    def window_top_engineers(self, period: str, account_id: str) -> list[Row]:
-        return self._rows(
-            "SELECT user_id, name, sessions, completion_rate, median_duration_minutes FROM window_top_engineers "
-            "WHERE period = ? AND scope = 'account' AND scope_id = ? ORDER BY rank",
-            [period, account_id],
-        )
-
-    def window_step_feedback(self, period: str, tree_id: str) -> list[Row]:
-        # The shown order needs the rounded rate: metrics_api.responses.step_feedback sorts.
-        return self._rows(
-            "SELECT node_id, node_title, visits, dropoffs, dropoff_rate, helpful_yes, helpful_no, helpful_rate "
-            "FROM window_step_feedback WHERE period = ? AND tree_id = ?",
-            [period, tree_id],
-        )
-
-    def window_ratings(self, period: str, tree_id: str) -> Row | None:
-        rows = self._rows(
-            "SELECT avg_csat, total_ratings FROM window_ratings WHERE period = ? AND tree_id = ?", [period, tree_id]
-        )
-        return rows[0] if rows else None
-
-    def recent_comments(self, tree_id: str) -> list[Row]:
-        return self._rows(
-            "SELECT rating, comment, created_at FROM recent_comments WHERE tree_id = ? ORDER BY rank", [tree_id]
-        )
 
 
 class Snapshot:
@@ -151,31 +97,72 @@ class Snapshot:
         self.raw_headers = [(name.lower().encode(), value.encode()) for name, value in self.headers.items()]
         self._con = con
         self._con_lock = threading.Lock()
-        self._cache: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
+        self._cache: OrderedDict[Key, bytes] = OrderedDict()
+        self._hits: dict[Key, int] = {}
         self._cache_lock = threading.Lock()
+        self.file_state: tuple[int, int] | None = None
+        """(size, mtime) of the file when it was opened; a published file never changes."""
+        self.damaged: str | None = None
+        """Why this version can no longer be read, once it could not."""
 
     @contextmanager
     def queries(self) -> Iterator[StoreQueries]:
-        """Store lookups on a cursor of this snapshot's own (DuckDB: one cursor per thread)."""
+        """Store lookups on a cursor of this snapshot's own (DuckDB: one cursor per thread).
+
+        A query that fails on a published (audited, immutable) file means the file was
+        damaged: the version is marked so, and the request gets a 503, not a 500.
+        """
         with self._con_lock:
             cursor = self._con.cursor()
         try:
             yield StoreQueries(cursor)
+        except duckdb.Error as exc:
+            self.damage(f"a query failed: {exc}")
+            raise StoreUnavailable(DAMAGED) from exc
         finally:
             cursor.close()
 
-    def cached(self, key: tuple[str, ...]) -> bytes | None:
+    def damage(self, why: str) -> None:
+        if self.damaged is None:
+            log.error(
+                "the published store %s is damaged (%s): answering 503 until a new one is published", self.path, why
+            )
+        self.damaged = why
+
+    def cached(self, key: Key) -> bytes | None:
         with self._cache_lock:
             body = self._cache.get(key)
             if body is not None:
                 self._cache.move_to_end(key)
+                self._hits[key] += 1
             return body
 
-    def remember(self, key: tuple[str, ...], body: bytes) -> None:
+    def remember(self, key: Key, body: bytes) -> None:
         with self._cache_lock:
             self._cache[key] = body
+            self._hits.setdefault(key, 1)
             if len(self._cache) > CACHE_ENTRIES:
-                self._cache.popitem(last=False)
+                old, _ = self._cache.popitem(last=False)
+                self._hits.pop(old, None)
+
+    def hottest(self) -> list[Key]:
+        """Cached keys, most used first."""
+        with self._cache_lock:
+            hits = dict(self._hits)
+        return sorted(hits, key=hits.__getitem__, reverse=True)
+
+    def warm_from(self, previous: Snapshot, build: Warmer, seconds: float = WARM_SECONDS) -> int:
+        """Build the previous version's most used answers on this one; returns how many."""
+        deadline = time.monotonic() + seconds
+        warmed = 0
+        for key in previous.hottest():
+            if time.monotonic() >= deadline:
+                break
+            body = build(self, key)
+            if body is not None:
+                self.remember(key, body)
+                warmed += 1
+        return warmed
 
     def __del__(self) -> None:
         # Runs when the last request using this version is done; the file may already be
@@ -184,6 +171,12 @@ class Snapshot:
         if con is not None:
             with suppress(Exception):  # at interpreter exit DuckDB may already be gone
                 con.close()
+
+
+DAMAGED = (
+    "the published store changed on disk after it was published (truncated or overwritten) or cannot be read: "
+    "run `flowmetrics refresh --mode nightly` to publish a new one"
+)
 
 
 def _utc(text: str) -> datetime:
@@ -211,7 +204,7 @@ def load_snapshot(metrics_db: Path) -> Snapshot:
         tree_rows = con.sql("SELECT tree_id, account_id, coalesce(name, '') FROM trees")
         runs = con.sql("SELECT * FROM refresh_runs ORDER BY started_at DESC LIMIT 1")
         last_run = [dict(zip(runs.columns, row, strict=True)) for row in runs.fetchall()]
-        return Snapshot(
+        snapshot = Snapshot(
             path,
             (st.st_dev, st.st_ino),
             con,
@@ -220,12 +213,18 @@ def load_snapshot(metrics_db: Path) -> Snapshot:
             meta,
             last_run[0] if last_run else None,
         )
+        snapshot.file_state = _file_state(st)
+        return snapshot
     except (duckdb.Error, ValueError, KeyError) as exc:
         con.close()
         raise StoreUnavailable(f"the store {path} is not readable: {exc}; publish a new one") from exc
     except BaseException:
         con.close()
         raise
+
+
+def _file_state(st: os.stat_result) -> tuple[int, int]:
+    return (st.st_size, st.st_mtime_ns)
 
 
 class StoreReader:
@@ -237,12 +236,27 @@ class StoreReader:
         self._loading = threading.Lock()
         # A published version that would not open: (its identity, why, when).
         self._failed: tuple[tuple[int, int], str, float] | None = None
+        self.warm: Warmer | None = None
+        """Rebuilds a cached answer on a new version (set by the routes, which know the bodies)."""
 
     def _identity(self) -> tuple[int, int]:
-        identity = store_identity(self.metrics_db)
-        if identity is None:
-            raise StoreUnavailable(f"no store at {self.metrics_db} yet: run `flowmetrics refresh --mode nightly`")
+        try:
+            st = os.stat(self.metrics_db)
+        except FileNotFoundError:
+            raise StoreUnavailable(
+                f"no store at {self.metrics_db} yet: run `flowmetrics refresh --mode nightly`"
+            ) from None
+        identity = (st.st_dev, st.st_ino)
+        snapshot = self._snapshot
+        # A published version never changes: a new size or mtime on the same inode is damage.
+        if snapshot is not None and snapshot.identity == identity and snapshot.file_state != _file_state(st):
+            snapshot.damage("its size or modification time changed")
         return identity
+
+    def damaged(self) -> str | None:
+        """Why the version being served can no longer be read, if it cannot."""
+        snapshot = self._snapshot
+        return snapshot.damaged if snapshot is not None else None
 
     def failure(self, identity: tuple[int, int]) -> str | None:
         """Why this published version could not be opened, if it failed in the last few seconds."""
@@ -261,6 +275,8 @@ class StoreReader:
         identity = self._identity()
         snapshot = self._snapshot
         if snapshot is not None and (snapshot.identity == identity or self._loading.locked() or self.failure(identity)):
+            if snapshot.damaged is not None:
+                raise StoreUnavailable(DAMAGED)
             return snapshot
         return None
 
@@ -277,19 +293,36 @@ class StoreReader:
             identity = self._identity()
             current = self._snapshot
             if current is not None and current.identity == identity:
+                if current.damaged is not None:
+                    raise StoreUnavailable(DAMAGED)
                 return current
             error = self.failure(identity)
             if error is None:
                 try:
-                    current = self._snapshot = load_snapshot(self.metrics_db)
+                    loaded = load_snapshot(self.metrics_db)
                     self._failed = None
-                    return current
                 except StoreUnavailable as exc:
                     error = str(exc)
+                    log.warning("the newly published store cannot be opened: %s", error)
                     self._failed = (identity, error, time.monotonic())
-            if current is None:
+                else:
+                    self._warm(loaded, current)
+                    self._snapshot = loaded
+                    return loaded
+            if current is None or current.damaged is not None:
                 raise StoreUnavailable(error)
             return current
+
+    def _warm(self, loaded: Snapshot, previous: Snapshot | None) -> None:
+        if previous is None or self.warm is None:
+            return
+        started = time.monotonic()
+        try:
+            warmed = loaded.warm_from(previous, self.warm)
+        except Exception as exc:  # only a head start: a failure here must not fail the request
+            log.warning("warming %s stopped: %s", loaded.path.name, exc)
+            return
+        log.info("%s warmed with %d answers in %.2f s", loaded.path.name, warmed, time.monotonic() - started)
 
     def problem(self) -> str | None:
         """Why the published version is not the one being served, if it would not open."""

@@ -1,7 +1,7 @@
 """Store rows -> response bodies: the only place the API rounds (Python's round(), as the app did).
 
 Pure: rows and values in, validated JSON bytes out. Must not query the store, read the
-clock or know about HTTP. Row layouts are the column lists of metrics_api.reader.StoreQueries.
+clock or know about HTTP. Rows are read by column name (metrics_api.queries' row types).
 """
 
 from __future__ import annotations
@@ -11,11 +11,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from metrics_api.models import FlowAnalyticsResponse, PersonalAnalyticsResponse, TeamAnalyticsResponse
+from metrics_api.queries import (
+    CommentRow,
+    RatingsRow,
+    StepFeedbackRow,
+    SummaryRow,
+    TimeSeriesRow,
+    TopEngineerRow,
+    TopFlowRow,
+)
 
-Row = Sequence[Any]
 Body = dict[str, Any]
 
-EMPTY_SUMMARY: Row = (0, 0, 0.0, None, 0, 0, 0, 0, 0)
+EMPTY_SUMMARY = SummaryRow(0, 0, 0.0, None, 0, 0, 0, 0, 0)
 """A scope with no session in the window has no summary row: it reads as all zeros."""
 
 
@@ -29,59 +37,64 @@ def minutes(value: float | None) -> float:
     return round(value, 1) if value is not None else 0.0
 
 
-def summary(row: Row | None) -> Body:
-    total, completed, completion_rate, median, engineers, resolved, escalated, workaround, unresolved = (
-        row if row is not None else EMPTY_SUMMARY
-    )
+def summary(row: SummaryRow | None) -> Body:
+    row = row if row is not None else EMPTY_SUMMARY
     return {
-        "total_sessions": total,
-        "completed_sessions": completed,
-        "completion_rate": rate(completion_rate),
-        "median_duration_minutes": minutes(median),
-        "active_engineers": engineers,
+        "total_sessions": row.total_sessions,
+        "completed_sessions": row.completed_sessions,
+        "completion_rate": rate(row.completion_rate),
+        "median_duration_minutes": minutes(row.median_duration_minutes),
+        "active_engineers": row.active_engineers,
         "outcome_breakdown": {
-            "resolved": resolved,
-            "escalated": escalated,
-            "workaround": workaround,
-            "unresolved": unresolved,
+            "resolved": row.resolved,
+            "escalated": row.escalated,
+            "workaround": row.workaround,
+            "unresolved": row.unresolved,
         },
     }
 
 
-def time_series(rows: Sequence[Row]) -> list[Body]:
-    return [
-        {"date": day.isoformat(), "sessions": n, "resolved": r, "escalated": e, "workaround": w, "unresolved": u}
-        for day, n, r, e, w, u in rows
-    ]
-
-
-def top_flows(rows: Sequence[Row]) -> list[Body]:
+def time_series(rows: Sequence[TimeSeriesRow]) -> list[Body]:
     return [
         {
-            "tree_id": tree_id,
-            "name": name,
-            "sessions": n,
-            "completion_rate": rate(completion_rate),
-            "median_duration_minutes": minutes(median),
+            "date": row.day.isoformat(),
+            "sessions": row.sessions,
+            "resolved": row.resolved,
+            "escalated": row.escalated,
+            "workaround": row.workaround,
+            "unresolved": row.unresolved,
         }
-        for tree_id, name, n, completion_rate, median in rows
+        for row in rows
     ]
 
 
-def top_engineers(rows: Sequence[Row]) -> list[Body]:
+def top_flows(rows: Sequence[TopFlowRow]) -> list[Body]:
     return [
         {
-            "user_id": user_id,
-            "name": name,
-            "sessions": n,
-            "completion_rate": rate(completion_rate),
-            "median_duration_minutes": minutes(median),
+            "tree_id": row.tree_id,
+            "name": row.tree_name,
+            "sessions": row.sessions,
+            "completion_rate": rate(row.completion_rate),
+            "median_duration_minutes": minutes(row.median_duration_minutes),
         }
-        for user_id, name, n, completion_rate, median in rows
+        for row in rows
     ]
 
 
-def step_feedback(rows: Sequence[Row]) -> list[Body]:
+def top_engineers(rows: Sequence[TopEngineerRow]) -> list[Body]:
+    return [
+        {
+            "user_id": row.user_id,
+            "name": row.name,
+            "sessions": row.sessions,
+            "completion_rate": rate(row.completion_rate),
+            "median_duration_minutes": minutes(row.median_duration_minutes),
+        }
+        for row in rows
+    ]
+
+
+def step_feedback(rows: Sequence[StepFeedbackRow]) -> list[Body]:
     """Ordered by the rounded dropoff_rate desc, then node_id (code points), as the app sorted.
 
     The app listed nodes in node_id order, then sorted stably by the rate it had rounded:
@@ -89,40 +102,41 @@ def step_feedback(rows: Sequence[Row]) -> list[Body]:
     """
     shown = [
         {
-            "node_id": node_id,
-            "node_title": title,
-            "helpful_yes": yes,
-            "helpful_no": no,
-            "helpful_rate": rate(helpful_rate),
-            "visit_count": visits,
-            "dropoff_count": dropoffs,
-            "dropoff_rate": rate(dropoff_rate),
+            "node_id": row.node_id,
+            "node_title": row.node_title,
+            "helpful_yes": row.helpful_yes,
+            "helpful_no": row.helpful_no,
+            "helpful_rate": rate(row.helpful_rate),
+            "visit_count": row.visits,
+            "dropoff_count": row.dropoffs,
+            "dropoff_rate": rate(row.dropoff_rate),
         }
-        for node_id, title, visits, dropoffs, dropoff_rate, yes, no, helpful_rate in rows
+        for row in rows
     ]
     return sorted(shown, key=lambda step: (-step["dropoff_rate"], step["node_id"]))
 
 
-def ratings(row: Row | None) -> tuple[float | None, int]:
+def ratings(row: RatingsRow | None) -> tuple[float | None, int]:
     """(avg_csat rounded to 1, or None when no rating or a zero average, as the app's `if avg`; total_ratings)."""
     if row is None:
         return None, 0
-    average, total = row
-    return (round(average, 1) if average else None), total
+    return (round(row.avg_csat, 1) if row.avg_csat else None), row.total_ratings
 
 
-def recent_comments(rows: Sequence[Row]) -> list[Body]:
+def recent_comments(rows: Sequence[CommentRow]) -> list[Body]:
     # Author never included; timestamps in UTC whatever the reading session's time zone.
-    return [{"rating": r, "comment": comment, "created_at": at.astimezone(UTC)} for r, comment, at in rows]
+    return [
+        {"rating": row.rating, "comment": row.comment, "created_at": row.created_at.astimezone(UTC)} for row in rows
+    ]
 
 
 def team(
     period: str,
     as_of: datetime,
-    summary_row: Row | None,
-    series_rows: Sequence[Row],
-    flow_rows: Sequence[Row],
-    engineer_rows: Sequence[Row],
+    summary_row: SummaryRow | None,
+    series_rows: Sequence[TimeSeriesRow],
+    flow_rows: Sequence[TopFlowRow],
+    engineer_rows: Sequence[TopEngineerRow],
 ) -> bytes:
     body = TeamAnalyticsResponse.model_validate(
         {
@@ -138,7 +152,11 @@ def team(
 
 
 def personal(
-    period: str, as_of: datetime, summary_row: Row | None, series_rows: Sequence[Row], flow_rows: Sequence[Row]
+    period: str,
+    as_of: datetime,
+    summary_row: SummaryRow | None,
+    series_rows: Sequence[TimeSeriesRow],
+    flow_rows: Sequence[TopFlowRow],
 ) -> bytes:
     body = PersonalAnalyticsResponse.model_validate(
         {
@@ -158,11 +176,11 @@ def flow(
     tree_name: str,
     period: str,
     as_of: datetime,
-    summary_row: Row | None,
-    ratings_row: Row | None,
-    series_rows: Sequence[Row],
-    step_rows: Sequence[Row],
-    comment_rows: Sequence[Row],
+    summary_row: SummaryRow | None,
+    ratings_row: RatingsRow | None,
+    series_rows: Sequence[TimeSeriesRow],
+    step_rows: Sequence[StepFeedbackRow],
+    comment_rows: Sequence[CommentRow],
 ) -> bytes:
     avg_csat, total_ratings = ratings(ratings_row)
     body = FlowAnalyticsResponse.model_validate(

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 
 from etl.config import PERIODS, Config
 from etl.errors import StoreUnavailable
@@ -30,6 +31,7 @@ from metrics_api.models import (
     ErrorResponse,
     FlowAnalyticsResponse,
     HealthResponse,
+    HealthRun,
     PersonalAnalyticsResponse,
     TeamAnalyticsResponse,
 )
@@ -98,8 +100,31 @@ def _last_run(runs_log: Path, snapshot: Snapshot | None) -> dict[str, Any] | Non
     return snapshot.last_run if snapshot is not None else None
 
 
+# Health is unauthenticated: its words are fixed, never an error's text (which may name the
+# source's user, host, port and database, or the store's path). `flowmetrics status` and the
+# API's log keep the full messages for operators.
+HEALTH_DETAIL = {
+    "no store": "no store published yet: run `flowmetrics refresh --mode nightly`",
+    "damaged": "the published store changed on disk after it was published or cannot be read: "
+    "a new refresh publishes a good one (see the API log)",
+    "unavailable": "the published store cannot be opened (see the API log and `flowmetrics status`)",
+    "degraded": "the newest published store could not be opened: the previous one is served (see the API log)",
+}
+
+
+def _health_run(run: dict[str, Any] | None) -> HealthRun | None:
+    """What health may tell anyone about a run: when, which, and the step that failed."""
+    if run is None:
+        return None
+    try:
+        return HealthRun.model_validate({k: run.get(k) for k in HealthRun.model_fields})
+    except ValidationError:  # a run history line not written by this version: no reason for a 500
+        return None
+
+
 def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -> APIRouter:
     router = APIRouter()
+    reader.warm = _rebuild  # a new version is warmed with these bodies before it serves
 
     async def bearer_user(request: Request) -> str:
         # async: verified on the event loop (a cached token costs a dict lookup).
@@ -172,34 +197,35 @@ def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -
     @router.get(
         "/health",
         response_model=HealthResponse,
-        responses={503: {"model": HealthResponse, "description": "No store published yet, or unreadable."}},
+        responses={503: {"model": HealthResponse, "description": "No store published yet, damaged or unreadable."}},
         tags=["ops"],
     )
     def health() -> JSONResponse:
-        """Store freshness and the last refresh run. No auth."""
+        """Store freshness and the last refresh run. No auth, so it names no path, host or error text."""
         try:
             snap = reader.snapshot()
-        except StoreUnavailable as exc:
+        except StoreUnavailable:
+            state = "no store" if not config.metrics_db.exists() else "damaged" if reader.damaged() else "unavailable"
             unavailable = HealthResponse(
-                status="no store" if not config.metrics_db.exists() else "unavailable",
-                store_path=None,
+                status=state,
+                store_version=None,
                 as_of=None,
                 built_at=None,
                 store_age_seconds=None,
-                last_run=_last_run(config.runs_log, None),
-                detail=str(exc),
+                last_run=_health_run(_last_run(config.runs_log, None)),
+                detail=HEALTH_DETAIL[state],
             )
             return JSONResponse(unavailable.model_dump(mode="json"), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
         age = (datetime.now(UTC) - snap.built_at).total_seconds() if snap.built_at is not None else None
         problem = reader.problem()  # the newest version would not open: an older one is served
         body = HealthResponse(
             status="degraded" if problem else "ok",
-            store_path=str(snap.path),
+            store_version=snap.path.name,
             as_of=snap.as_of,
             built_at=snap.built_at,
             store_age_seconds=round(age, 3) if age is not None else None,
-            last_run=_last_run(config.runs_log, snap),
-            detail=problem,
+            last_run=_health_run(_last_run(config.runs_log, snap)),
+            detail=HEALTH_DETAIL["degraded"] if problem else None,
         )
         return JSONResponse(body.model_dump(mode="json"), headers=snap.headers)
 
@@ -253,3 +279,15 @@ def _flow(snap: Snapshot, tree_id: str, tree_name: str, period: str) -> bytes:
             q.window_step_feedback(period, tree_id),
             q.recent_comments(tree_id),
         )
+
+
+def _rebuild(snap: Snapshot, key: tuple[str, ...]) -> bytes | None:
+    """The body a cache key stands for, built on `snap` (warms a newly published version)."""
+    match key:
+        case ("team", account_id, engineer, period):
+            return _team(snap, account_id, engineer, period)
+        case ("me", user_id, period):
+            return _personal(snap, user_id, period)
+        case ("flow", tree_id, period) if tree_id in snap.trees:
+            return _flow(snap, tree_id, snap.trees[tree_id].name, period)
+    return None

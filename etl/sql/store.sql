@@ -208,17 +208,17 @@ CREATE TABLE refresh_runs (
     run_id VARCHAR NOT NULL, mode VARCHAR NOT NULL, trigger VARCHAR NOT NULL, as_of TIMESTAMPTZ NOT NULL,
     started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ, status VARCHAR NOT NULL, failed_step VARCHAR, error VARCHAR,
     extract_rows BIGINT, extract_seconds DOUBLE, transform_rows BIGINT, transform_seconds DOUBLE,
-    publish_rows BIGINT, publish_seconds DOUBLE, attempts INTEGER
+    publish_rows BIGINT, publish_seconds DOUBLE, attempts INTEGER, lock_wait_seconds DOUBLE
 );
 COMMENT ON TABLE refresh_runs IS 'Grain: one row per refresh run, successful or not, up to and including the run that built this file.';
 COMMENT ON COLUMN refresh_runs.run_id IS 'Unique run id.';
 COMMENT ON COLUMN refresh_runs.mode IS 'hourly or nightly.';
 COMMENT ON COLUMN refresh_runs.trigger IS 'manual (CLI) or schedule.';
 COMMENT ON COLUMN refresh_runs.as_of IS 'Reference time of the run (windows end here).';
-COMMENT ON COLUMN refresh_runs.started_at IS 'Wall-clock start (UTC).';
+COMMENT ON COLUMN refresh_runs.started_at IS 'Wall-clock start (UTC), once the refresh lock was held: waiting for it is not run time.';
 COMMENT ON COLUMN refresh_runs.finished_at IS 'Wall-clock end (UTC).';
 COMMENT ON COLUMN refresh_runs.status IS 'success, failed or skipped.';
-COMMENT ON COLUMN refresh_runs.failed_step IS 'Step that failed (connect, extract, transform, audit, publish).';
+COMMENT ON COLUMN refresh_runs.failed_step IS 'Step that failed (lock, connect, extract, transform, audit, publish).';
 COMMENT ON COLUMN refresh_runs.error IS 'Error message of a failed run.';
 COMMENT ON COLUMN refresh_runs.extract_rows IS 'Rows read from PostgreSQL.';
 COMMENT ON COLUMN refresh_runs.extract_seconds IS 'Seconds spent extracting.';
@@ -227,6 +227,7 @@ COMMENT ON COLUMN refresh_runs.transform_seconds IS 'Seconds spent transforming.
 COMMENT ON COLUMN refresh_runs.publish_rows IS 'Rows written to the store.';
 COMMENT ON COLUMN refresh_runs.publish_seconds IS 'Seconds spent writing, auditing and publishing.';
 COMMENT ON COLUMN refresh_runs.attempts IS 'Attempts made (retries after transient errors + 1).';
+COMMENT ON COLUMN refresh_runs.lock_wait_seconds IS 'Seconds spent waiting for the refresh lock (--wait) before started_at; NULL in runs recorded before it was kept.';
 
 CREATE TABLE data_quality (check_name VARCHAR NOT NULL, rows BIGINT NOT NULL, rule VARCHAR NOT NULL);
 COMMENT ON TABLE data_quality IS 'Grain: one row per dirty-input rule, counted over the rows this refresh read.';

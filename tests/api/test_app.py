@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from etl.config import Config
-from etl.errors import ConfigError
+from etl.errors import ConfigError, RefreshFailed
 from etl.publish import PublishResult
+from jobs.history import read_runs
+from jobs.refresh import run_refresh
+from jobs.status import render_status
 from metrics_api.app import create_app
 from tests.api.conftest import bearer, encode_token, publish_store
-from tests.api.sample import ACCOUNT_B, ADMIN_A, AS_OF, AS_OF_TEXT, ENGINEER_A, TREE_A1, sample_rows
+from tests.api.sample import ACCOUNT_A, ACCOUNT_B, ADMIN_A, AS_OF, AS_OF_TEXT, ENGINEER_A, TREE_A1, sample_rows
 
 Client = Callable[[Config], TestClient]
 MakeConfig = Callable[..., Config]
@@ -106,13 +112,13 @@ def test_health_before_and_after_the_first_store(api_client: Client, make_config
     response = client.get("/health")
     assert response.status_code == 503
     body = response.json()
-    assert (body["status"], body["store_path"], body["as_of"], body["last_run"]) == ("no store", None, None, None)
+    assert (body["status"], body["store_version"], body["as_of"], body["last_run"]) == ("no store", None, None, None)
     assert "flowmetrics refresh" in body["detail"]
 
     published = publish_store(store_path, sample_rows(), as_of=AS_OF)
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.json()["store_path"] == str(published.path)
+    assert response.json()["store_version"] == published.path.name
     assert response.json()["as_of"] == AS_OF_TEXT
     assert response.headers["x-data-as-of"] == AS_OF_TEXT
 
@@ -126,6 +132,7 @@ def test_health_last_run_prefers_the_run_history(api_client: Client, make_config
         "status": "failed",
         "failed_step": "extract",
         "error": "connection refused",
+        "started_at": "2026-11-20T10:05:00Z",
     }
     # As jobs.history writes it: one JSON object per line; a torn last line is skipped.
     config.runs_log.write_text(
@@ -137,7 +144,10 @@ def test_health_last_run_prefers_the_run_history(api_client: Client, make_config
     )
     body = api_client(config).get("/health").json()
     assert body["status"] == "ok"
-    assert body["last_run"] == failed
+    assert body["last_run"] == {
+        **{key: None for key in ("trigger", "as_of", "finished_at")},
+        **{key: failed[key] for key in ("run_id", "mode", "status", "failed_step", "started_at")},
+    }
 
 
 def test_health_names_the_store(sample_client: TestClient, sample_store: PublishResult) -> None:
@@ -145,7 +155,7 @@ def test_health_names_the_store(sample_client: TestClient, sample_store: Publish
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert body["store_path"] == str(sample_store.path)
+    assert body["store_version"] == sample_store.path.name
     assert body["as_of"] == AS_OF_TEXT
     assert body["built_at"] == "2026-11-20T09:32:15.123456Z"
     assert isinstance(body["store_age_seconds"], float)
@@ -153,3 +163,103 @@ def test_health_names_the_store(sample_client: TestClient, sample_store: Publish
     assert body["last_run"]["status"] == "success"
     assert body["last_run"]["as_of"] == AS_OF_TEXT
     assert ACCOUNT_B not in response.text  # health says nothing about tenants
+
+
+def test_health_names_no_source_or_path_but_status_has_them(
+    api_client: Client, make_config: MakeConfig, store_path: Path
+) -> None:
+    config = make_config(METRICS_REFRESH_RETRIES="0")
+    publish_store(store_path, sample_rows(), as_of=AS_OF)
+    # A real failed refresh: nothing listens on that port, and its error names the source.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql://app_reader:hunter2@127.0.0.1:{port}/resolutionflow_prod"
+    with pytest.raises(RefreshFailed):
+        run_refresh(config, url, mode="hourly")
+    [run] = read_runs(config.runs_log)
+    secrets = ["app_reader", "127.0.0.1", str(port), "resolutionflow_prod", str(store_path.parent)]
+    assert all(secret in render_status(config) for secret in secrets[:4])  # operators keep the message
+    client = api_client(config)
+    response = client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["last_run"]["status"] == "failed" and body["last_run"]["failed_step"] == "connect"
+    assert body["last_run"]["run_id"] == run.run_id and isinstance(body["store_age_seconds"], float)
+    assert [secret for secret in secrets if secret in response.text] == []
+
+    # Unreadable (a new API on a file that is no database): 503 in words, still no path.
+    garbage = store_path.with_name("metrics.duckdb.vgarbage")
+    garbage.write_bytes(b"not a database" * 100)
+    store_path.unlink()
+    os.symlink(garbage.name, store_path)
+    response = api_client(config).get("/health")
+    assert (response.status_code, response.json()["status"]) == (503, "unavailable")
+    assert [secret for secret in secrets if secret in response.text] == []
+
+
+def damage(version: Path, how: str) -> None:
+    if how == "truncated":
+        os.truncate(version, version.stat().st_size // 3)
+    else:  # overwritten in place with other bytes, same size
+        size = version.stat().st_size
+        with version.open("r+b") as handle:
+            handle.write(os.urandom(size))
+
+
+@pytest.mark.parametrize("how", ["truncated", "overwritten"])
+def test_a_damaged_store_answers_503_and_health_says_so(
+    api_client: Client, make_config: MakeConfig, store_path: Path, how: str
+) -> None:
+    published = publish_store(store_path, sample_rows(), as_of=AS_OF)
+    client = api_client(make_config())
+    admin, engineer = bearer(encode_token(ADMIN_A)), bearer(encode_token(ENGINEER_A))
+    assert client.get("/analytics/team?period=7d", headers=admin).status_code == 200
+    damage(published.path, how)
+
+    for path, token in [
+        ("/analytics/team?period=7d", admin),  # answered before: cached
+        ("/analytics/me?period=30d", engineer),  # never answered: needs the file
+        (f"/analytics/flows/{TREE_A1}", admin),
+    ]:
+        response = client.get(path, headers=token)
+        assert response.status_code == 503, (path, response.text)
+        assert "publish a new one" in response.json()["detail"]
+    health = client.get("/health")
+    assert (health.status_code, health.json()["status"]) == (503, "damaged")
+    assert str(store_path.parent) not in health.text
+
+    # The next publish is served again, without a restart.
+    later = AS_OF + timedelta(hours=1)
+    publish_store(store_path, sample_rows(), as_of=later)
+    response = client.get("/analytics/me?period=30d", headers=engineer)
+    assert response.status_code == 200 and response.headers["x-data-as-of"] != AS_OF_TEXT
+    assert client.get("/health").json()["status"] == "ok"
+
+
+def test_a_new_version_is_warmed_with_the_previous_ones_answers(
+    api_client: Client, make_config: MakeConfig, store_path: Path
+) -> None:
+    publish_store(store_path, sample_rows(), as_of=AS_OF)
+    client = api_client(make_config())
+    reader = client.app.state.reader  # type: ignore[attr-defined]
+    admin, engineer = bearer(encode_token(ADMIN_A)), bearer(encode_token(ENGINEER_A))
+    asked = [
+        (("team", ACCOUNT_A, "", "7d"), "/analytics/team?period=7d", admin),
+        (("me", ENGINEER_A, "30d"), "/analytics/me?period=30d", engineer),
+        (("flow", TREE_A1, "90d"), f"/analytics/flows/{TREE_A1}?period=90d", engineer),
+    ]
+    for _key, path, token in asked:
+        assert client.get(path, headers=token).status_code == 200
+
+    later = AS_OF + timedelta(hours=1)
+    publish_store(store_path, sample_rows(), as_of=later)
+    assert client.get("/health").json()["as_of"] != AS_OF_TEXT  # the first request opens the new version
+    snapshot = reader.snapshot()
+    for key, path, token in asked:
+        warmed = snapshot.cached(key)
+        assert warmed is not None, key
+        # The same bytes a cold build of the new version gives (a fresh API on the same file).
+        cold = api_client(make_config()).get(path, headers=token)
+        assert (cold.status_code, cold.content) == (200, warmed)
+        assert json.loads(warmed)["as_of"] != AS_OF_TEXT

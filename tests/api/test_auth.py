@@ -127,9 +127,12 @@ def test_token_is_checked_before_the_store(api_client: Client, make_config: Call
     assert client.get("/analytics/team", headers=bearer(encode_token(ADMIN_A))).status_code == 503
 
 
-def test_a_remembered_token_still_expires(sample_client: TestClient) -> None:
+# PyJWT takes a numeric string for exp (it reads int(exp)); the remembered token must
+# expire all the same, not be kept as one without expiry.
+@pytest.mark.parametrize("exp_type", [int, str], ids=["exp-number", "exp-numeric-string"])
+def test_a_remembered_token_still_expires(sample_client: TestClient, exp_type: Callable[[int], object]) -> None:
     exp = int(time.time()) + 2  # valid for at least one second: the first answers may be slow
-    token = bearer(encode_token(ENGINEER_A, exp=exp))
+    token = bearer(encode_token(ENGINEER_A, exp=exp_type(exp)))
     assert sample_client.get(ME, headers=token).status_code == 200
     assert sample_client.get(ME, headers=token).status_code == 200  # answered from the verified tokens
     time.sleep(max(0.0, exp - time.time()) + 0.05)

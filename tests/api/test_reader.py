@@ -50,7 +50,7 @@ def test_new_store_served_without_restart(
     second = client.get(TEAM, headers=token)
     assert second.json()["summary"]["total_sessions"] == 7
     assert second.headers["x-data-as-of"] == second.json()["as_of"] == as_of_for(7)
-    assert client.get("/health").json()["store_path"] == str(second_path)
+    assert client.get("/health").json()["store_version"] == second_path.name
 
 
 def test_old_snapshot_released_after_swap(store_path: Path) -> None:
@@ -111,7 +111,7 @@ def test_a_version_that_will_not_open_leaves_the_last_good_one_in_service(
         assert (response.status_code, response.json()["summary"]["total_sessions"]) == (200, 3)
     health = client.get("/health").json()
     assert (health["status"], health["as_of"]) == ("degraded", as_of_for(3))
-    assert str(broken) in health["detail"]
+    assert "could not be opened" in health["detail"] and str(broken) not in health["detail"]
 
     publish_numbered(store_path, 4)
     assert client.get(TEAM, headers=token).json()["summary"]["total_sessions"] == 4
@@ -175,7 +175,7 @@ def test_concurrent_requests_while_publishing(
         n = list(paths).index(body["as_of"]) + 1  # store n was published n-th
         stores_seen.add(n)
         if path == "/health":
-            assert body["store_path"] == str(paths[body["as_of"]])
+            assert body["store_version"] == paths[body["as_of"]].name
         else:
             assert body["summary"]["total_sessions"] == n
             assert sum(p["sessions"] for p in body["time_series"]) == n

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from metrics_api import responses
+from metrics_api.queries import CommentRow, RatingsRow, SummaryRow, TimeSeriesRow
 
 
 @pytest.mark.parametrize(
@@ -42,13 +43,15 @@ def test_missing_summary_is_zeros() -> None:
     ("row", "shown"), [(None, (None, 0)), ((4.25, 4), (4.2, 4)), ((3.0, 1), (3.0, 1)), ((4.35, 20), (4.3, 20))]
 )
 def test_ratings(row: tuple[float, int] | None, shown: tuple[float | None, int]) -> None:
-    assert responses.ratings(row) == shown
+    assert responses.ratings(RatingsRow(*row) if row is not None else None) == shown
 
 
 def test_comment_times_are_utc_whatever_the_session_zone() -> None:
     local = datetime(2026, 11, 19, 10, 0, tzinfo=timezone(timedelta(hours=2)))
     body = json.loads(
-        responses.flow("t", "T", "7d", datetime(2026, 11, 20, tzinfo=UTC), None, None, [], [], [(4, "ok", local)])
+        responses.flow(
+            "t", "T", "7d", datetime(2026, 11, 20, tzinfo=UTC), None, None, [], [], [CommentRow(4, "ok", local)]
+        )
     )
     assert body["recent_comments"] == [{"rating": 4, "comment": "ok", "created_at": "2026-11-19T08:00:00Z"}]
     assert (body["avg_csat"], body["total_ratings"], body["step_feedback"]) == (None, 0, [])
@@ -58,8 +61,8 @@ def test_rendered_json_has_the_rounded_text() -> None:
     body = responses.personal(
         "30d",
         datetime(2026, 11, 20, tzinfo=UTC),
-        (3, 2, 2 / 3, 12.25, 1, 1, 1, 0, 0),
-        [(date(2026, 11, 19), 3, 1, 1, 0, 0)],
+        SummaryRow(3, 2, 2 / 3, 12.25, 1, 1, 1, 0, 0),
+        [TimeSeriesRow(date(2026, 11, 19), 3, 1, 1, 0, 0)],
         [],
     )
     assert b'"completion_rate":0.667,"median_duration_minutes":12.2' in body

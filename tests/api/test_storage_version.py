@@ -58,16 +58,18 @@ def test_publish_writes_the_chosen_format_and_records_it(tmp_path: Path, version
     assert file_format(result.path) == reported
 
 
-def test_hourly_keeps_the_format_and_a_changed_setting_rebuilds_nightly(fresh_db: str, store_path: Path) -> None:
+def test_a_changed_setting_takes_effect_at_the_next_refresh(fresh_db: str, store_path: Path) -> None:
     seed(fresh_db, sessions=300, accounts=2, days=120, seed=3, now=AS_OF)
     env = {"METRICS_DB": str(store_path), "METRICS_JWT_SECRET": "x", "METRICS_REFRESH_RETRIES": "0"}
     run_refresh(config(**env), fresh_db, mode="nightly", as_of=AS_OF)
     assert run_refresh(config(**env), fresh_db, mode="hourly", as_of=AS_OF).mode == "hourly"
     assert file_format(store_path.resolve()) == "v1.0.0+"
     assert published_meta(store_path)["storage_version"] == "v1.0.0"
+    with duckdb.connect(str(store_path.resolve()), read_only=True) as con:
+        before = con.sql("SELECT count(*) FROM fact_sessions").fetchall()
     newer = config(**env, METRICS_STORAGE_VERSION="v2.0.0")
-    assert run_refresh(newer, fresh_db, mode="hourly", as_of=AS_OF).mode == "nightly"
-    assert file_format(store_path.resolve()) == "v2.0.0+"
-    assert published_meta(store_path)["storage_version"] == "v2.0.0"
     assert run_refresh(newer, fresh_db, mode="hourly", as_of=AS_OF).mode == "hourly"
     assert file_format(store_path.resolve()) == "v2.0.0+"
+    assert published_meta(store_path)["storage_version"] == "v2.0.0"
+    with duckdb.connect(str(store_path.resolve()), read_only=True) as con:
+        assert con.sql("SELECT count(*) FROM fact_sessions").fetchall() == before

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from etl.errors import RefreshLocked
@@ -105,3 +106,30 @@ def test_a_killed_holder_does_not_block_the_next_refresh(
     assert record.status == "success"
     assert [r.status for r in read_runs(config.runs_log)] == ["success"]
     assert store_path.is_symlink() and store_path.exists()
+
+
+def test_lock_wait_is_recorded_apart_from_the_run(
+    source_db: str, store_path: Path, spawn: Callable[..., Child]
+) -> None:
+    config = make_config(make_env(store_path))
+    holder = hold_lock(spawn, config.lock_path)
+    released: list[datetime] = []
+
+    def release() -> None:
+        released.append(datetime.now(UTC))  # the lock is free only after this moment
+        holder.process.terminate()
+
+    threading.Timer(0.5, release).start()
+    record = run_refresh(config, source_db, mode="nightly", wait_seconds=CHILD_TIMEOUT)
+    assert record.status == "success"
+    # The run starts once the lock is held: serial runs never overlap in the history.
+    assert record.started_at >= released[0]
+    assert record.lock_wait_seconds is not None and record.lock_wait_seconds > 0
+    [run] = read_runs(config.runs_log)
+    assert (run.started_at, run.lock_wait_seconds) == (record.started_at, record.lock_wait_seconds)
+    con = duckdb.connect(str(store_path), read_only=True)
+    try:
+        stored = con.sql("SELECT started_at, lock_wait_seconds FROM refresh_runs").fetchall()
+    finally:
+        con.close()
+    assert stored == [(record.started_at, record.lock_wait_seconds)]
