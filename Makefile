@@ -19,12 +19,13 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## create .venv and install flowmetrics with its dev tools
 
 lint: $(STAMP) ## ruff and mypy (strict) on the packages
-	$(BIN)/ruff check etl metrics_api jobs tests bench
+	$(BIN)/ruff check etl metrics_api jobs synthetic tests bench tools
 	$(BIN)/mypy
+	$(BIN)/python tools/check_imports.py
 
 format: $(STAMP) ## format and auto-fix
-	$(BIN)/ruff format etl metrics_api jobs tests bench
-	$(BIN)/ruff check --fix etl metrics_api jobs tests bench
+	$(BIN)/ruff format etl metrics_api jobs synthetic tests bench tools
+	$(BIN)/ruff check --fix etl metrics_api jobs synthetic tests bench tools
 
 test: $(STAMP) ## the test suite (real PostgreSQL: DATABASE_URL or an embedded one)
 	$(BIN)/pytest -q -m "not full"
@@ -42,5 +43,5 @@ demo: $(STAMP) ## embedded PostgreSQL, synthetic data, nightly refresh, API on 1
 	$(BIN)/flowmetrics demo
 
 clean: ## stop the demo PostgreSQL and delete data/ and caches
-	-@[ -f data/postgres/postmaster.pid ] && $(BIN)/python -c "from pathlib import Path; from etl.database import stop_embedded; stop_embedded(Path('data/postgres'))"
+	-@[ -f data/postgres/postmaster.pid ] && $(BIN)/python -c "from pathlib import Path; from synthetic.embedded import stop_embedded; stop_embedded(Path('data/postgres'))"
 	rm -rf data .pytest_cache .mypy_cache .ruff_cache

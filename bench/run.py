@@ -22,10 +22,11 @@ import psycopg
 
 from bench.workers import measure_workers
 from bench.workers import render as render_workers
-from etl import database, sql
+from etl import database, statements
 from etl.extract import bind
 from jobs.history import read_runs
 from jobs.refresh import history_chunks, lookback_start
+from synthetic import embedded
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"
@@ -43,7 +44,7 @@ def log(message: str) -> None:
 
 def ensure_source(admin: str, name: str, *, sessions: int, days: int, history_sessions: int = 0) -> str:
     """A seeded database, reused when it already holds what was asked for."""
-    from etl.seed import seed
+    from synthetic.seed import seed
 
     url = database.with_database(admin, name)
     wanted = sessions + history_sessions
@@ -83,13 +84,13 @@ def extraction_queries(url: str, mode: str) -> list[list[str]]:
     """
     since = lookback_start(ANCHOR)
     window = [
-        sql.read("extract_users.sql"),
-        sql.read("extract_trees.sql"),
-        bind(sql.read("extract_rated_sessions.sql"), start=since, end=None),
-        bind(sql.read("extract_step_ratings.sql"), since=since),
-        bind(sql.read("extract_sessions.sql"), start=since, end=None),
-        bind(sql.read("extract_session_ratings.sql"), since=since),
-        sql.read("extract_comment_candidates.sql"),
+        statements.read("extract_users.sql"),
+        statements.read("extract_trees.sql"),
+        bind(statements.read("extract_rated_sessions.sql"), start=since, end=None),
+        bind(statements.read("extract_step_ratings.sql"), since=since),
+        bind(statements.read("extract_sessions.sql"), start=since, end=None),
+        bind(statements.read("extract_session_ratings.sql"), since=since),
+        statements.read("extract_comment_candidates.sql"),
     ]
     if mode != "nightly":
         return [window]
@@ -98,11 +99,11 @@ def extraction_queries(url: str, mode: str) -> list[list[str]]:
     first = row[0] if row else None
     chunks = history_chunks(first, since)
     history = [
-        bind(sql.read("extract_rated_sessions.sql"), start=chunks[0][0] if chunks else since, end=since),
-        bind(sql.read("extract_history_step_ratings.sql"), end=since),
+        bind(statements.read("extract_rated_sessions.sql"), start=chunks[0][0] if chunks else since, end=since),
+        bind(statements.read("extract_history_step_ratings.sql"), end=since),
     ]
-    history += [bind(sql.read("extract_sessions.sql"), start=s, end=e) for s, e in chunks]
-    history.append(bind(sql.read("extract_history_ratings.sql"), end=since))
+    history += [bind(statements.read("extract_sessions.sql"), start=s, end=e) for s, e in chunks]
+    history.append(bind(statements.read("extract_history_ratings.sql"), end=since))
     return [window, history]
 
 
@@ -347,7 +348,7 @@ def main(argv: list[str] | None = None) -> None:
     sizes = [int(s) for s in (args.sizes or ("100000" if args.only else "1000000,10000000")).split(",")]
     DATA.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    admin = database.start_embedded(DATA / "pg", stop_at_exit=False)
+    admin = embedded.start_embedded(DATA / "pg", stop_at_exit=False)
     if args.only == "workers":
         workers_only(admin, sizes[0])
         return

@@ -31,8 +31,8 @@ from pathlib import Path
 import duckdb
 
 from bench.soak_http import HOST, Sample, free_port, load, pct, requests_for, timed_load, wait_for_server
-from etl import database
-from etl.seed import seed
+from synthetic import embedded
+from synthetic.seed import seed
 
 SECRET = "soak-secret-0123456789abcdef-0123456789abcdef-0123456789abcdef"
 AFTER_PUBLISH_SECONDS = 1.0
@@ -138,15 +138,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="flowmetrics-soak-") as tmp:
         folder = Path(tmp)
         pgdata = folder / "pg"
-        admin = database.start_embedded(pgdata, stop_at_exit=True)
+        admin = embedded.start_embedded(pgdata, stop_at_exit=True)
         try:
             return soak(args, folder, admin)
         finally:
-            database.stop_embedded(pgdata)
+            embedded.stop_embedded(pgdata)
 
 
 def soak(args: argparse.Namespace, folder: Path, admin: str) -> int:
-    url = database.create_database(admin, prefix="soak")
+    url = embedded.create_database(admin, prefix="soak")
     report = seed(url, sessions=args.sessions, accounts=8, days=400, seed=7)
     say(f"seeded {report.sessions} sessions")
     store = folder / "store" / "metrics.duckdb"

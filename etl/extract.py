@@ -17,7 +17,7 @@ from typing import Any
 import adbc_driver_postgresql.dbapi as adbc
 import polars as pl
 
-from etl import sql
+from etl import statements
 from etl.database import libpq_url, translate
 from etl.errors import SourceError
 
@@ -113,10 +113,10 @@ class Source:
     # The queries a refresh runs, one method per file in etl/sql.
 
     def users(self) -> pl.DataFrame:
-        return self.query("users", sql.read("extract_users.sql"))
+        return self.query("users", statements.read("extract_users.sql"))
 
     def trees(self) -> pl.DataFrame:
-        return self.query("trees", sql.read("extract_trees.sql"))
+        return self.query("trees", statements.read("extract_trees.sql"))
 
     def window_sessions(self, start: datetime, end: datetime | None = None) -> pl.DataFrame:
         """Sessions started in [start, end) (no upper bound when end is None), node lists decoded."""
@@ -127,33 +127,33 @@ class Source:
         return self._sessions("history_sessions", start, end)
 
     def _sessions(self, name: str, start: datetime, end: datetime | None) -> pl.DataFrame:
-        frame = self.query(name, bind(sql.read("extract_sessions.sql"), start=start, end=end))
+        frame = self.query(name, bind(statements.read("extract_sessions.sql"), start=start, end=end))
         return frame.with_columns(pl.col("node_ids").str.json_decode(pl.List(pl.String)))
 
     def rated_sessions(self, start: datetime, end: datetime | None = None) -> pl.DataFrame:
         """The newest rating of each session started in [start, end)."""
-        return self.query("rated_sessions", bind(sql.read("extract_rated_sessions.sql"), start=start, end=end))
+        return self.query("rated_sessions", bind(statements.read("extract_rated_sessions.sql"), start=start, end=end))
 
     def session_ratings(self, since: datetime) -> pl.DataFrame:
-        return self.query("session_ratings", bind(sql.read("extract_session_ratings.sql"), since=since))
+        return self.query("session_ratings", bind(statements.read("extract_session_ratings.sql"), since=since))
 
     def comment_candidates(self) -> pl.DataFrame:
-        return self.query("comment_candidates", sql.read("extract_comment_candidates.sql"))
+        return self.query("comment_candidates", statements.read("extract_comment_candidates.sql"))
 
     def history_ratings(self, end: datetime) -> pl.DataFrame:
-        return self.query("history_ratings", bind(sql.read("extract_history_ratings.sql"), end=end))
+        return self.query("history_ratings", bind(statements.read("extract_history_ratings.sql"), end=end))
 
     def step_ratings(self, since: datetime) -> pl.DataFrame | None:
         """Step ratings since `since`, or None when the optional table does not exist."""
         if not self.scalar("SELECT to_regclass('step_ratings') IS NOT NULL"):
             return None
-        return self.query("step_ratings", bind(sql.read("extract_step_ratings.sql"), since=since))
+        return self.query("step_ratings", bind(statements.read("extract_step_ratings.sql"), since=since))
 
     def history_step_ratings(self, end: datetime) -> pl.DataFrame | None:
         """Step ratings created before `end`, or None when the optional table does not exist."""
         if not self.scalar("SELECT to_regclass('step_ratings') IS NOT NULL"):
             return None
-        return self.query("history_step_ratings", bind(sql.read("extract_history_step_ratings.sql"), end=end))
+        return self.query("history_step_ratings", bind(statements.read("extract_history_step_ratings.sql"), end=end))
 
     def first_session_at(self) -> datetime | None:
         """started_at of the oldest session (an index lookup)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from etl import sql
+from etl import statements
 from etl.config import DEFAULT_STORAGE_VERSION
 from etl.errors import AuditError, PublishError
 from etl.leftovers import remove_stale_builds
@@ -108,7 +108,7 @@ class StoreBuild:
         self.history_before = history_before
         self.rows = 0
         self._say = progress or (lambda _msg: None)
-        self._columns = sql.store_columns()
+        self._columns = statements.store_columns()
         self._written: set[str] = set()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._owner = threading.get_ident()
@@ -138,7 +138,7 @@ class StoreBuild:
             )
         try:
             self._con = create_store(self.building, self.storage_version)
-            self._con.execute(sql.read("store.sql"))
+            self._con.execute(statements.read("store.sql"))
             if self.previous is not None and self.history_before is not None:
                 # A new file with the older days copied in, not a copy of the previous file
                 # emptied of the rest: DuckDB does not give freed blocks back, so a copied
@@ -291,7 +291,7 @@ def _quoted(path: Path) -> str:
 
 def _audit(con: duckdb.DuckDBPyConnection) -> None:
     failed = []
-    for name, query in sql.audits():
+    for name, query in statements.audits():
         offending = con.sql(f"SELECT count(*) FROM ({query})").fetchall()[0][0]
         if offending:
             failed.append(f"{name} ({offending} rows)")

@@ -20,12 +20,12 @@ from etl.config import Config
 from etl.errors import ConfigError, FlowmetricsError, StoreUnavailable
 from jobs.logs import configure_logging
 from jobs.progress import Parser, Progress, refresh_event, seed_event
+from synthetic import SEED_STAGES
+from synthetic.embedded import source_url
 
 log = logging.getLogger("flowmetrics.cli")
 
-DEMO_DATABASE = "flowmetrics_demo"
 DEMO_SECRET = "flowmetrics-demo-secret-not-for-production"
-SEED_STAGES = ("users", "trees", "sessions", "ratings", "indexes")
 
 
 def parse_as_of(text: str | None) -> datetime | None:
@@ -37,24 +37,6 @@ def parse_as_of(text: str | None) -> datetime | None:
     except ValueError:
         raise ConfigError(f"--as-of {text!r} is not an ISO-8601 time; use e.g. 2026-11-01T00:00:00Z") from None
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-def source_url(config: Config, *, create: bool = False) -> str:
-    """DATABASE_URL, or the embedded demo PostgreSQL under the data folder."""
-    if config.database_url:
-        return config.database_url
-    admin = database.start_embedded(config.data_dir / "postgres", stop_at_exit=False)
-    url = database.with_database(admin, DEMO_DATABASE)
-    with database.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DEMO_DATABASE,)).fetchone()
-        if not exists:
-            if not create:
-                raise ConfigError(
-                    "DATABASE_URL is not set and there is no demo database yet: "
-                    "set DATABASE_URL to the app's database, or run `flowmetrics seed` first"
-                )
-            conn.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
-    return url
 
 
 def progress(
@@ -127,7 +109,7 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_seed(config: Config, args: argparse.Namespace) -> int:
-    from etl.seed import seed
+    from synthetic.seed import seed
 
     if args.sessions < 0 or args.accounts < 1 or args.days < 1:
         raise ConfigError("seed needs --sessions >= 0, --accounts >= 1 and --days >= 1")

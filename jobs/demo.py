@@ -18,6 +18,8 @@ from etl import database
 from etl.config import Config
 from etl.store import open_store
 from jobs.progress import Progress, refresh_event, seed_event
+from synthetic import SEED_STAGES, embedded
+from synthetic.embedded import source_url
 
 log = logging.getLogger("flowmetrics.demo")
 
@@ -86,7 +88,7 @@ def run_demo(
         raise
     finally:
         if not config.database_url:
-            database.stop_embedded(pgdata)
+            embedded.stop_embedded(pgdata)
             log.info("stopped the demo PostgreSQL in %s", pgdata)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -98,10 +100,9 @@ def _serve_demo(
 ) -> None:
     import uvicorn
 
-    from etl.seed import seed
-    from jobs.cli import SEED_STAGES, source_url
     from jobs.refresh import run_refresh
     from metrics_api.app import create_app
+    from synthetic.seed import seed
 
     url = source_url(config, create=True)
     if _has_sessions(url):

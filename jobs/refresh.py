@@ -22,12 +22,12 @@ from etl.config import LOOKBACK_DAYS, PERIODS, Config
 from etl.errors import AuditError, FlowmetricsError, RefreshFailed, RefreshLocked, SourceError
 from etl.extract import Source
 from etl.leftovers import remove_abandoned_builds
-from etl.prefetch import Prefetch
 from etl.publish import StoreBuild
 from etl.store import SCHEMA_VERSION, schema_version
 from etl.transform import ids, ratings, tables
 from jobs.history import RunRecord, append_run, read_runs, runs_frame, utcnow
 from jobs.lock import refresh_lock
+from jobs.prefetch import Prefetch
 from jobs.quality_log import record_quality
 
 log = logging.getLogger("flowmetrics.refresh")
@@ -207,7 +207,7 @@ def refresh_once(
 ) -> None:
     """One attempt. `step.name` tracks where it is, for the failure message.
 
-    The source is read on worker threads (etl.prefetch) while this thread transforms and
+    The source is read on worker threads (jobs.prefetch) while this thread transforms and
     writes: the window's queries one ahead on one connection and, for a nightly refresh,
     the older history in bounded chunks on a second connection at the same time, so
     PostgreSQL reads history while the window is read and built. Each part is written into

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from etl import database
+from synthetic import embedded
 
 
 @pytest.fixture(scope="session")
@@ -22,8 +22,8 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
         return
     pgdata = tmp_path_factory.mktemp("pg") / "data"
-    yield database.start_embedded(pgdata, stop_at_exit=False)
-    database.stop_embedded(pgdata)
+    yield embedded.start_embedded(pgdata, stop_at_exit=False)
+    embedded.stop_embedded(pgdata)
 
 
 @pytest.fixture
@@ -32,13 +32,13 @@ def make_database(pg_admin_url: str) -> Iterator[Callable[[], str]]:
     created: list[str] = []
 
     def make() -> str:
-        url = database.create_database(pg_admin_url, prefix="fm_test")
+        url = embedded.create_database(pg_admin_url, prefix="fm_test")
         created.append(url)
         return url
 
     yield make
     for url in created:
-        database.drop_database(pg_admin_url, url)
+        embedded.drop_database(pg_admin_url, url)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
-from etl import sql
+from etl import statements
 from etl.config import Config
 from etl.publish import PublishResult, publish
 from metrics_api.app import create_app
@@ -46,7 +46,7 @@ def store_schemas() -> dict[str, pl.Schema]:
     """Polars schema of every store table, read from etl/sql/store.sql by DuckDB itself."""
     con = duckdb.connect()
     try:
-        con.execute(sql.read("store.sql"))
+        con.execute(statements.read("store.sql"))
         rows = con.sql(
             "SELECT table_name, column_name, data_type FROM information_schema.columns "
             "ORDER BY table_name, ordinal_position"

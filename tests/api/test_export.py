@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl import sql
+from etl import statements
 from etl.publish import PublishResult
 from jobs.cli import main
 
@@ -27,7 +27,7 @@ def symlink_of(store: PublishResult) -> Path:
 def ddl_comments() -> dict[str, tuple[str, dict[str, str]]]:
     con = duckdb.connect()
     try:
-        con.execute(sql.read("store.sql"))
+        con.execute(statements.read("store.sql"))
         tables = dict(con.sql("SELECT table_name, comment FROM duckdb_tables()").fetchall())
         columns = con.sql("SELECT table_name, column_name, comment FROM duckdb_columns()").fetchall()
     finally:

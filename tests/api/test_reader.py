@@ -16,7 +16,7 @@ import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
-from etl import sql
+from etl import statements
 from etl.config import Config
 from metrics_api.reader import StoreReader
 from tests.api.conftest import bearer, encode_token, publish_store
@@ -124,7 +124,7 @@ def test_store_of_another_schema_version_is_503(
     store_path.parent.mkdir(parents=True)
     old = store_path.with_name("metrics.duckdb.vold")
     con = duckdb.connect(str(old))
-    con.execute(sql.read("store.sql"))
+    con.execute(statements.read("store.sql"))
     con.execute("INSERT INTO store_meta VALUES ('schema_version', '0'), ('as_of', '2026-01-01T00:00:00+00:00')")
     con.close()
     os.symlink(old.name, store_path)

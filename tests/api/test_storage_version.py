@@ -11,9 +11,9 @@ import pytest
 from etl.config import DEFAULT_STORAGE_VERSION, STORAGE_VERSIONS, Config
 from etl.errors import ConfigError
 from etl.publish import publish
-from etl.seed import seed
 from etl.store import published_meta
 from jobs.refresh import run_refresh
+from synthetic.seed import seed
 from tests.api.conftest import store_tables
 
 AS_OF = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)

@@ -24,11 +24,12 @@ import uvicorn
 
 from etl.config import Config
 from etl.errors import RefreshFailed
-from etl.seed import seed
 from jobs.demo import demo_admin
 from jobs.history import read_runs
 from jobs.refresh import run_refresh
 from metrics_api.app import create_app
+from synthetic import embedded
+from synthetic.seed import seed
 from tests.api.conftest import SECRET, encode_token, publish_store
 from tests.api.sample import AS_OF, sample_rows
 from tests.api.test_workers import free_port
@@ -65,9 +66,8 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str) -> Iterator[Served]:
-    from etl import database
 
-    source = database.create_database(pg_admin_url, prefix="fm_browser")
+    source = embedded.create_database(pg_admin_url, prefix="fm_browser")
     store = tmp_path_factory.mktemp("browser") / "metrics.duckdb"
     env = {"METRICS_DB": str(store), "METRICS_JWT_SECRET": SECRET, "METRICS_REFRESH_RETRIES": "0"}
     config = Config.from_env(env, dotenv=Path("/nonexistent"))
@@ -80,7 +80,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str) -> Itera
         with serving(config) as base:
             yield Served(base, config, encode_token(demo_admin(config)))
     finally:
-        database.drop_database(pg_admin_url, source)
+        embedded.drop_database(pg_admin_url, source)
 
 
 @contextmanager

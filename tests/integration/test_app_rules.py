@@ -16,9 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 from psycopg.types.json import Jsonb
 
-from etl import database, sql
+from etl import database
 from jobs.refresh import run_refresh
 from metrics_api.app import create_app
+from synthetic import SOURCE_SCHEMA
 from tests.differential import compare_everything, token
 from tests.integration.test_differential import make_config
 
@@ -37,7 +38,7 @@ def ago(hours: float) -> datetime:
 def load(url: str, users: list[tuple[int, str | None]], sessions: list[tuple[Any, ...]], **extra: Any) -> None:
     """users: (n, name) of ACCOUNT, the first a team admin; sessions: (user, started_at, minutes, decisions)."""
     with database.connect(url, autocommit=True) as conn:
-        conn.execute(sql.read("source_schema.sql"))
+        conn.execute(SOURCE_SCHEMA.read_text())
         conn.execute(
             "INSERT INTO trees (id, account_id, name, tree_structure) VALUES (%s, %s, 'Flow', %s)",
             (uid(1), ACCOUNT, Jsonb({"id": "a", "title": "A", "children": [{"id": "b", "question": "B?"}]})),

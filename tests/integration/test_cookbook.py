@@ -22,10 +22,11 @@ import pytest
 
 from etl import database
 from etl.config import Config
-from etl.seed import seed
 from etl.store import create_store
 from jobs.history import read_runs
 from jobs.refresh import lookback_start, run_refresh
+from synthetic import embedded
+from synthetic.seed import seed
 from tests import cookbook
 from tests.reference import live_sql
 
@@ -38,10 +39,10 @@ Conn = psycopg.Connection[Any]
 
 @pytest.fixture(scope="module")
 def source(pg_admin_url: str) -> Iterator[str]:
-    url = database.create_database(pg_admin_url, prefix="fm_cookbook")
+    url = embedded.create_database(pg_admin_url, prefix="fm_cookbook")
     seed(url, sessions=4_000, accounts=3, days=200, seed=17, now=SEED_ANCHOR)
     yield url
-    database.drop_database(pg_admin_url, url)
+    embedded.drop_database(pg_admin_url, url)
 
 
 @pytest.fixture(scope="module")

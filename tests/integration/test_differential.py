@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 
 from etl import database
 from etl.config import Config
-from etl.seed import seed
 from jobs.refresh import run_refresh
 from metrics_api.app import create_app
+from synthetic.seed import seed
 from tests.differential import SECRET, compare_everything
 
 # Deliberately not on a whole second or day: window edges fall mid-day, mid-second.

@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etl import database, sql
+from etl import database
+from synthetic import SOURCE_SCHEMA, embedded
 from tests.integration.test_differential import check, make_config
 
 AS_OF = datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=timezone.utc)
@@ -167,12 +168,12 @@ def load(url: str, source: dict[str, list[tuple[Any, ...]]]) -> None:
 
 @pytest.fixture(scope="module")
 def edge_db(pg_admin_url: str) -> Any:
-    url = database.create_database(pg_admin_url, prefix="fm_edge")
+    url = embedded.create_database(pg_admin_url, prefix="fm_edge")
     with database.connect(url) as conn:
-        conn.execute(sql.read("source_schema.sql"))
+        conn.execute(SOURCE_SCHEMA.read_text())
         conn.commit()
     yield url
-    database.drop_database(pg_admin_url, url)
+    embedded.drop_database(pg_admin_url, url)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

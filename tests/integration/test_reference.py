@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -18,9 +17,10 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from etl import database
+from synthetic import SOURCE_SCHEMA
 from tests.reference import live_sql
 
-SCHEMA = Path(__file__).parents[2] / "etl" / "sql" / "source_schema.sql"
+SCHEMA = SOURCE_SCHEMA
 ACCOUNT_A = "aaaaaaaa-0000-0000-0000-000000000001"
 ACCOUNT_B = "bbbbbbbb-0000-0000-0000-000000000002"
 NOW = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)  # 7d window starts 2024-03-08 12:00, 30d 2024-02-14 12:00

@@ -11,7 +11,7 @@ import pytest
 
 from etl import database
 from etl.errors import SourceError
-from etl.seed import SeedReport, seed
+from synthetic.seed import SeedReport, seed
 
 ANCHOR = datetime(2026, 11, 20, tzinfo=timezone.utc)
 TABLES = ("users", "trees", "sessions", "session_ratings", "step_ratings")

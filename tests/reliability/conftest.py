@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from etl.config import Config
-from etl.seed import seed
 from etl.store import resolve_store
 from jobs.history import RunRecord, read_runs, utcnow
 from jobs.refresh import run_refresh
+from synthetic.seed import seed
 
 CHILD_TIMEOUT = 30.0
 """No child process or wait in these tests may take longer than this."""
@@ -153,7 +153,7 @@ SCHEDULER = """
 import json, logging, sys
 from pathlib import Path
 from etl.config import Config
-from etl.seed import seed
+from synthetic.seed import seed
 from jobs.schedule import run_schedule
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 run_schedule(Config.from_env(json.loads(sys.argv[1]), dotenv=Path("/nonexistent")), sys.argv[2])

@@ -1,4 +1,4 @@
-"""Tests of etl.prefetch: calls run in order on one worker thread, a bounded number ahead."""
+"""Tests of jobs.prefetch: calls run in order on one worker thread, a bounded number ahead."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from etl.prefetch import Prefetch, Stopped
+from jobs.prefetch import Prefetch, Stopped
 
 WAIT = 2.0  # seconds; only a failing test waits this long
 

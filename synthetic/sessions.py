@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from etl.seed_trees import MAX_DEPTH, Ints, PathTable, World, uuids
+from synthetic.trees import MAX_DEPTH, Ints, PathTable, World, uuids
 
 Bools = npt.NDArray[np.bool_]
 

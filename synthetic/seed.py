@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -24,10 +23,10 @@ import polars as pl
 import psycopg
 from psycopg.copy import QueuedLibpqWriter
 
-import etl
 from etl import database
 from etl.errors import SourceError
-from etl.seed_sessions import (
+from synthetic import SOURCE_SCHEMA
+from synthetic.sessions import (
     CHUNK_SESSIONS,
     CSV_TIMESTAMP,
     DAY_US,
@@ -39,7 +38,7 @@ from etl.seed_sessions import (
     assign_kinds,
     session_chunk,
 )
-from etl.seed_trees import Ints, World, build_world
+from synthetic.trees import Ints, World, build_world
 
 Bools = npt.NDArray[np.bool_]
 
@@ -200,7 +199,7 @@ def _load_sessions(
 
 def _schema_statements() -> tuple[list[str], list[str]]:
     """source_schema.sql split into table statements and index statements."""
-    text = (Path(etl.__file__).parent / "sql" / "source_schema.sql").read_text()
+    text = SOURCE_SCHEMA.read_text()
     code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
     statements = [part.strip() for part in code.split(";") if part.strip()]
     indexes = [s for s in statements if re.match(r"CREATE\s+(UNIQUE\s+)?INDEX\b", s, re.IGNORECASE)]

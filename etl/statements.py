@@ -1,4 +1,4 @@
-"""Loads the SQL files shipped in etl/sql: extraction queries, the store DDL, audits."""
+"""The SQL statements shipped in etl/sql: extraction queries, the store DDL, audits."""
 
 from __future__ import annotations
 
