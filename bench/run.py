@@ -25,7 +25,7 @@ from bench.workers import render as render_workers
 from etl import database, statements
 from etl.extract import bind
 from jobs.history import read_runs
-from jobs.refresh import history_chunks, lookback_start
+from jobs.plan import history_chunks, lookback_start
 from synthetic import embedded
 
 ROOT = Path(__file__).resolve().parents[1]

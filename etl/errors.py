@@ -10,6 +10,9 @@ from __future__ import annotations
 class FlowmetricsError(Exception):
     """Root of every error flowmetrics raises on purpose."""
 
+    step: str | None = None
+    """The refresh step this kind of error belongs to wherever it is raised (None: where it is raised)."""
+
 
 class ConfigError(FlowmetricsError):
     """A setting is missing or malformed."""
@@ -27,6 +30,8 @@ class SourceError(FlowmetricsError):
 class AuditError(FlowmetricsError):
     """A freshly built store failed an audit; it is not published."""
 
+    step = "audit"
+
 
 class PublishError(FlowmetricsError):
     """The new store could not be written or moved into place."""
@@ -42,6 +47,8 @@ class RefreshLocked(FlowmetricsError):
 
 class RefreshFailed(FlowmetricsError):
     """A refresh failed in a named step; the last good store is still published."""
+
+    step: str
 
     def __init__(self, step: str, cause: BaseException) -> None:
         super().__init__(f"refresh failed in {step}: {cause}")

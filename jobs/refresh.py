@@ -1,78 +1,30 @@
-"""One refresh: extract -> transform -> publish, with retries, the lock and run history.
+"""One refresh under the lock: plan it, run it (jobs.runner), retry, record the run.
 
-Every failure names its step (connect, extract, transform, audit, publish) and leaves the
-last good store published. Both the CLI and the scheduler come through `run_refresh`.
+Every failure names the step that raised it (connect, extract, transform, audit, publish)
+and leaves the last good store published. Both the CLI and the scheduler come through
+`run_refresh`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import partial
-from typing import Any
+from datetime import UTC, datetime
 
-import polars as pl
-
-from etl.config import LOOKBACK_DAYS, PERIODS, Config
-from etl.errors import AuditError, FlowmetricsError, RefreshFailed, RefreshLocked, SourceError
-from etl.extract import Source
+from etl.config import Config
+from etl.errors import FlowmetricsError, RefreshFailed, RefreshLocked, SourceError
 from etl.leftovers import remove_abandoned_builds
-from etl.publish import StoreBuild
+from etl.publish import PublishResult, StoreBuild
 from etl.store import SCHEMA_VERSION, schema_version
-from etl.transform import ids, ratings, tables
 from jobs.history import RunRecord, append_run, read_runs, runs_frame, utcnow
 from jobs.lock import refresh_lock
-from jobs.prefetch import Prefetch
+from jobs.plan import MODES, plan_refresh
 from jobs.quality_log import record_quality
+from jobs.runner import Counts, StepFailed, execute
 
 log = logging.getLogger("flowmetrics.refresh")
-
-MODES = ("hourly", "nightly")
-HISTORY_CHUNK_DAYS = 31
-# The lookback is read in ranges of days: each range is built and written while the next
-# is read, so only the last range and the whole-window rollups remain after the last row.
-WINDOW_CHUNK_DAYS = 10
-
-
-def lookback_start(as_of: datetime) -> datetime:
-    """UTC midnight at or before as_of - 90 days: the lookback starts on a whole day."""
-    start = as_of - timedelta(days=LOOKBACK_DAYS)
-    return datetime(start.year, start.month, start.day, tzinfo=UTC)
-
-
-def history_chunks(first: datetime | None, since: datetime) -> list[tuple[datetime, datetime]]:
-    """[start, end) ranges of whole UTC days before the lookback, HISTORY_CHUNK_DAYS each."""
-    if first is None or first >= since:
-        return []
-    chunks = []
-    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
-    while start < since:
-        end = min(start + timedelta(days=HISTORY_CHUNK_DAYS), since)
-        chunks.append((start, end))
-        start = end
-    return chunks
-
-
-def window_chunks(since: datetime, as_of: datetime) -> list[tuple[datetime, datetime | None]]:
-    """[start, end) ranges of the lookback, WINDOW_CHUNK_DAYS whole UTC days each from `since`.
-
-    The last range starts before as_of and has no end (None): sessions started after
-    as_of are in every window.
-    """
-    starts = [since]
-    while starts[-1] + timedelta(days=WINDOW_CHUNK_DAYS) < as_of:
-        starts.append(starts[-1] + timedelta(days=WINDOW_CHUNK_DAYS))
-    return list(zip(starts, [*starts[1:], None], strict=True))
-
-
-@dataclass
-class _Step:
-    name: str
 
 
 def run_refresh(
@@ -147,36 +99,34 @@ def _run_with_retries(
     progress: Callable[[str], None] | None = None,
 ) -> None:
     delay = config.retry_backoff_seconds
-    step = _Step("connect")
+    failure: StepFailed | None = None
     while True:
         record.attempts += 1
         try:
-            refresh_once(config, url, record, step, progress)
+            refresh_once(config, url, record, progress)
             record.status = "success"
             break
-        except SourceError as exc:
-            if exc.transient and record.attempts <= config.refresh_retries:
-                log.warning("attempt %d failed in %s: %s; retrying in %.0f s", record.attempts, step.name, exc, delay)
+        except StepFailed as failed:
+            cause = failed.cause
+            if isinstance(cause, SourceError) and cause.transient and record.attempts <= config.refresh_retries:
+                log.warning(
+                    "attempt %d failed in %s: %s; retrying in %.0f s", record.attempts, failed.step, cause, delay
+                )
                 sleep(delay)
                 delay *= 2
                 continue
-            _fail(record, step.name, exc)
-            break
-        except AuditError as exc:
-            _fail(record, "audit", exc)
-            break
-        except (FlowmetricsError, OSError, pl.exceptions.PolarsError) as exc:
-            _fail(record, step.name, exc)
+            _fail(record, failed.step, cause)
+            failure = failed
             break
         except BaseException as exc:  # KeyboardInterrupt/SystemExit: record, then re-raise
-            _fail(record, step.name, exc)
+            _fail(record, "refresh", exc)
             record.finished_at = utcnow()
             append_run(config.runs_log, record)
             raise
     record.finished_at = utcnow()
-    if record.status == "failed":
-        log.error("refresh %s failed in %s: %s", record.mode, record.failed_step, record.error)
-        raise _recorded(config, record, RefreshFailed(record.failed_step or "refresh", Exception(record.error)))
+    if failure is not None:
+        log.error("refresh %s failed in %s: %s", record.mode, failure.step, failure.cause)
+        raise _recorded(config, record, RefreshFailed(failure.step, failure.cause)) from failure.cause
     try:
         append_run(config.runs_log, record)
     except OSError as exc:
@@ -202,257 +152,31 @@ def _fail(record: RunRecord, step: str, exc: BaseException) -> None:
     record.error = str(exc) or type(exc).__name__
 
 
-def refresh_once(
-    config: Config, url: str, record: RunRecord, step: _Step, progress: Callable[[str], None] | None = None
-) -> None:
-    """One attempt. `step.name` tracks where it is, for the failure message.
-
-    The source is read on worker threads (jobs.prefetch) while this thread transforms and
-    writes: the window's queries one ahead on one connection and, for a nightly refresh,
-    the older history in bounded chunks on a second connection at the same time, so
-    PostgreSQL reads history while the window is read and built. Each part is written into
-    the new store as soon as it is built. The stages overlap, so their seconds add up to
-    more than the wall time.
-    """
-    as_of = record.as_of
+def refresh_once(config: Config, url: str, record: RunRecord, progress: Callable[[str], None] | None = None) -> None:
+    """One attempt: the plan for the record's mode and as_of, executed into a new store."""
     if record.mode == "hourly" and schema_version(config.metrics_db) != SCHEMA_VERSION:
         log.info("no store of this version at %s yet: running a nightly refresh instead", config.metrics_db)
         record.mode = "nightly"
-    nightly = record.mode == "nightly"
-    since = lookback_start(as_of)
+    plan = plan_refresh(record.mode, record.as_of)
     say = progress or log.debug
-    transform = _Timer(step, "transform")
-    history_before = None if nightly else since.date()
 
-    step.name = "connect"
-    with ExitStack() as stack:
-        source = stack.enter_context(Source(url, progress=say))
-        history_source = stack.enter_context(Source(url, progress=say)) if nightly else None
-        step.name = "extract"
-        users, trees = source.users(), source.trees()
-        chunks = history_chunks(history_source.first_session_at(), since) if history_source is not None else []
-        with transform:
-            dims = tables.Dimensions.of(users, trees)
-        # Up to three reads ahead (a range of the window is 1/9 of it): the source is read
-        # without pause, and the ratings are in by the time the session rollups are built.
-        window_ranges = window_chunks(since, as_of)
-        window_reads = Prefetch(_window_reads(source, since, window_ranges), ahead=3, name="extract-window")
-        window = iter(stack.enter_context(window_reads))
-        step.name = "publish"
-        build = stack.enter_context(
-            StoreBuild(
-                config.metrics_db, history_before=history_before, progress=say, storage_version=config.storage_version
-            )
-        )
-        history: Prefetch[int] | None = None
-        history_step = _Step("extract")
-        history_transform = _Timer(history_step, "transform")
-        if history_source is not None:
-            # The older history is read, built and written on its own thread while this one
-            # builds the window. Leaving the block stops its reads first, then joins it.
-            reads = Prefetch(_history_reads(history_source, since, chunks), ahead=1, name="extract-history")
-            build_history = partial(_write_history, iter(reads), build, dims, chunks, history_step, history_transform)
-            history = stack.enter_context(Prefetch([build_history], name="history"))
-            stack.enter_context(reads)
-        built_rows = _write_window(window, build, dims, as_of, window_ranges, step, transform)
-        if history is not None:
-            try:
-                built_rows += next(iter(history))
-            except BaseException:
-                step.name = history_step.name
-                raise
-        transform.seconds += history_transform.seconds
-
-        stats = [source.stats, *([history_source.stats] if history_source is not None else [])]
-        record.extract_rows = sum(s.total_rows for s in stats)
-        record.extract_seconds = sum(sum(s.seconds.values()) for s in stats)
-        record.transform_rows, record.transform_seconds = built_rows, transform.seconds
+    def publish(build: StoreBuild, counts: Counts) -> PublishResult:
+        record.extract_rows, record.extract_seconds = counts.extract_rows, counts.extract_seconds
+        record.transform_rows, record.transform_seconds = counts.transform_rows, counts.transform_seconds
         build.write("refresh_runs", runs_frame([*read_runs(config.runs_log), _as_published(record)]))
         meta = {
-            "as_of": as_of.isoformat(),
+            "as_of": plan.as_of.isoformat(),
             "built_at": utcnow().isoformat(),
-            "mode": record.mode,
+            "mode": plan.mode,
             "run_id": record.run_id,
-            "lookback_start": since.isoformat(),
+            "lookback_start": plan.since.isoformat(),
             "storage_version": build.storage_version,
         }
-        result = build.publish(meta)
+        return build.publish(meta)
+
+    result = execute(plan, config, url, publish, say)
     record.publish_rows, record.publish_seconds = result.rows, result.seconds
     say(f"publish: {result.rows} rows, {result.bytes / 1e6:.1f} MB in {result.seconds:.2f} s -> {result.path.name}")
-
-
-def _write_history(
-    got: Iterator[tuple[str, pl.DataFrame | None]],
-    build: StoreBuild,
-    dims: tables.Dimensions,
-    chunks: list[tuple[datetime, datetime]],
-    step: _Step,
-    transform: _Timer,
-) -> int:
-    """Per-day history and sessions before the lookback, chunk by chunk, oldest first; returns rows built."""
-    built_rows = 0
-    rated = _take(got, "rated_sessions", step)
-    old_steps = _take(got, "history_step_ratings", step)
-    with transform:
-        helpful = tables.helpful_days(old_steps)
-    for start, end in chunks:
-        chunk = _take(got, "history_sessions", step)
-        with transform:
-            built = tables.history_part(
-                chunk, dims, rated=rated, helpful=tables.days_between(helpful, start.date(), end.date())
-            )
-        del chunk
-        step.name = "publish"
-        built_rows += sum(build.write(name, frame) for name, frame in built.items())
-    # Step ratings of days before the first session: feedback without visits.
-    earlier = tables.days_between(helpful, None, chunks[0][0].date() if chunks else None)
-    built_rows += build.write("daily_step_feedback", tables.helpful_only(earlier))
-    old_ratings = _take(got, "history_ratings", step)
-    with transform:
-        days = ratings.daily_ratings(old_ratings.lazy()).collect()
-    step.name = "publish"
-    return built_rows + build.write("daily_ratings", days)
-
-
-def _write_window(
-    got: Iterator[tuple[str, pl.DataFrame | None]],
-    build: StoreBuild,
-    dims: tables.Dimensions,
-    as_of: datetime,
-    ranges: list[tuple[datetime, datetime | None]],
-    step: _Step,
-    transform: _Timer,
-) -> int:
-    """Every table built from the lookback, read in these day ranges; returns rows built.
-
-    Tables are written on a writer thread while the next ones are built; their write errors
-    surface at the end, as the publish step. Each range's per-day history is written as it
-    is built. The time series is written once, whole: the API looks its rows up by scope,
-    so they must be stored in one run sorted by scope (written range by range, the lookups
-    took 4x longer at 10M sessions).
-    """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as writer:
-        writes = []
-        built_rows = 0
-        series, rollup_parts = [], []
-        rated = _take(got, "rated_sessions", step)
-        step_ratings = _take(got, "step_ratings", step)
-        with transform:
-            helpful = tables.helpful_days(step_ratings)
-        for start, end in ranges:
-            sessions = _take(got, "sessions", step)
-            with transform:
-                days = tables.days_between(helpful, start.date(), end.date() if end else None)
-                part = tables.window_part(sessions, dims, as_of, PERIODS, rated=rated, helpful=days)
-            del sessions  # the wide frame (node lists) is not needed past this point
-            built_rows += part.daily_sessions.height + part.time_series.height
-            built_rows += part.fact_sessions.height + part.daily_step_feedback.height
-            writes.append(writer.submit(build.write, "daily_sessions", part.daily_sessions))
-            writes.append(writer.submit(build.write, "fact_sessions", part.fact_sessions))
-            writes.append(writer.submit(build.write, "daily_step_feedback", part.daily_step_feedback))
-            series.append(part.time_series)
-            rollup_parts.append(part.rollups)
-            del part
-        rollups = tables.Rollups.combine(rollup_parts)
-        del rollup_parts
-        # The rollups of sessions alone are built while the ratings are still being read.
-        with transform:
-            built = tables.session_tables(rollups, dims, as_of, PERIODS)
-        # The time series is written once they are built. The machine is CPU-bound here:
-        # writing it alongside saved about 1 s of 26 (10M sessions, hourly) and nothing
-        # measurable at 1M, and it added 0.5 GiB to the peak memory of a nightly refresh.
-        writes.append(writer.submit(build.write, "window_time_series", pl.concat(series)))
-        del series
-        writes += [writer.submit(build.write, name, frame) for name, frame in built.items()]
-        built_rows += sum(f.height for f in built.values())
-        del built
-        window_ratings = _take(got, "session_ratings", step)
-        candidates = _take(got, "comment_candidates", step)
-        with transform:
-            built = tables.rating_tables(
-                rollups=rollups,
-                dims=dims,
-                session_ratings=window_ratings,
-                comment_candidates=candidates,
-                step_ratings=step_ratings,
-                as_of=as_of,
-                periods=PERIODS,
-            )
-        writes += [writer.submit(build.write, name, frame) for name, frame in built.items()]
-        built_rows += sum(f.height for f in built.values())
-        log.debug("transform: window tables built in %.2f s so far", transform.seconds)
-        del built, rollups
-        step.name = "publish"
-        for write in writes:
-            write.result()
-    return built_rows
-
-
-def _window_reads(
-    source: Source, since: datetime, chunks: list[tuple[datetime, datetime | None]]
-) -> list[Callable[[], tuple[str, pl.DataFrame | None]]]:
-    """The lookback's queries, in the order a refresh consumes them: sessions range by range.
-
-    The sessions' ratings and the step ratings come first: each range's sessions fact and
-    per-day step feedback need them.
-    """
-    return [
-        _named("rated_sessions", partial(source.rated_sessions, since, None)),
-        _named("step_ratings", partial(source.step_ratings, since)),
-        *(_named("sessions", partial(source.window_sessions, start, end)) for start, end in chunks),
-        _named("session_ratings", partial(source.session_ratings, since)),
-        _named("comment_candidates", source.comment_candidates),
-    ]
-
-
-def _history_reads(
-    source: Source, since: datetime, chunks: list[tuple[datetime, datetime]]
-) -> list[Callable[[], tuple[str, pl.DataFrame | None]]]:
-    """The older history's queries: ratings of its sessions, step ratings, sessions chunk by
-    chunk (oldest first), then session ratings.
-
-    Chunks are read with Categorical ids and outcomes (small while they wait for their turn).
-    """
-    first = chunks[0][0] if chunks else since
-    reads = [
-        _named("rated_sessions", partial(source.rated_sessions, first, since)),
-        _named("history_step_ratings", partial(source.history_step_ratings, since)),
-    ]
-    reads += [_named("history_sessions", partial(_coded_history, source, start, end)) for start, end in chunks]
-    reads.append(_named("history_ratings", partial(source.history_ratings, since)))
-    return reads
-
-
-def _coded_history(source: Source, start: datetime, end: datetime) -> pl.DataFrame:
-    return ids.encode(source.history_sessions(start, end), ["tree_id", "user_id", "outcome"])
-
-
-def _named(name: str, read: Callable[[], pl.DataFrame | None]) -> Callable[[], tuple[str, pl.DataFrame | None]]:
-    return lambda: (name, read())
-
-
-def _take(got: Iterator[tuple[str, pl.DataFrame | None]], name: str, step: _Step) -> Any:
-    """The next prefetched read (waiting for it); its errors surface here, as the extract step."""
-    step.name = "extract"
-    read, frame = next(got)
-    if read != name:
-        raise RuntimeError(f"expected the {name} read, got {read}")
-    return frame
-
-
-class _Timer:
-    """Accumulated seconds of one stage; entering it names the step."""
-
-    def __init__(self, step: _Step, name: str) -> None:
-        self.step, self.name, self.seconds = step, name, 0.0
-        self._started = 0.0
-
-    def __enter__(self) -> None:
-        self.step.name = self.name
-        self._started = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds += time.perf_counter() - self._started
 
 
 def _as_published(record: RunRecord) -> RunRecord:

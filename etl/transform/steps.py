@@ -123,23 +123,6 @@ def tree_nodes(trees: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def window_step_feedback(
-    sessions: pl.LazyFrame,
-    step_ratings: pl.LazyFrame | None,
-    nodes: pl.LazyFrame,
-    as_of: datetime,
-    periods: Mapping[str, int],
-) -> pl.LazyFrame:
-    """One row per (period, tree, node visited in the window).
-
-    Every decision element that is an object with a non-empty string node_id is a visit
-    (repeats count); an incomplete session drops off at its raw last element when that
-    element is such an object. Helpfulness counts the tree's step ratings of that node
-    created in the window.
-    """
-    return step_feedback(step_counts(sessions, as_of, periods), step_ratings, nodes, as_of, periods)
-
-
 def step_counts(sessions: pl.LazyFrame, as_of: datetime, periods: Mapping[str, int]) -> pl.LazyFrame:
     """Visits and drop-offs per (period, tree, node) of these sessions (rows may repeat a key)."""
     parts = []
@@ -161,14 +144,20 @@ def step_counts(sessions: pl.LazyFrame, as_of: datetime, periods: Mapping[str, i
     return pl.concat(parts)
 
 
-def step_feedback(
+def window_step_feedback(
     counts: pl.LazyFrame,
     step_ratings: pl.LazyFrame | None,
     nodes: pl.LazyFrame,
     as_of: datetime,
     periods: Mapping[str, int],
 ) -> pl.LazyFrame:
-    """window_step_feedback from step_counts."""
+    """One row per (period, tree, node visited in the window), from `step_counts` of its sessions.
+
+    Every decision element that is an object with a non-empty string node_id is a visit
+    (repeats count); an incomplete session drops off at its raw last element when that
+    element is such an object. Helpfulness counts the tree's step ratings of that node
+    created in the window.
+    """
     keys = ["period", "tree_id", "node_id"]
     totals = counts.group_by(keys).agg(pl.col("visits").sum(), pl.col("dropoffs").sum()).filter(pl.col("visits") > 0)
     tree_type = counts.collect_schema()["tree_id"]  # text or Categorical

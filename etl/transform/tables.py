@@ -186,7 +186,7 @@ def rating_tables(
     """
     coded_steps = ids.encode(step_ratings, ["tree_id"]) if step_ratings is not None else None
     plans = {
-        "window_step_feedback": steps.step_feedback(
+        "window_step_feedback": steps.window_step_feedback(
             rollups.step_counts.lazy(),
             coded_steps.lazy() if coded_steps is not None else None,
             dims.coded_nodes.lazy(),
@@ -201,38 +201,6 @@ def rating_tables(
     built["data_quality"] = quality.quality_table(
         rollups.quality, dims.coded_users, dims.trees, dims.coded_nodes, session_ratings, coded_steps
     )
-    return built
-
-
-def all_window_tables(
-    *,
-    sessions: pl.DataFrame,
-    users: pl.DataFrame,
-    trees: pl.DataFrame,
-    session_ratings: pl.DataFrame,
-    comment_candidates: pl.DataFrame,
-    step_ratings: pl.DataFrame | None,
-    as_of: datetime,
-    periods: Mapping[str, int],
-    rated_sessions: pl.DataFrame | None = None,
-) -> dict[str, pl.DataFrame]:
-    """Every table built from the window, the per-day history and the sessions fact included."""
-    dims = Dimensions.of(users, trees)
-    part = window_part(sessions, dims, as_of, periods, rated=rated_sessions, helpful=helpful_days(step_ratings))
-    built = session_tables(part.rollups, dims, as_of, periods)
-    built |= rating_tables(
-        rollups=part.rollups,
-        dims=dims,
-        session_ratings=session_ratings,
-        comment_candidates=comment_candidates,
-        step_ratings=step_ratings,
-        as_of=as_of,
-        periods=periods,
-    )
-    built["daily_sessions"] = part.daily_sessions
-    built["window_time_series"] = part.time_series
-    built["fact_sessions"] = part.fact_sessions
-    built["daily_step_feedback"] = part.daily_step_feedback
     return built
 
 

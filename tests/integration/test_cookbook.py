@@ -24,7 +24,8 @@ from etl import database
 from etl.config import Config
 from etl.store import create_store
 from jobs.history import read_runs
-from jobs.refresh import lookback_start, run_refresh
+from jobs.plan import lookback_start
+from jobs.refresh import run_refresh
 from synthetic import embedded
 from synthetic.seed import seed
 from tests import cookbook

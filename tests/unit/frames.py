@@ -6,6 +6,7 @@ computes a metric.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import polars as pl
@@ -95,3 +96,11 @@ def assert_rows(
         frame = frame.select(expected.columns)
     assert frame.schema == expected.schema
     assert_frame_equal(frame.sort(by), expected.sort(by), check_exact=True)
+
+
+def gathered(built: Iterator[tuple[str, pl.DataFrame]]) -> dict[str, pl.DataFrame]:
+    """The tables an assembly yields, each table's parts (one per day range) concatenated."""
+    parts: dict[str, list[pl.DataFrame]] = {}
+    for name, frame in built:
+        parts.setdefault(name, []).append(frame)
+    return {name: pl.concat(frames) for name, frames in parts.items()}

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from etl.transform.facts import fact_sessions, no_ratings
-from etl.transform.steps import daily_helpful, daily_step_feedback, daily_step_visits, window_step_feedback
+from etl.transform.steps import daily_helpful, daily_step_feedback, daily_step_visits, step_counts, window_step_feedback
 from tests.unit.frames import RATED, SESSIONS, STEP_RATINGS, TIMESTAMP, TREES, UTC, assert_rows, extracted
 
 DAY = datetime(2026, 10, 5, 23, 59, 59, 999999, tzinfo=UTC)  # the last microsecond of a UTC day
@@ -115,7 +115,7 @@ def test_per_day_step_feedback_sums_to_the_window_figures() -> None:
     ratings = pl.LazyFrame([("t1", "a", True, DAY), ("t1", "b", False, NEXT)], schema=STEP_RATINGS, orient="row")
     as_of = NEXT + timedelta(days=1)
     window = window_step_feedback(
-        extract(STEP_ROWS),
+        step_counts(extract(STEP_ROWS), as_of, {"7d": 7}),
         ratings,
         pl.LazyFrame(schema=dict.fromkeys(["tree_id", "node_id", "node_title"], pl.String())),
         as_of,

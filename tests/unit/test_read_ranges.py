@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jobs.refresh import HISTORY_CHUNK_DAYS, WINDOW_CHUNK_DAYS, history_chunks, lookback_start, window_chunks
+from jobs.plan import HISTORY_CHUNK_DAYS, WINDOW_CHUNK_DAYS, history_chunks, lookback_start, window_chunks
 
 
 @pytest.mark.parametrize(

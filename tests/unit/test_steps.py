@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from etl.transform.steps import node_titles, tree_nodes, walk_nodes, window_step_feedback
+from etl.transform.steps import node_titles, step_counts, tree_nodes, walk_nodes, window_step_feedback
 from tests.unit.frames import AS_OF, NODES, SESSIONS, STEP_RATINGS, TREES, assert_rows
 
 # --- walk_nodes / node_titles -----------------------------------------------------------
@@ -196,7 +196,9 @@ def test_step_feedback_whole_frame(reverse: bool) -> None:
         ],
         list(FEEDBACK_SCHEMA),
     )
-    result = window_step_feedback(sessions, ratings, NODE_FRAME, AS_OF, {"7d": 7, "30d": 30})
+    result = window_step_feedback(
+        step_counts(sessions, AS_OF, {"7d": 7, "30d": 30}), ratings, NODE_FRAME, AS_OF, {"7d": 7, "30d": 30}
+    )
     assert_rows(result, expected, by=FEEDBACK_KEYS, whole=True)
 
 
@@ -217,7 +219,7 @@ def test_visits_and_dropoffs(
 ) -> None:
     sessions = step_sessions([("t1", T, duration, node_ids, last_node_id)])
     expected = feedback(rows, ["node_id", "visits", "dropoffs", "dropoff_rate"])
-    result = window_step_feedback(sessions, None, NODE_FRAME, AS_OF, {"7d": 7})
+    result = window_step_feedback(step_counts(sessions, AS_OF, {"7d": 7}), None, NODE_FRAME, AS_OF, {"7d": 7})
     assert_rows(result, expected, by=["node_id"])
 
 
@@ -227,7 +229,7 @@ def test_without_step_ratings_helpfulness_is_zero() -> None:
         [("t1", "a", 0, 0, 0.0), ("t1", "b", 0, 0, 0.0)],
         ["tree_id", "node_id", "helpful_yes", "helpful_no", "helpful_rate"],
     )
-    result = window_step_feedback(sessions, None, NODE_FRAME, AS_OF, {"7d": 7})
+    result = window_step_feedback(step_counts(sessions, AS_OF, {"7d": 7}), None, NODE_FRAME, AS_OF, {"7d": 7})
     assert_rows(result, expected, by=["tree_id", "node_id"])
 
 
@@ -243,7 +245,7 @@ def test_helpful_counts_only_ratings_in_the_window_of_visited_nodes_of_the_tree(
         ]
     )
     expected = feedback([("t1", "a", 1, 1, 0.5)], ["tree_id", "node_id", "helpful_yes", "helpful_no", "helpful_rate"])
-    result = window_step_feedback(sessions, ratings, NODE_FRAME, AS_OF, {"7d": 7})
+    result = window_step_feedback(step_counts(sessions, AS_OF, {"7d": 7}), ratings, NODE_FRAME, AS_OF, {"7d": 7})
     assert_rows(result, expected, by=["tree_id", "node_id"])
 
 
@@ -252,5 +254,5 @@ def test_sessions_before_the_window_are_not_visits() -> None:
         [("t1", AS_OF - timedelta(days=7, microseconds=1), None, ["a"], "a"), ("t1", T, None, ["b"], "b")]
     )
     expected = feedback([("t1", "b", 1, 1)], ["tree_id", "node_id", "visits", "dropoffs"])
-    result = window_step_feedback(sessions, None, NODE_FRAME, AS_OF, {"7d": 7})
+    result = window_step_feedback(step_counts(sessions, AS_OF, {"7d": 7}), None, NODE_FRAME, AS_OF, {"7d": 7})
     assert_rows(result, expected, by=["tree_id", "node_id"])

@@ -8,16 +8,12 @@ from datetime import timedelta
 import polars as pl
 import pytest
 
-from etl.transform.tables import (
-    Dimensions,
-    Rollups,
-    all_window_tables,
-    rating_tables,
-    session_tables,
-    window_part,
-)
-from jobs.refresh import lookback_start, window_chunks
-from tests.unit.frames import AS_OF, RATINGS, SESSIONS, STEP_RATINGS, TREES, USERS, assert_rows, extracted
+from etl.transform.assembly import DayRange, WindowRatings, window_tables
+from etl.transform.tables import Dimensions, Rollups, window_part
+from jobs.plan import lookback_start, window_chunks
+from tests.unit.frames import AS_OF, RATINGS, SESSIONS, STEP_RATINGS, TREES, USERS, assert_rows, extracted, gathered
+
+PERIODS = {"7d": 7, "30d": 30, "90d": 90}
 
 T = AS_OF - timedelta(hours=1)
 GRAINS = {
@@ -62,16 +58,17 @@ def build(*, with_step_ratings: bool) -> dict[str, pl.DataFrame]:
     )
     ratings = pl.DataFrame([("r1", "t1", 4, " ", T), ("r2", "t1", 2, None, T)], schema=RATINGS, orient="row")
     step_ratings = pl.DataFrame([("t1", "a", True, T), ("t1", "q", False, T)], schema=STEP_RATINGS, orient="row")
-    return all_window_tables(
-        sessions=extracted(sessions),
-        users=users,
-        trees=trees,
-        session_ratings=ratings,
-        comment_candidates=ratings.filter(pl.col("comment").is_not_null() & (pl.col("comment") != "")),
+    candidates = ratings.filter(pl.col("comment").is_not_null() & (pl.col("comment") != ""))
+    built = window_tables(
+        Dimensions.of(users, trees),
+        AS_OF,
+        PERIODS,
+        rated=None,
         step_ratings=step_ratings if with_step_ratings else None,
-        as_of=AS_OF,
-        periods={"7d": 7, "30d": 30, "90d": 90},
+        ranges=[DayRange(lookback_start(AS_OF), None, extracted(sessions))],
+        window_ratings=lambda: WindowRatings(ratings, candidates),
     )
+    return gathered(built)
 
 
 @pytest.mark.parametrize(
@@ -86,7 +83,7 @@ def test_every_table_is_built_and_unique_on_its_grain(with_step_ratings: bool) -
 
 
 def test_a_window_built_range_by_range_equals_it_built_whole() -> None:
-    # A refresh reads the lookback in ranges of whole days (jobs.refresh.window_chunks),
+    # A refresh reads the lookback in ranges of whole days (jobs.plan.window_chunks),
     # builds each range's part, writes its per-day rows and combines the rest.
     since = lookback_start(AS_OF)
     rows = []
@@ -136,24 +133,24 @@ def test_a_window_built_range_by_range_equals_it_built_whole() -> None:
     combined = Rollups.combine([p.rollups for p in parts])
     assert combined.quality == whole.rollups.quality
     same(combined.sessions, whole.rollups.sessions)
-    by_range = session_tables(combined, dims, AS_OF, periods) | rating_tables(
-        rollups=combined,
-        dims=dims,
-        session_ratings=ratings,
-        comment_candidates=ratings.head(0),
-        step_ratings=None,
-        as_of=AS_OF,
-        periods=periods,
+
+    def assembled(ranges: list[DayRange]) -> dict[str, pl.DataFrame]:
+        return gathered(
+            window_tables(
+                dims,
+                AS_OF,
+                periods,
+                rated=None,
+                step_ratings=None,
+                ranges=ranges,
+                window_ratings=lambda: WindowRatings(ratings, ratings.head(0)),
+            )
+        )
+
+    by_range = assembled(
+        [DayRange(start, end, sessions.filter(at >= start, at < end if end else True)) for start, end in ranges]
     )
-    at_once = all_window_tables(
-        sessions=sessions,
-        users=users,
-        trees=trees,
-        session_ratings=ratings,
-        comment_candidates=ratings.head(0),
-        step_ratings=None,
-        as_of=AS_OF,
-        periods=periods,
-    )
+    at_once = assembled([DayRange(since, None, sessions)])
+    assert sorted(by_range) == sorted(at_once)
     for name, frame in by_range.items():
         same(frame, at_once[name])

@@ -1,0 +1,124 @@
+"""The assembly of every store table, in the order the tables can be written (pure).
+
+`window_tables` builds everything that comes from the lookback, `history_tables` the
+per-day history and sessions before it. Both take their inputs as they arrive (an
+iterable of day ranges, a callable for what is needed last) and yield `(table, frame)`
+pairs as soon as each is complete, so a caller may write a table while the next is built
+and read the next range meanwhile. They do no I/O themselves: a refresh feeds them from
+the source and writes what they yield; a test feeds them frames and collects the pairs.
+A table may be yielded in several parts (one per day range); its rows are their union.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from etl.transform import ratings
+from etl.transform.tables import (
+    Dimensions,
+    Rollups,
+    days_between,
+    helpful_days,
+    helpful_only,
+    history_part,
+    rating_tables,
+    session_tables,
+    window_part,
+)
+
+Built = Iterator[tuple[str, pl.DataFrame]]
+
+
+@dataclass(frozen=True)
+class DayRange:
+    """Sessions started in [start, end) of whole UTC days; `end` None: no upper bound."""
+
+    start: datetime
+    end: datetime | None
+    sessions: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class WindowRatings:
+    """The lookback's session ratings and the comment candidates (read after the sessions)."""
+
+    session_ratings: pl.DataFrame
+    comment_candidates: pl.DataFrame
+
+
+def window_tables(
+    dims: Dimensions,
+    as_of: datetime,
+    periods: Mapping[str, int],
+    *,
+    rated: pl.DataFrame | None,
+    step_ratings: pl.DataFrame | None,
+    ranges: Iterable[DayRange],
+    window_ratings: Callable[[], WindowRatings],
+) -> Built:
+    """Every table built from the lookback: per range its per-day rows, then the rollups.
+
+    `ranges` cover the lookback in order, from a UTC midnight at or before as_of - the
+    largest period, the last one open-ended. The session rollups are built before
+    `window_ratings` is called, so the ratings may still be on their way. The time series
+    is yielded once, whole, after the session rollups: the API looks its rows up by scope,
+    so they are stored in one run sorted by scope.
+    """
+    helpful = helpful_days(step_ratings)
+    series, parts = [], []
+    for day_range in ranges:
+        days = days_between(helpful, day_range.start.date(), day_range.end.date() if day_range.end else None)
+        part = window_part(day_range.sessions, dims, as_of, periods, rated=rated, helpful=days)
+        del day_range  # the wide frame (node lists) is not needed past this point
+        yield "daily_sessions", part.daily_sessions
+        yield "fact_sessions", part.fact_sessions
+        yield "daily_step_feedback", part.daily_step_feedback
+        series.append(part.time_series)
+        parts.append(part.rollups)
+        del part
+    rollups = Rollups.combine(parts)
+    del parts
+    built = session_tables(rollups, dims, as_of, periods)
+    yield "window_time_series", pl.concat(series)
+    del series
+    yield from built.items()
+    del built
+    later = window_ratings()
+    yield from rating_tables(
+        rollups=rollups,
+        dims=dims,
+        session_ratings=later.session_ratings,
+        comment_candidates=later.comment_candidates,
+        step_ratings=step_ratings,
+        as_of=as_of,
+        periods=periods,
+    ).items()
+
+
+def history_tables(
+    dims: Dimensions,
+    *,
+    rated: pl.DataFrame,
+    step_ratings: pl.DataFrame | None,
+    chunks: Iterable[DayRange],
+    history_ratings: Callable[[], pl.DataFrame],
+) -> Built:
+    """Per-day history, sessions fact and step feedback before the lookback, chunk by chunk.
+
+    `chunks` are whole days, oldest first, ending where the lookback starts; step ratings of
+    days before the first session give feedback rows without visits.
+    """
+    helpful = helpful_days(step_ratings)
+    first = None
+    for chunk in chunks:
+        first = first or chunk.start
+        end = chunk.end.date() if chunk.end is not None else None
+        days = days_between(helpful, chunk.start.date(), end)
+        yield from history_part(chunk.sessions, dims, rated=rated, helpful=days).items()
+        del chunk
+    yield "daily_step_feedback", helpful_only(days_between(helpful, None, first.date() if first else None))
+    yield "daily_ratings", ratings.daily_ratings(history_ratings().lazy()).collect()
