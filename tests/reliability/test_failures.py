@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from etl import database
-from etl.errors import RefreshFailed
+from etl.errors import RefreshFailed, SourceError
 from etl.store import resolve_store
 from jobs.history import read_runs
 from jobs.refresh import run_refresh
@@ -63,6 +63,8 @@ def test_a_failed_refresh_is_recorded_and_the_last_good_store_stays(
     with pytest.raises(RefreshFailed) as failure:
         run_refresh(published.config, url, mode=mode, trigger="schedule")
     assert failure.value.step == step
+    # The cause is the error that stopped the run, chained with `raise ... from`, not its text.
+    assert failure.value.__cause__ is failure.value.cause and isinstance(failure.value.cause, SourceError)
 
     last = read_runs(published.config.runs_log)[-1]
     assert (last.status, last.failed_step, last.trigger) == ("failed", step, "schedule")
