@@ -21,19 +21,25 @@ def audits() -> list[tuple[str, str]]:
 
 
 @cache
-def store_columns() -> dict[str, list[str]]:
-    """Column names of each store table, in DDL order (parsed by DuckDB itself)."""
+def store_column_types() -> dict[str, list[tuple[str, str]]]:
+    """(column, DuckDB type) of each store table, in DDL order (parsed by DuckDB itself)."""
     import duckdb
 
     con = duckdb.connect()
     try:
         con.execute(read("store.sql"))
         rows = con.sql(
-            "SELECT table_name, column_name FROM information_schema.columns ORDER BY table_name, ordinal_position"
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "ORDER BY table_name, ordinal_position"
         ).fetchall()
     finally:
         con.close()
-    columns: dict[str, list[str]] = {}
-    for table, column in rows:
-        columns.setdefault(table, []).append(column)
+    columns: dict[str, list[tuple[str, str]]] = {}
+    for table, column, data_type in rows:
+        columns.setdefault(table, []).append((column, data_type))
     return columns
+
+
+def store_columns() -> dict[str, list[str]]:
+    """Column names of each store table, in DDL order."""
+    return {table: [name for name, _ in columns] for table, columns in store_column_types().items()}

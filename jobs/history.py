@@ -16,6 +16,8 @@ from typing import Any
 
 import polars as pl
 
+from etl import statements
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -86,26 +88,15 @@ def read_runs(path: Path) -> list[RunRecord]:
     return runs
 
 
-_COLUMNS: dict[str, pl.DataType] = {
-    "run_id": pl.String(),
-    "mode": pl.String(),
-    "trigger": pl.String(),
-    "as_of": pl.Datetime("us", "UTC"),
-    "started_at": pl.Datetime("us", "UTC"),
-    "finished_at": pl.Datetime("us", "UTC"),
-    "status": pl.String(),
-    "failed_step": pl.String(),
-    "error": pl.String(),
-    "extract_rows": pl.Int64(),
-    "extract_seconds": pl.Float64(),
-    "transform_rows": pl.Int64(),
-    "transform_seconds": pl.Float64(),
-    "publish_rows": pl.Int64(),
-    "publish_seconds": pl.Float64(),
-    "attempts": pl.Int32(),
-    "lock_wait_seconds": pl.Float64(),
+_POLARS_TYPES: dict[str, pl.DataType] = {
+    "VARCHAR": pl.String(),
+    "TIMESTAMP WITH TIME ZONE": pl.Datetime("us", "UTC"),
+    "BIGINT": pl.Int64(),
+    "INTEGER": pl.Int32(),
+    "DOUBLE": pl.Float64(),
 }
-SCHEMA = pl.Schema(_COLUMNS)
+# The columns are the store DDL's (etl/sql/store.sql), stated there once.
+SCHEMA = pl.Schema({name: _POLARS_TYPES[kind] for name, kind in statements.store_column_types()["refresh_runs"]})
 
 
 def runs_frame(records: list[RunRecord]) -> pl.DataFrame:

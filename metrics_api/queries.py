@@ -13,6 +13,8 @@ from typing import Any, NamedTuple, TypeVar
 
 import duckdb
 
+from etl.scopes import ACCOUNT, NO_ENGINEER
+
 
 class SummaryRow(NamedTuple):
     total_sessions: int
@@ -96,7 +98,9 @@ class StoreQueries:
         """Any read-only query, fully fetched (the page's operator views)."""
         return self._cursor.execute(query, params).fetchall()
 
-    def window_summary(self, period: str, scope: str, scope_id: str, engineer_id: str = "") -> SummaryRow | None:
+    def window_summary(
+        self, period: str, scope: str, scope_id: str, engineer_id: str = NO_ENGINEER
+    ) -> SummaryRow | None:
         rows = self._rows(
             SummaryRow,
             "window_summary WHERE period = ? AND scope = ? AND scope_id = ? AND engineer_id = ?",
@@ -104,7 +108,9 @@ class StoreQueries:
         )
         return rows[0] if rows else None
 
-    def window_time_series(self, period: str, scope: str, scope_id: str, engineer_id: str = "") -> list[TimeSeriesRow]:
+    def window_time_series(
+        self, period: str, scope: str, scope_id: str, engineer_id: str = NO_ENGINEER
+    ) -> list[TimeSeriesRow]:
         return self._rows(
             TimeSeriesRow,
             "window_time_series WHERE period = ? AND scope = ? AND scope_id = ? AND engineer_id = ? ORDER BY day",
@@ -121,8 +127,8 @@ class StoreQueries:
     def window_top_engineers(self, period: str, account_id: str) -> list[TopEngineerRow]:
         return self._rows(
             TopEngineerRow,
-            "window_top_engineers WHERE period = ? AND scope = 'account' AND scope_id = ? ORDER BY rank",
-            [period, account_id],
+            "window_top_engineers WHERE period = ? AND scope = ? AND scope_id = ? ORDER BY rank",
+            [period, ACCOUNT, account_id],
         )
 
     def window_step_feedback(self, period: str, tree_id: str) -> list[StepFeedbackRow]:

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from etl.config import PERIODS, Config
 from etl.errors import StoreUnavailable
+from etl.scopes import ACCOUNT, ACCOUNT_ENGINEER, NO_ENGINEER, TREE, USER
 from metrics_api import responses
 from metrics_api.auth import TokenVerifier, caller, may_read_tree, require_team_reader
 from metrics_api.models import (
@@ -155,7 +156,7 @@ def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -
         snap = await snapshot()
         user = caller(snap, user_id)
         require_team_reader(user)
-        engineer = str(engineer_id) if engineer_id is not None else ""
+        engineer = str(engineer_id) if engineer_id is not None else NO_ENGINEER
         return await _cached_answer(
             snap, ("team", user.account_id, engineer, period), _team, user.account_id, engineer, period
         )
@@ -243,14 +244,14 @@ def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -
 def _team(snap: Snapshot, account_id: str, engineer_id: str, period: str) -> bytes:
     # engineer_id narrows summary and time series only; it is always a slice of this
     # account's trees, so another account's user id reads as no sessions.
-    scope = "account_engineer" if engineer_id else "account"
+    scope = ACCOUNT_ENGINEER if engineer_id != NO_ENGINEER else ACCOUNT
     with snap.queries() as q:
         return responses.team(
             period,
             snap.as_of,
             q.window_summary(period, scope, account_id, engineer_id),
             q.window_time_series(period, scope, account_id, engineer_id),
-            q.window_top_flows(period, "account", account_id),
+            q.window_top_flows(period, ACCOUNT, account_id),
             q.window_top_engineers(period, account_id),
         )
 
@@ -260,9 +261,9 @@ def _personal(snap: Snapshot, user_id: str, period: str) -> bytes:
         return responses.personal(
             period,
             snap.as_of,
-            q.window_summary(period, "user", user_id),
-            q.window_time_series(period, "user", user_id),
-            q.window_top_flows(period, "user", user_id),
+            q.window_summary(period, USER, user_id),
+            q.window_time_series(period, USER, user_id),
+            q.window_top_flows(period, USER, user_id),
         )
 
 
@@ -273,9 +274,9 @@ def _flow(snap: Snapshot, tree_id: str, tree_name: str, period: str) -> bytes:
             tree_name,
             period,
             snap.as_of,
-            q.window_summary(period, "tree", tree_id),
+            q.window_summary(period, TREE, tree_id),
             q.window_ratings(period, tree_id),
-            q.window_time_series(period, "tree", tree_id),
+            q.window_time_series(period, TREE, tree_id),
             q.window_step_feedback(period, tree_id),
             q.recent_comments(tree_id),
         )

@@ -8,14 +8,6 @@ import polars as pl
 
 OUTCOMES = ("resolved", "escalated", "workaround", "unresolved")
 
-# Scope kinds of the window tables; 'account_engineer' is the team view narrowed to a user.
-SCOPE_KEYS: dict[str, tuple[str, str | None]] = {
-    "account": ("account_id", None),
-    "account_engineer": ("account_id", "user_id"),
-    "user": ("user_id", None),
-    "tree": ("tree_id", None),
-}
-
 
 def window_start(as_of: datetime, days: int) -> datetime:
     """A session is in a window when started_at >= as_of - N days (no upper bound)."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import polars as pl
 
+from etl.scopes import ACCOUNT, TREE, USER
 from etl.transform.common import completed, median_minutes, outcome_counts
 from etl.transform.window import label, scoped
 
-HISTORY_SCOPES = ("account", "user", "tree")
+HISTORY_SCOPES = (ACCOUNT, USER, TREE)
 
 
 def daily_sessions(sessions: pl.LazyFrame, trees: pl.LazyFrame) -> pl.LazyFrame:

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import polars as pl
 
-# The engineer_id of rows that are not narrowed to an engineer.
-NO_ENGINEER = ""
-
 
 def encode(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     """`columns` cast to Categorical."""

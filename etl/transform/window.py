@@ -11,8 +11,8 @@ from datetime import UTC, datetime, time, timedelta
 
 import polars as pl
 
+from etl.scopes import ACCOUNT, ACCOUNT_ENGINEER, NO_ENGINEER, SCOPE_KEYS, USER
 from etl.transform.common import (
-    SCOPE_KEYS,
     completed,
     median_minutes,
     outcome_counts,
@@ -20,7 +20,6 @@ from etl.transform.common import (
     top_n,
     window_start,
 )
-from etl.transform.ids import NO_ENGINEER
 
 KEYS = ["scope_id", "engineer_id"]
 
@@ -34,7 +33,7 @@ def scoped(sessions: pl.LazyFrame, trees: pl.LazyFrame, scope: str) -> pl.LazyFr
 
     Account scopes keep only sessions whose tree belongs to an account (the tree exists).
     """
-    if scope.startswith("account"):
+    if scope in (ACCOUNT, ACCOUNT_ENGINEER):
         sessions = sessions.join(trees.select("tree_id", "account_id"), on="tree_id", how="inner")
     scope_column, engineer_column = SCOPE_KEYS[scope]
     engineer = pl.col(engineer_column) if engineer_column else label(NO_ENGINEER, sessions)
@@ -149,7 +148,7 @@ def window_top_flows(
     parts = []
     for period, days in periods.items():
         windowed = in_window(sessions, as_of, days)
-        for scope in ("account", "user"):
+        for scope in (ACCOUNT, USER):
             groups = _ranked_groups(scoped(windowed, trees, scope), "tree_id").join(names, on="tree_id", how="inner")
             ranked = top_n(groups, "scope_id", ["sessions", "tree_name", "tree_id"], [True, False, False])
             parts.append(ranked.with_columns(period=label(period, sessions), scope=label(scope, sessions)))
@@ -173,7 +172,7 @@ def window_top_engineers(
     parts = []
     for period, days in periods.items():
         windowed = in_window(sessions, as_of, days)
-        groups = _ranked_groups(scoped(windowed, trees, "account"), "user_id").join(names, on="user_id", how="inner")
+        groups = _ranked_groups(scoped(windowed, trees, ACCOUNT), "user_id").join(names, on="user_id", how="inner")
         ranked = top_n(groups, "scope_id", ["sessions", "name", "user_id"], [True, False, False])
-        parts.append(ranked.with_columns(period=label(period, sessions), scope=label("account", sessions)))
+        parts.append(ranked.with_columns(period=label(period, sessions), scope=label(ACCOUNT, sessions)))
     return pl.concat(parts, how="diagonal")
