@@ -1,0 +1,77 @@
+"""The benchmark's floor: the refresh's extraction queries drained with a raw binary COPY."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import psycopg
+
+from bench.common import ANCHOR
+from etl import database, statements
+from etl.extract import bind
+from jobs.plan import history_chunks, lookback_start
+
+
+def extraction_queries(url: str, mode: str) -> list[list[str]]:
+    """The queries a refresh of this mode runs, with the same columns, rows and parameters.
+
+    One list per source connection: the window's queries, and for nightly the older
+    history's, which the refresh reads on a second connection at the same time. The
+    window's sessions are one query here; the refresh reads the same rows in 10-day ranges.
+    """
+    since = lookback_start(ANCHOR)
+    window = [
+        statements.read("extract_users.sql"),
+        statements.read("extract_trees.sql"),
+        bind(statements.read("extract_rated_sessions.sql"), start=since, end=None),
+        bind(statements.read("extract_step_ratings.sql"), since=since),
+        bind(statements.read("extract_sessions.sql"), start=since, end=None),
+        bind(statements.read("extract_session_ratings.sql"), since=since),
+        statements.read("extract_comment_candidates.sql"),
+    ]
+    if mode != "nightly":
+        return [window]
+    with database.connect(url) as conn:
+        row = conn.execute("SELECT min(started_at) FROM sessions").fetchone()
+    first = row[0] if row else None
+    chunks = history_chunks(first, since)
+    history = [
+        bind(statements.read("extract_rated_sessions.sql"), start=chunks[0][0] if chunks else since, end=since),
+        bind(statements.read("extract_history_step_ratings.sql"), end=since),
+    ]
+    history += [bind(statements.read("extract_sessions.sql"), start=s, end=e) for s, e in chunks]
+    history.append(bind(statements.read("extract_history_ratings.sql"), end=since))
+    return [window, history]
+
+
+def copy_floor(url: str, queries: list[str]) -> tuple[float, int]:
+    """Seconds to drain `COPY (query) TO STDOUT (FORMAT binary)` for every query, unparsed."""
+    total_bytes = 0
+    with psycopg.connect(database.libpq_url(url)) as conn:
+        conn.execute("SET TIME ZONE 'UTC'")
+        started = time.perf_counter()
+        for query in queries:
+            with conn.cursor().copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
+                for block in copy:
+                    total_bytes += len(block)
+        return time.perf_counter() - started, total_bytes
+
+
+def concurrent_floor(url: str, streams: list[list[str]]) -> float:
+    """Seconds until every stream is drained, each on its own connection, all at once."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(streams)) as pool:
+        list(pool.map(lambda queries: copy_floor(url, queries), streams))
+    return time.perf_counter() - started
+
+
+def measure_floors(url: str, streams: list[list[str]]) -> dict[str, Any]:
+    """The floor as defined (every query drained in turn on one connection) and, when the
+    refresh reads on more than one connection, the same queries drained on as many at once."""
+    serial, copied = copy_floor(url, [q for queries in streams for q in queries])
+    floors: dict[str, Any] = {"serial": serial, "mib": copied / 2**20}
+    if len(streams) > 1:
+        floors["concurrent"] = concurrent_floor(url, streams)
+    return floors
