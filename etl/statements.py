@@ -6,6 +6,8 @@ import re
 from functools import cache
 from pathlib import Path
 
+import polars as pl
+
 SQL_DIR = Path(__file__).parent / "sql"
 
 
@@ -38,6 +40,23 @@ def store_column_types() -> dict[str, list[tuple[str, str]]]:
     for table, column, data_type in rows:
         columns.setdefault(table, []).append((column, data_type))
     return columns
+
+
+_POLARS_TYPES = {
+    "VARCHAR": pl.String(),
+    "UUID": pl.String(),  # ids travel as text; DuckDB casts them on insert
+    "BIGINT": pl.Int64(),
+    "INTEGER": pl.Int32(),
+    "DOUBLE": pl.Float64(),
+    "BOOLEAN": pl.Boolean(),
+    "DATE": pl.Date(),
+    "TIMESTAMP WITH TIME ZONE": pl.Datetime("us", "UTC"),
+}
+
+
+def store_schema(table: str) -> pl.Schema:
+    """The Polars schema of a store table's rows, from its DDL."""
+    return pl.Schema({name: _POLARS_TYPES[kind] for name, kind in store_column_types()[table]})
 
 
 def store_columns() -> dict[str, list[str]]:

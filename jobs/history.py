@@ -88,15 +88,8 @@ def read_runs(path: Path) -> list[RunRecord]:
     return runs
 
 
-_POLARS_TYPES: dict[str, pl.DataType] = {
-    "VARCHAR": pl.String(),
-    "TIMESTAMP WITH TIME ZONE": pl.Datetime("us", "UTC"),
-    "BIGINT": pl.Int64(),
-    "INTEGER": pl.Int32(),
-    "DOUBLE": pl.Float64(),
-}
 # The columns are the store DDL's (etl/sql/store.sql), stated there once.
-SCHEMA = pl.Schema({name: _POLARS_TYPES[kind] for name, kind in statements.store_column_types()["refresh_runs"]})
+SCHEMA = statements.store_schema("refresh_runs")
 
 
 def runs_frame(records: list[RunRecord]) -> pl.DataFrame:

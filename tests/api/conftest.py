@@ -11,11 +11,9 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import jwt
 import polars as pl
 import pytest
@@ -29,34 +27,10 @@ from metrics_api.app import create_app
 # 64+ bytes (enough for HS512): PyJWT warns about shorter HMAC keys, and warnings fail tests.
 SECRET = "api-test-secret-" + "0123456789abcdef" * 4
 
-_DUCKDB_TO_POLARS: dict[str, pl.DataType] = {
-    "VARCHAR": pl.String(),
-    "UUID": pl.String(),
-    "BIGINT": pl.Int64(),
-    "INTEGER": pl.Int32(),
-    "DOUBLE": pl.Float64(),
-    "BOOLEAN": pl.Boolean(),
-    "DATE": pl.Date(),
-    "TIMESTAMP WITH TIME ZONE": pl.Datetime("us", "UTC"),
-}
 
-
-@cache
 def store_schemas() -> dict[str, pl.Schema]:
-    """Polars schema of every store table, read from etl/sql/store.sql by DuckDB itself."""
-    con = duckdb.connect()
-    try:
-        con.execute(statements.read("store.sql"))
-        rows = con.sql(
-            "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "ORDER BY table_name, ordinal_position"
-        ).fetchall()
-    finally:
-        con.close()
-    columns: dict[str, dict[str, pl.DataType]] = {}
-    for table, column, data_type in rows:
-        columns.setdefault(table, {})[column] = _DUCKDB_TO_POLARS[data_type]
-    return {table: pl.Schema(cols) for table, cols in columns.items()}
+    """Polars schema of every store table, from etl/sql/store.sql."""
+    return {table: statements.store_schema(table) for table in statements.store_columns()}
 
 
 def store_tables(rows: Mapping[str, Sequence[Mapping[str, Any]]] | None = None) -> dict[str, pl.DataFrame]:
