@@ -166,7 +166,9 @@ def render(report: dict[str, Any]) -> str:
         "tree's refresh runs, measured right before its run; the new tree builds two more tables "
         "(fact_sessions, daily_step_feedback), so its floor includes their queries. `ratio`: median of run / "
         "its own floor per round. Peak RSS: the refresh process's maxrss, from GNU `/usr/bin/time -f %M`. "
-        "Store: the published file.",
+        "(Not wait4 of a child forked from the benchmark: on Linux a forked child's maxrss starts at its "
+        "parent's RSS; `python -c pass` forked from a 600 MiB process reported 611 MiB.) Store: the published "
+        "file.",
         "",
         "| sessions | mode | old run s | old floor s | old ratio | new run s | new floor s | new ratio | "
         "peak RSS MiB old / new | store MiB old / new | runs |",
