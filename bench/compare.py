@@ -11,7 +11,7 @@ Per run: wall seconds of the child process (Python start and imports included, b
 pay them), the refresh's own seconds from its run history, peak RSS of the refresh process
 (GNU time; wait4 of a child forked from this process would report at least this process's RSS),
 store file size, and the floor: a raw `COPY (...) TO STDOUT (FORMAT binary)` drain of the
-queries that tree's refresh runs (taken from that tree's own `bench.run.extraction_queries`,
+queries that tree's refresh runs (taken from that tree's own `extraction_queries`,
 so each tree's floor covers exactly its own reads). Figures are medians over the rounds;
 the ratio is the median of run / floor within each round. Writes a Markdown table and the
 raw figures as JSON. Never part of `make test`.
@@ -30,7 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.run import ANCHOR, DATA, RESULTS, copy_floor, ensure_source, env_for, log, store_contents
+from bench.common import ANCHOR, DATA, RESULTS, ensure_source, env_for, log, store_contents
+from bench.floors import copy_floor
 from synthetic import embedded
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +43,10 @@ TIME = "/usr/bin/time"  # GNU time: %M is the peak RSS (KiB) of the command it r
 # Run inside a tree's own venv (cwd = the tree): that tree's floor queries, as JSON.
 QUERIES_SCRIPT = (
     "import json, sys\n"
-    "from bench.run import extraction_queries\n"
+    "try:\n"
+    "    from bench.floors import extraction_queries\n"
+    "except ImportError:  # a checkout from before bench.floors\n"
+    "    from bench.run import extraction_queries\n"
     "print(json.dumps([q for stream in extraction_queries(sys.argv[1], sys.argv[2]) for q in stream]))\n"
 )
 
