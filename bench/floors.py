@@ -26,7 +26,7 @@ def extraction_queries(url: str, mode: str) -> list[list[str]]:
         statements.read("extract_users.sql"),
         statements.read("extract_trees.sql"),
         bind(statements.read("extract_rated_sessions.sql"), start=since, end=None),
-        bind(statements.read("extract_step_ratings.sql"), since=since),
+        bind(statements.read("extract_step_ratings.sql"), start=since, end=None),
         bind(statements.read("extract_sessions.sql"), start=since, end=None),
         bind(statements.read("extract_session_ratings.sql"), since=since),
         statements.read("extract_comment_candidates.sql"),
@@ -39,7 +39,7 @@ def extraction_queries(url: str, mode: str) -> list[list[str]]:
     chunks = history_chunks(first, since)
     history = [
         bind(statements.read("extract_rated_sessions.sql"), start=chunks[0][0] if chunks else since, end=since),
-        bind(statements.read("extract_history_step_ratings.sql"), end=since),
+        bind(statements.read("extract_step_ratings.sql"), start=None, end=since),
     ]
     history += [bind(statements.read("extract_sessions.sql"), start=s, end=e) for s, e in chunks]
     history.append(bind(statements.read("extract_history_ratings.sql"), end=since))

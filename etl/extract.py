@@ -27,13 +27,13 @@ _PARAM = re.compile(r"(?<![:\w]):(since|start|end)\b")
 def bind(query: str, **params: datetime | None) -> str:
     """Inline timestamp parameters as typed literals (only aware datetimes are accepted).
 
-    None stands for no bound: 'infinity'.
+    None stands for no bound: '-infinity' for a start, 'infinity' for an end.
     """
 
     def literal(match: re.Match[str]) -> str:
         value = params[match.group(1)]
         if value is None:
-            return "'infinity'::timestamptz"
+            return "'infinity'::timestamptz" if match.group(1) == "end" else "'-infinity'::timestamptz"
         if value.tzinfo is None:
             raise ValueError(f"{match.group(1)} must be timezone-aware")
         return f"'{value.astimezone(UTC).isoformat()}'::timestamptz"
@@ -143,17 +143,13 @@ class Source:
     def history_ratings(self, end: datetime) -> pl.DataFrame:
         return self.query("history_ratings", bind(statements.read("extract_history_ratings.sql"), end=end))
 
-    def step_ratings(self, since: datetime) -> pl.DataFrame | None:
-        """Step ratings since `since`, or None when the optional table does not exist."""
+    def step_ratings(
+        self, start: datetime | None, end: datetime | None, *, name: str = "step_ratings"
+    ) -> pl.DataFrame | None:
+        """Step ratings created in [start, end) (None: unbounded), or None when the optional table does not exist."""
         if not self.scalar("SELECT to_regclass('step_ratings') IS NOT NULL"):
             return None
-        return self.query("step_ratings", bind(statements.read("extract_step_ratings.sql"), since=since))
-
-    def history_step_ratings(self, end: datetime) -> pl.DataFrame | None:
-        """Step ratings created before `end`, or None when the optional table does not exist."""
-        if not self.scalar("SELECT to_regclass('step_ratings') IS NOT NULL"):
-            return None
-        return self.query("history_step_ratings", bind(statements.read("extract_history_step_ratings.sql"), end=end))
+        return self.query(name, bind(statements.read("extract_step_ratings.sql"), start=start, end=end))
 
     def first_session_at(self) -> datetime | None:
         """started_at of the oldest session (an index lookup)."""

@@ -94,7 +94,7 @@ def plan_refresh(mode: str, as_of: datetime) -> Plan:
     ranges = window_chunks(since, as_of)
     window = WindowLane(
         rated=Read("rated_sessions", partial(Source.rated_sessions, start=since, end=None)),
-        step_ratings=Read("step_ratings", partial(Source.step_ratings, since=since)),
+        step_ratings=Read("step_ratings", partial(Source.step_ratings, start=since, end=None)),
         ranges=[((s, e), Read("sessions", partial(Source.window_sessions, start=s, end=e))) for s, e in ranges],
         session_ratings=Read("session_ratings", partial(Source.session_ratings, since=since)),
         comment_candidates=Read("comment_candidates", Source.comment_candidates),
@@ -108,7 +108,9 @@ def _history_lane(since: datetime, first_session_at: datetime | None) -> History
     first = chunks[0][0] if chunks else since
     return HistoryLane(
         rated=Read("rated_sessions", partial(Source.rated_sessions, start=first, end=since)),
-        step_ratings=Read("history_step_ratings", partial(Source.history_step_ratings, end=since)),
+        step_ratings=Read(
+            "history_step_ratings", partial(Source.step_ratings, start=None, end=since, name="history_step_ratings")
+        ),
         # Read with Categorical ids and outcomes: small while they wait for their turn.
         chunks=[((s, e), Read("history_sessions", partial(_coded_history, start=s, end=e))) for s, e in chunks],
         history_ratings=Read("history_ratings", partial(Source.history_ratings, end=since)),
