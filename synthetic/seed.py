@@ -26,18 +26,8 @@ from psycopg.copy import QueuedLibpqWriter
 from etl import database
 from etl.errors import SourceError
 from synthetic import SOURCE_SCHEMA
-from synthetic.sessions import (
-    CHUNK_SESSIONS,
-    CSV_TIMESTAMP,
-    DAY_US,
-    DIRTY_MIN,
-    DIRTY_MIN_SESSIONS,
-    SESSION_DIRTY,
-    Dirt,
-    Window,
-    assign_kinds,
-    session_chunk,
-)
+from synthetic.chunks import CHUNK_SESSIONS, session_chunk
+from synthetic.sessions import DAY_US, DIRTY_MIN, DIRTY_MIN_SESSIONS, SESSION_DIRTY, Dirt, Window, assign_kinds
 from synthetic.trees import Ints, World, build_world
 
 Bools = npt.NDArray[np.bool_]
@@ -50,6 +40,8 @@ _COLUMNS = {
     "session_ratings": ("id", "session_id", "tree_id", "user_id", "rating", "comment", "created_at"),
     "step_ratings": ("id", "session_id", "tree_id", "node_id", "helpful", "user_id", "created_at"),
 }
+_CSV_TIMESTAMP = "%Y-%m-%d %H:%M:%S%.6f+00"
+"""How COPY receives the timestamps (csv, UTC)."""
 
 
 @dataclass(frozen=True)
@@ -253,7 +245,7 @@ def _copy_into(
 
         def send(frame: pl.DataFrame) -> None:
             buffer = io.BytesIO()
-            frame.select(columns).write_csv(buffer, include_header=False, datetime_format=CSV_TIMESTAMP)
+            frame.select(columns).write_csv(buffer, include_header=False, datetime_format=_CSV_TIMESTAMP)
             copy.write(buffer.getbuffer())
 
         yield send
