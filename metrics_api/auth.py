@@ -18,7 +18,7 @@ import jwt
 from fastapi import HTTPException, status
 
 from etl.config import Config
-from metrics_api.reader import Snapshot, User
+from metrics_api.snapshot import Snapshot, User
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 VERIFIED_TOKENS = 10_000

@@ -24,7 +24,8 @@ from etl.config import Config
 from etl.errors import StoreUnavailable
 from metrics_api.auth import TokenVerifier, caller
 from metrics_api.ops import JsonLines, RunHistory, public_run, stale_after_seconds
-from metrics_api.reader import Snapshot, StoreReader, User
+from metrics_api.reader import StoreReader
+from metrics_api.snapshot import Snapshot, User
 
 RUNS_SHOWN = 30
 TREES_SHOWN = 500

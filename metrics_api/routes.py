@@ -36,7 +36,8 @@ from metrics_api.models import (
     PersonalAnalyticsResponse,
     TeamAnalyticsResponse,
 )
-from metrics_api.reader import Snapshot, StoreReader
+from metrics_api.reader import StoreReader
+from metrics_api.snapshot import Snapshot
 
 Period = Annotated[
     str,
