@@ -7,12 +7,28 @@ work on the current one. At most `ahead` results wait, so memory stays bounded.
 
 from __future__ import annotations
 
+import ctypes
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+
+def name_os_thread(name: str) -> None:
+    """Name the calling thread in the OS (Linux: 15 bytes), as `top -H` and /proc show it.
+
+    Python 3.11 names its threads only for itself; with OS names a profile or the
+    benchmark can tell the source reads, the writer and the history lane apart.
+    """
+    if sys.platform != "linux":
+        return
+    try:
+        ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)  # 15: PR_SET_NAME
+    except (OSError, AttributeError):
+        return
 
 
 class _Failed:
@@ -65,6 +81,7 @@ class Prefetch(Generic[T]):
             yield item  # type: ignore[misc]
 
     def _work(self) -> None:
+        name_os_thread(self._thread.name)
         try:
             for call in self._calls:
                 if self._stop.is_set():

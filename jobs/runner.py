@@ -29,7 +29,7 @@ from etl.publish import PublishResult, StoreBuild
 from etl.transform import tables
 from etl.transform.assembly import Built, DayRange, WindowRatings, history_tables, window_tables
 from jobs.plan import HistoryLane, Plan, Read, WindowLane
-from jobs.prefetch import Prefetch
+from jobs.prefetch import Prefetch, name_os_thread
 
 T = TypeVar("T")
 
@@ -110,7 +110,9 @@ class Writer:
 
     def __init__(self, build: StoreBuild) -> None:
         self._build = build
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write")
+        self._pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="write", initializer=name_os_thread, initargs=("write",)
+        )
         self._pending: list[Future[int]] = []
 
     def __enter__(self) -> Writer:
@@ -165,7 +167,9 @@ def execute(
         history: Future[Counts] | None = None
         if plan.history is not None and history_source is not None:
             lane = plan.history(first)
-            pool = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="history"))
+            pool = stack.enter_context(
+                ThreadPoolExecutor(max_workers=1, initializer=name_os_thread, initargs=("history",))
+            )
             # Entered after the pool: leaving the block stops these reads first, then joins the thread.
             reads = stack.enter_context(Reads(history_source, lane.reads(), ahead=lane.ahead, name="read-history"))
             history = pool.submit(_write_history, lane, reads, build, dims)
