@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from etl import publish
 from etl.errors import PublishError
 from etl.publish import SORT_KEYS, StoreBuild
 from etl.store import resolve_store
@@ -42,10 +43,45 @@ def test_a_table_written_in_parts_is_stored_whole_in_key_order(store_path: Path)
         result = build.publish(META)
     stored = read(result.path, "SELECT * FROM window_time_series")
     assert sorted(stored, key=repr) == sorted(series.rows(), key=repr)
-    # Each part is sorted by the lookup key; the parts follow each other.
-    keys = SORT_KEYS["window_time_series"]
-    first = read(result.path, f"SELECT * FROM window_time_series LIMIT {half}")
-    assert first == pl.DataFrame(first, schema=series.schema, orient="row").sort(keys.split(", ")).rows()
+    # Parts smaller than a batch are appended together, sorted by the lookup key as one.
+    keys = SORT_KEYS["window_time_series"].split(", ")
+    assert stored == pl.DataFrame(stored, schema=series.schema, orient="row").sort(keys).rows()
+
+
+def test_parts_beyond_a_batch_are_appended_in_batches_each_in_key_order(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tables = store_tables(sample_rows())
+    series = tables.pop("window_time_series").sample(fraction=1.0, shuffle=True, seed=11)
+    assert series.height >= 9
+    monkeypatch.setattr(publish, "BATCH_ROWS", 4)
+    parts = [series.slice(i, 3) for i in range(0, series.height, 3)]
+    with StoreBuild(store_path) as build:
+        for name, frame in tables.items():
+            build.write(name, frame)
+        for part in parts:
+            build.write("window_time_series", part)
+        result = build.publish(META)
+    stored = read(result.path, "SELECT * FROM window_time_series")
+    assert sorted(stored, key=repr) == sorted(series.rows(), key=repr)
+    # Two parts of 3 rows reach the batch of 4: rows 0-5 are one sorted batch, and so on.
+    keys = SORT_KEYS["window_time_series"].split(", ")
+    for start in range(0, series.height, 6):
+        batch = stored[start : start + 6]
+        assert batch == pl.DataFrame(batch, schema=series.schema, orient="row").sort(keys).rows()
+
+
+def test_a_part_that_does_not_fit_its_table_fails_the_build_and_keeps_the_last_store(store_path: Path) -> None:
+    previous = publish_store(store_path, sample_rows(), as_of=AS_OF).path
+    tables = store_tables(sample_rows())
+    bad = tables["window_summary"].with_columns(pl.lit("many").alias("total_sessions"))
+    failed = "writing window_summary into the new store failed"
+    with pytest.raises(PublishError, match=failed), StoreBuild(store_path) as build:
+        for name, frame in {**tables, "window_summary": bad}.items():
+            build.write(name, frame)
+        build.publish(META)
+    assert resolve_store(store_path) == previous
+    assert leftovers(store_path.parent) == []
 
 
 def test_categorical_ids_are_stored_as_their_text(store_path: Path) -> None:
