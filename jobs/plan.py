@@ -23,7 +23,10 @@ from etl.transform import ids
 T = TypeVar("T")
 
 MODES = ("hourly", "nightly")
-HISTORY_CHUNK_DAYS = 31
+HISTORY_CHUNK_DAYS = 8
+"""Older history in ranges of 8 days: one waits while the one before is built, beside the
+window's. At 10M sessions, 31-day ranges peaked at 4.3 GiB, 8-day ones at 3.3 GiB, for
+about 10% more CPU (more, smaller queries and parts)."""
 WINDOW_CHUNK_DAYS = 10
 """The lookback is read in ranges of days: each range is built and written while the next
 is read, so only the last range and the whole-window rollups remain after the last row."""

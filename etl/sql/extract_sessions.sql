@@ -1,5 +1,5 @@
 -- Grain: one row per session started in [:start, :end), whole UTC days, read range by
--- range: the lookback in 10-day ranges, older history (nightly) in 31-day chunks. The
+-- range: the lookback in 10-day ranges, older history (nightly) in 8-day chunks. The
 -- lookback's last range has no upper bound, as windows have none: its :end is 'infinity',
 -- and PostgreSQL folds the OR away before planning (an index range scan either way).
 -- PostgreSQL emits a clean node list so Polars never parses dirty JSONB.
