@@ -136,7 +136,8 @@ def _publish_to_serving(url: str, store: Path, port: int, tree: Tree) -> float:
             if swapped_at is None and os.stat(store).st_ino != before:
                 swapped_at = time.perf_counter()
             body = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).read())
-            if swapped_at is not None and str(store.resolve().name) in str(body.get("store_path")):
+            # /health names the served file (store_version), not its path.
+            if swapped_at is not None and body.get("store_version") == store.resolve().name:
                 seen["ms"] = (time.perf_counter() - swapped_at) * 1000
                 return
             time.sleep(0.001)
