@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install lint format test test-full bench bench-compare soak demo clean
+.PHONY: help install lint format test test-full bench soak demo clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,12 +33,9 @@ test: $(STAMP) ## the test suite (real PostgreSQL: DATABASE_URL or an embedded o
 test-full: $(STAMP) ## the suite plus the large differential runs
 	$(BIN)/pytest -q
 
-bench: $(STAMP) ## benchmarks at 1M and 10M sessions; writes bench/results/
-	$(BIN)/python -m bench.run
-
-OLD ?= ../wtold
-bench-compare: $(STAMP) ## this tree's refresh vs the checkout in OLD= (own .venv), same data, 1M sessions
-	$(BIN)/python -m bench.compare --sessions 1000000 --old-tree $(OLD)
+OLD ?= HEAD~1
+bench: $(STAMP) ## this tree vs commit OLD= (default HEAD~1; none: skip) at 1M and 10M sessions; bench/results/
+	$(BIN)/python -m bench.run --old $(OLD)
 
 soak: $(STAMP) ## 50 clients for 60 s across 10 publishes and SIGKILLed refreshes; prints the figures
 	$(BIN)/python -m bench.soak

@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ANCHOR, ROOT, SECRET, env_for, log, measure_refresh
+from bench.common import ANCHOR, ROOT, SECRET, env_for, log
+from bench.refresh import measure_refresh
+from bench.trees import Tree
 from etl import database
 
 
@@ -61,7 +63,8 @@ def live_baseline(url: str, tenant: dict[str, str], repeats: int = 5) -> dict[st
     return result
 
 
-def measure_api(url: str, store: Path, tenant: dict[str, str], port: int = 8765) -> dict[str, Any]:
+def measure_api(url: str, store: Path, tenant: dict[str, str], tree: Tree, port: int = 8765) -> dict[str, Any]:
+    """The API of this tree (`tree`: the one that refreshes `store` for the publish-to-serving figure)."""
     import jwt
 
     from bench.loadgen import closed_loop, open_loop
@@ -98,7 +101,7 @@ def measure_api(url: str, store: Path, tenant: dict[str, str], port: int = 8765)
                 "ping_c50_rps": ping["rps"],
             }
             log(f"api {name}: {results[name]}")
-        results["publish_to_serving_ms"] = _publish_to_serving(url, store, port)
+        results["publish_to_serving_ms"] = _publish_to_serving(url, store, port, tree)
         return results
     finally:
         server.terminate()
@@ -118,7 +121,7 @@ def _wait_for(port: int, timeout: float = 30) -> None:
     raise SystemExit("the API did not start")
 
 
-def _publish_to_serving(url: str, store: Path, port: int) -> float:
+def _publish_to_serving(url: str, store: Path, port: int, tree: Tree) -> float:
     """Milliseconds from the symlink swap to the first /health answer naming the new store."""
     import threading
     import urllib.request
@@ -133,13 +136,14 @@ def _publish_to_serving(url: str, store: Path, port: int) -> float:
             if swapped_at is None and os.stat(store).st_ino != before:
                 swapped_at = time.perf_counter()
             body = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).read())
-            if swapped_at is not None and str(store.resolve().name) in str(body.get("store_path")):
+            # /health names the served file (store_version), not its path.
+            if swapped_at is not None and body.get("store_version") == store.resolve().name:
                 seen["ms"] = (time.perf_counter() - swapped_at) * 1000
                 return
             time.sleep(0.001)
 
     poller = threading.Thread(target=poll)
     poller.start()
-    measure_refresh(url, store, "hourly")
+    measure_refresh(tree, url, store, "hourly")
     poller.join()
     return round(seen.get("ms", float("nan")), 2)

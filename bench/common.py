@@ -1,17 +1,14 @@
-"""What every part of the benchmark shares: paths, the fixed as_of, source databases, refresh runs."""
+"""What every part of the benchmark shares: paths, the fixed as_of, source databases, child environments."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from etl import database
-from jobs.history import read_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,12 +63,24 @@ def ensure_source(admin: str, name: str, *, sessions: int, days: int, history_se
     return url
 
 
+def child_env() -> dict[str, str]:
+    """This environment without METRICS_* (a child gets only what is set for it) and PYTHON*
+    (PYTHONPATH would put another tree's modules first)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("METRICS_", "PYTHON"))}
+
+
 def env_for(url: str, store: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("METRICS_")}
+    """The environment of a refresh or server child: that source, that store."""
+    env = child_env()
     env.update(DATABASE_URL=url, METRICS_DB=str(store), METRICS_JWT_SECRET=SECRET, METRICS_REFRESH_RETRIES="0")
     if "value" in STORAGE_VERSION:
         env["METRICS_STORAGE_VERSION"] = STORAGE_VERSION["value"]
     return env
+
+
+def store_path(n: int, tree: str) -> Path:
+    """The store a tree's refreshes at n sessions publish."""
+    return DATA / f"store_{n}" / tree / "metrics.duckdb"
 
 
 def store_contents(store: Path) -> dict[str, Any]:
@@ -82,35 +91,8 @@ def store_contents(store: Path) -> dict[str, Any]:
     try:
         tables = [r[0] for r in con.sql("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
         rows = {name: int(con.sql(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]) for name in tables}
-        meta = dict(con.sql("SELECT key, value FROM store_meta").fetchall())
+        has_meta = "store_meta" in tables  # older trees' stores may lack it
+        meta = dict(con.sql("SELECT key, value FROM store_meta").fetchall()) if has_meta else {}
     finally:
         con.close()
     return {"rows": rows, "storage_version": meta.get("storage_version", "v2.0.0")}
-
-
-def measure_refresh(url: str, store: Path, mode: str) -> dict[str, Any]:
-    """One refresh in a child process: stage seconds from the run history, peak RSS from wait4."""
-    cmd = [sys.executable, "-m", "jobs.cli", "-q", "refresh", "--mode", mode, "--as-of", ANCHOR.isoformat()]
-    started = time.perf_counter()
-    child = subprocess.Popen(cmd, env=env_for(url, store), cwd=ROOT)
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise SystemExit(f"refresh {mode} failed (exit {child.returncode})")
-    run = read_runs(store.with_name(store.name + ".runs.jsonl"))[-1]
-    assert run.finished_at is not None
-    return {
-        "mode": mode,
-        "wall_seconds": round(wall, 2),
-        # The refresh itself, without starting Python and importing (the scheduler's
-        # long-lived process pays those once, not per refresh).
-        "run_seconds": round((run.finished_at - run.started_at).total_seconds(), 2),
-        "extract_seconds": round(run.extract_seconds or 0, 2),
-        "transform_seconds": round(run.transform_seconds or 0, 2),
-        "publish_seconds": round(run.publish_seconds or 0, 2),
-        "extract_rows": run.extract_rows,
-        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
-        "store_mib": round(store.resolve().stat().st_size / 2**20, 1),
-        **store_contents(store),
-    }

@@ -6,110 +6,133 @@ import json
 from typing import Any
 
 from bench.common import RESULTS
+from bench.tables import loads, main_table, same_rows, stage_table, store_table, table, thread_table
 from bench.workers import render as render_workers
 
 
-def write_report(report: dict[str, Any]) -> None:
+def write_report(report: dict[str, Any], *, echo: bool = True) -> None:
     stamp = report["date"][:10]
     (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2))
     markdown = render_markdown(report)
     (RESULTS / f"{stamp}.md").write_text(markdown)
-    print(markdown)
+    if echo:
+        print(markdown)
 
 
-# The tables analysts query over any range; their rows are most of a store's size.
-FACT_TABLES = ("fact_sessions", "daily_step_feedback", "daily_sessions", "window_time_series")
-
-
-def store_lines(report: dict[str, Any]) -> list[str]:
-    """Rows of the largest tables and the storage format, per size (runs before they were recorded: none)."""
-    lines = []
-    for n, entry in report["sizes"].items():
-        for mode in ("nightly", "hourly"):
-            r = entry[mode]
-            if "rows" not in r:
-                continue
-            if not lines:
-                head = " | ".join(f"{name} rows" for name in FACT_TABLES)
-                lines += ["", f"| sessions | mode | storage version | {head} | all rows | store MiB |"]
-                lines.append("|---|---|---|" + "---|" * (len(FACT_TABLES) + 2))
-            counts = " | ".join(f"{r['rows'].get(name, 0):,}" for name in FACT_TABLES)
-            lines.append(
-                f"| {int(n):,} | {mode} | {r['storage_version']} | {counts} | {sum(r['rows'].values()):,} | "
-                f"{r['store_mib']} |"
-            )
-    return lines
+def describe(tree: dict[str, Any] | None) -> str:
+    return f"`{tree['commit']}` ({tree['subject']})" if tree else "none (`--old none`)"
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    lines = [f"# Benchmark {report['date'][:10]} (as_of {report['as_of']})", ""]
-    lines += [
-        "Stages overlap (the source is read while the previous read is transformed and written), so",
-        "extract + transform + publish exceeds the wall time. `run` is the refresh itself; `process`",
-        "adds starting Python and importing (under 1 s), which the scheduler pays once. The floor is",
-        "the faster of two raw COPY drains of the same queries, one before and one after the refresh,",
-        "every query in turn on one connection (the window's sessions as one query; the refresh reads",
-        "them in 10-day ranges). A nightly refresh reads the older history on a second connection while",
-        "it reads the window; `2-conn floor` drains the same queries that way.",
+    trees = report["trees"]
+    rounds = report["rounds"]
+    lines = [
+        f"# Benchmark {report['date'][:10]} (as_of {report['as_of']})",
         "",
-        "| sessions | mode | extract s | transform s | publish s | run s | process s | COPY floor s | "
-        "run/floor | process/floor | 2-conn floor s | run/2-conn floor | sessions/s | peak RSS MiB | store MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for n, entry in report["sizes"].items():
-        for mode in ("nightly", "hourly"):
-            r = entry[mode]
-            lines.append(
-                f"| {int(n):,} | {mode} | {r['extract_seconds']} | {r['transform_seconds']} | "
-                f"{r['publish_seconds']} | {r.get('run_seconds', '-')} | {r['wall_seconds']} | {r['floor_seconds']} | "
-                f"{r.get('run_to_floor', '-')} | {r['refresh_to_floor']} | {r.get('concurrent_floor_seconds', '-')} | "
-                f"{r.get('run_to_concurrent_floor', '-')} | {r['sessions_per_second']:,} | "
-                f"{r['peak_rss_mib']} | {r['store_mib']} |"
-            )
-    lines += store_lines(report)
-    extra = report.get("hourly_same_window_more_history")
-    if extra:
-        small = report["sizes"][str(extra["compared_with_total"])]["hourly"]
-        lines += [
-            "",
-            f"Hourly cost follows the 90-day window, not the total: {extra['compared_with_total']:,} sessions "
-            f"refresh hourly in {small['wall_seconds']} s (extract {small['extract_seconds']} s); the same window "
-            f"inside {extra['total_sessions']:,} sessions of history takes {extra['wall_seconds']} s (extract "
-            f"{extra['extract_seconds']} s, transform {extra['transform_seconds']} s, publish "
-            f"{extra['publish_seconds']} s, which includes copying the previous store file and deleting all "
-            f"but its older per-day rows, while the window is read; store {extra['store_mib']} MiB).",
-        ]
-    for n, entry in report["sizes"].items():
-        if "api" not in entry:
-            continue
-        api, live = entry["api"], entry["live_ms"]
-        lines += [
-            "",
-            f"## Read API at {int(n):,} sessions (largest tenant: {entry['tenant']['sessions_30d']} sessions in 30d)",
-            "",
-            "| endpoint | c1 p50 ms | c1 p99 ms | c50 rps | c50 p99 ms | 200 rps offered: p50 / p99 ms | "
-            "live SQL p50 ms | live / API p50 |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for name in ("ping", "team", "me", "flow"):
-            a = api[name]
-            live_ms = live.get(name)
-            ratio = f"{live_ms / a['c1']['p50_ms']:.0f}x" if live_ms else "-"
-            lines.append(
-                f"| {name} | {a['c1']['p50_ms']} | {a['c1']['p99_ms']} | {a['c50']['rps']} | {a['c50']['p99_ms']} | "
-                f"{a['open200']['p50_ms']} / {a['open200']['p99_ms']} | "
-                f"{round(live_ms, 1) if live_ms else '-'} | {ratio} |"
-            )
-        share = ", ".join(
-            f"{name} {api[name]['c50']['rps'] / api[name].get('ping_c50_rps', api['ping']['c50']['rps']):.0%}"
-            for name in ("team", "me", "flow")
+        f"old = {describe(trees.get('old'))}; new = {describe(trees['new'])}. One source database per size, "
+        "seeded once; per size and mode the source is drained once, untimed, then each round runs "
+        + (
+            "the old tree's floor, its refresh, the new tree's floor, its refresh, each tree against its own store. "
+            if "old" in trees
+            else "the floor, then the refresh. "
         )
+        + f"Figures are medians over {rounds} round{'s' if rounds != 1 else ''}; run/floor is the median of each "
+        "round's ratio.",
+        "",
+        "`run s`: wall seconds of the refresh process (`python -m jobs.cli refresh`, Python start and imports "
+        "included; both trees pay them). `floor s`: a raw `COPY (...) TO STDOUT (FORMAT binary)` drain, on one "
+        "connection, of the queries that tree's refresh runs (from its own `bench.floors.extraction_queries`), "
+        "right before its refresh. CPU-s: user + system seconds of the refresh process and its threads (wait4). "
+        "PostgreSQL CPU-s: what the server's processes used during the refresh (sampled from /proc, see below). "
+        "Peak RSS: the refresh process's maxrss from GNU `/usr/bin/time -f %M`. Store: the published file.",
+    ]
+    lines += main_table(report)
+    lines += [
+        "",
+        "CPU-seconds per thread, sampled every 50 ms from `/proc/<pid>/task/*/stat` while the refresh runs "
+        "(each thread's last reading; up to 50 ms of each busy thread's last interval is not seen, so the "
+        "groups add up to slightly less than `total`, the exact user + system from wait4). `main`: the "
+        "calling thread (transforms); `read-window`, `read-history`, `history`, `write`: the refresh's "
+        "threads by their OS names (a tree before commit 74eca6d does not name them: their CPU counts as "
+        "`native`); `polars`: Polars' pool (`polars-*`, `async-executor-*`); `native`: other threads named "
+        "like the process (DuckDB's, Arrow's and the drivers' pools); `other`: the rest. `postgres`: the "
+        "CPU-seconds the postmaster's child processes used during the run (all of it for a backend started "
+        "meanwhile, the difference for one already running). `cores busy`: (total + postgres) / wall.",
+    ]
+    lines += thread_table(report, report.get("cpu_count") or 2)
+    lines += [
+        "",
+        "Stages, from each run's history (medians): `refresh s` is the refresh itself, without starting Python "
+        "and importing (the scheduler pays those once); the stages overlap (the source is read while the "
+        "previous read is transformed and written), so they add up to more than it. `rows read`, the floor's "
+        "size and the number of tables: the first round.",
+    ]
+    lines += stage_table(report)
+    lines += ["", "Stores: rows of the largest tables and the storage format (the last round)."]
+    lines += store_table(report)
+    if "old" in trees:
+        same = same_rows(report)
         lines += [
             "",
-            f"Throughput at 50 clients vs the constant-JSON endpoint measured just before it (same server, "
-            f"same run): {share}.",
-            f"Publish to serving: {api['publish_to_serving_ms']} ms.",
+            "Data tables both trees build (all but refresh_runs and store_meta): "
+            + ("the same row counts in every run." if same else "row counts DIFFER between runs or trees (see JSON)."),
         ]
-        if "workers" in entry:
-            lines += render_workers(entry["workers"])
+    if load := loads(report):
+        lines += ["", f"1-minute load average around the refreshes: {min(load)} to {max(load)}."]
+    lines += more_history(report)
+    for n, entry in report["sizes"].items():
+        if "api" in entry:
+            lines += api_lines(int(n), entry)
     return "\n".join(lines) + "\n"
+
+
+def more_history(report: dict[str, Any]) -> list[str]:
+    """The hourly cost follows the window: the same 90 days inside 10x the history (this tree)."""
+    extra = report.get("hourly_same_window_more_history")
+    hourly = report["sizes"].get(str(extra["compared_with_total"]), {}).get("hourly") if extra else None
+    if not extra or not hourly:
+        return []
+    small = hourly["new"]["median"]
+    return [
+        "",
+        f"Hourly cost follows the 90-day window, not the total (new tree): {extra['compared_with_total']:,} "
+        f"sessions refresh hourly in {small['wall_seconds']} s (extract {small['extract_seconds']} s); the same "
+        f"window inside {extra['total_sessions']:,} sessions of history takes {extra['wall_seconds']} s (extract "
+        f"{extra['extract_seconds']} s, transform {extra['transform_seconds']} s, publish "
+        f"{extra['publish_seconds']} s, which includes copying the older days' rows of the previous store into "
+        f"the new file while the window is read; floor {extra['floor_seconds']} s, the faster of two drains, one "
+        f"either side; run/floor {extra['run_to_floor']}; store {extra['store_mib']} MiB).",
+    ]
+
+
+def api_lines(n: int, entry: dict[str, Any]) -> list[str]:
+    """The read API at one size (the new tree's store and server), against the app's live queries."""
+    api, live = entry["api"], entry["live_ms"]
+    lines = [
+        "",
+        f"## Read API at {n:,} sessions (largest tenant: {entry['tenant']['sessions_30d']} sessions in 30d)",
+    ]
+    head = ["endpoint", "c1 p50 ms", "c1 p99 ms", "c50 rps", "c50 p99 ms", "200 rps offered: p50 / p99 ms"]
+    rows = []
+    for name in ("ping", "team", "me", "flow"):
+        a = api[name]
+        live_ms = live.get(name)
+        ratio = f"{live_ms / a['c1']['p50_ms']:.0f}x" if live_ms else "-"
+        rows.append(
+            [name, a["c1"]["p50_ms"], a["c1"]["p99_ms"], a["c50"]["rps"], a["c50"]["p99_ms"]]
+            + [f"{a['open200']['p50_ms']} / {a['open200']['p99_ms']}", round(live_ms, 1) if live_ms else "-", ratio]
+        )
+    lines += table([*head, "live SQL p50 ms", "live / API p50"], rows)
+    share = ", ".join(
+        f"{name} {api[name]['c50']['rps'] / api[name].get('ping_c50_rps', api['ping']['c50']['rps']):.0%}"
+        for name in ("team", "me", "flow")
+    )
+    lines += [
+        "",
+        f"Throughput at 50 clients vs the constant-JSON endpoint measured just before it (same server, "
+        f"same run): {share}.",
+        f"Publish to serving: {api['publish_to_serving_ms']} ms.",
+    ]
+    if "workers" in entry:
+        lines += render_workers(entry["workers"])
+    return lines

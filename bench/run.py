@@ -1,14 +1,24 @@
-"""`make bench`: refresh against its extraction floor, memory, store size, API latency vs live SQL.
+"""`make bench`: this tree's refresh and an older commit's, on the same seeded data, side by side.
 
-Builds (or reuses) benchmark source databases in an embedded PostgreSQL under bench/data/,
-then prints a table and writes bench/results/<date>.json and .md. Every ratio is against a
-baseline measured in the same run. Never part of `make test`.
+    python -m bench.run [--old HEAD~1 | REV | none] [--sizes 1000000,10000000] [--rounds 1] [--skip-api]
+
+Builds (or reuses) benchmark source databases in an embedded PostgreSQL under bench/data/.
+Per size and mode it drains the source once, untimed, then each round measures the old
+tree's floor, its refresh, the new tree's floor, its refresh (bench.trees: the old commit,
+extracted and run from its own folder; bench.refresh: one measured refresh). Each floor is
+a raw COPY drain of the queries that tree's refresh runs. Also: where the CPU goes, per
+thread and in PostgreSQL (bench.cpu), peak memory, store size, at the smallest size the
+read API against the live SQL and 1 vs 2 server processes, and an hourly refresh of the
+same window inside 10x the history. Writes bench/results/<date>.json and .md (bench.report).
+Never part of `make test`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,18 +35,39 @@ from bench.common import (
     ensure_source,
     env_for,
     log,
-    measure_refresh,
+    store_path,
 )
-from bench.floors import copy_floor, extraction_queries, measure_floors
+from bench.cpu import GROUPS
+from bench.floors import copy_floor
+from bench.refresh import measure_refresh
 from bench.report import write_report
+from bench.trees import Tree, old_tree, this_tree, tree_queries
 from bench.workers import measure_workers
 from bench.workers import render as render_workers
 from synthetic import embedded
 
+# Figures of a run whose median over the rounds the report shows.
+MEDIANS = (
+    "wall_seconds",
+    "run_seconds",
+    "extract_seconds",
+    "transform_seconds",
+    "publish_seconds",
+    "floor_seconds",
+    "run_to_floor",
+    "cpu_seconds",
+    "postgres_cpu_seconds",
+    "peak_rss_mib",
+    "store_mib",
+)
+
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", help="session counts, comma-separated (default 1000000,10000000)")
+    parser.add_argument("--old", default="HEAD~1", help="the commit to measure against (default HEAD~1; none: skip)")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds per size and mode (default 1)")
+    parser.add_argument("--modes", default="nightly,hourly", help="default nightly,hourly")
     parser.add_argument("--skip-api", action="store_true")
     parser.add_argument("--storage-version", help="METRICS_STORAGE_VERSION of the stores (default: flowmetrics')")
     parser.add_argument(
@@ -50,79 +81,111 @@ def main(argv: list[str] | None = None) -> None:
     sizes = [int(s) for s in (args.sizes or ("100000" if args.only else "1000000,10000000")).split(",")]
     DATA.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
+    new = this_tree()
+    trees = [new] if args.old == "none" or args.only else [old_tree(args.old), new]
     admin = embedded.start_embedded(DATA / "pg", stop_at_exit=False)
     if args.only == "workers":
-        workers_only(admin, sizes[0])
+        workers_only(admin, sizes[0], new)
         return
-    report: dict[str, Any] = {"date": datetime.now(UTC).isoformat(), "as_of": ANCHOR.isoformat(), "sizes": {}}
+    report: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(),
+        "as_of": ANCHOR.isoformat(),
+        "rounds": args.rounds,
+        "cpu_count": os.cpu_count(),
+        "trees": {t.name: {"commit": t.commit, "subject": t.subject, "root": str(t.root)} for t in trees},
+        "sizes": {},
+    }
     for n in sizes:
         url = ensure_source(admin, f"bench_{n}", sessions=n, days=365)
-        store = DATA / f"store_{n}" / "metrics.duckdb"
-        entry: dict[str, Any] = {}
-        for mode in ("nightly", "hourly"):
-            streams = extraction_queries(url, mode)
-            before = measure_floors(url, streams)
-            run = measure_refresh(url, store, mode)
-            after = measure_floors(url, streams)
-            # The faster of two drains, one either side of the refresh.
-            floor = min(before["serial"], after["serial"])
-            run.update(
-                floor_seconds=round(floor, 2),
-                floor_runs=[round(before["serial"], 2), round(after["serial"], 2)],
-                floor_mib=round(before["mib"], 1),
-                extract_to_floor=round(run["extract_seconds"] / floor, 2),
-                refresh_to_floor=round(run["wall_seconds"] / floor, 2),
-                run_to_floor=round(run["run_seconds"] / floor, 2),
-                sessions_per_second=round(n / run["wall_seconds"]),
-            )
-            if "concurrent" in before:
-                concurrent = min(before["concurrent"], after["concurrent"])
-                run.update(
-                    concurrent_floor_seconds=round(concurrent, 2),
-                    run_to_concurrent_floor=round(run["run_seconds"] / concurrent, 2),
-                )
-            entry[mode] = run
-            log(f"{n:,} {mode}: {run}")
+        entry = measure_size(url, n, trees, args.modes.split(","), args.rounds)
         if not args.skip_api and n == sizes[0]:
+            store = store_path(n, new.name)
             tenant = largest_tenant(url)
             entry["tenant"] = tenant
             entry["live_ms"] = live_baseline(url, tenant)
-            entry["api"] = measure_api(url, store, tenant)
+            entry["api"] = measure_api(url, store, tenant, new)
             entry["workers"] = measure_workers(env_for(url, store), ROOT, tenant, SECRET, _wait_for)
             log(f"workers: {entry['workers']}")
         report["sizes"][str(n)] = entry
+        write_report(report, echo=False)  # after every size, so a stopped run keeps what it measured
     if len(sizes) > 1:
-        # The smallest size's data plus 9x as many sessions of older history: the same 90-day
-        # window, 10x the total. The hourly refresh must cost about the same as the smallest's.
-        n = sizes[0]
-        url = ensure_source(admin, f"bench_{n}_plus_history", sessions=n, days=365, history_sessions=9 * n)
-        store = DATA / f"store_{n}_plus_history" / "metrics.duckdb"
-        measure_refresh(url, store, "nightly")
-        [queries] = extraction_queries(url, "hourly")
-        first_drain, _ = copy_floor(url, queries)
-        run = measure_refresh(url, store, "hourly")
-        second_drain, _ = copy_floor(url, queries)
-        floor = min(first_drain, second_drain)
-        run.update(
-            floor_seconds=round(floor, 2),
-            refresh_to_floor=round(run["wall_seconds"] / floor, 2),
-            run_to_floor=round(run["run_seconds"] / floor, 2),
-            total_sessions=10 * n,
-            compared_with_total=n,
-        )
-        report["hourly_same_window_more_history"] = run
+        report["hourly_same_window_more_history"] = more_history(admin, sizes[0], new)
     write_report(report)
 
 
-def workers_only(admin: str, n: int) -> None:
+def measure_size(url: str, n: int, trees: list[Tree], modes: list[str], rounds: int) -> dict[str, Any]:
+    """Per mode: one untimed drain, then per round each tree's floor and refresh, in turn."""
+    entry: dict[str, Any] = {}
+    nightly: set[str] = set()  # trees whose store a nightly of this run built
+    for mode in modes:
+        for tree in trees:
+            if mode == "hourly" and tree.name not in nightly:  # an hourly refresh builds on a nightly store
+                log(f"{n:,} {tree.name}: a nightly first (untimed), for the hourly")
+                measure_refresh(tree, url, store_path(n, tree.name), "nightly")
+        queries = {tree.name: tree_queries(tree, url, mode) for tree in trees}
+        copy_floor(url, queries[trees[-1].name])  # warm the source's cache once, untimed
+        runs: dict[str, list[dict[str, Any]]] = {tree.name: [] for tree in trees}
+        for i in range(rounds):
+            for tree in trees:
+                floor, copied = copy_floor(url, queries[tree.name])
+                run = measure_refresh(tree, url, store_path(n, tree.name), mode)
+                run.update(
+                    floor_seconds=round(floor, 2),
+                    floor_mib=round(copied / 2**20, 1),
+                    floor_queries=len(queries[tree.name]),
+                    run_to_floor=round(run["wall_seconds"] / floor, 2),
+                )
+                runs[tree.name].append(run)
+                log(
+                    f"{n:,} {mode} round {i + 1}/{rounds} {tree.name}: run {run['wall_seconds']} s, floor "
+                    f"{run['floor_seconds']} s, CPU {run['cpu_seconds']} s, PostgreSQL "
+                    f"{run.get('postgres_cpu_seconds')} s, peak {run['peak_rss_mib']} MiB, store {run['store_mib']} MiB"
+                )
+        entry[mode] = {name: {"runs": figures, "median": medians(figures)} for name, figures in runs.items()}
+        if mode == "nightly":
+            nightly.update(runs)
+    return entry
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        key: round(statistics.median(run[key] for run in runs), 2) for key in MEDIANS if all(key in run for run in runs)
+    }
+    if all("threads" in run for run in runs):
+        result["threads"] = {g: round(statistics.median(run["threads"][g] for run in runs), 2) for g in GROUPS}
+    return result
+
+
+def more_history(admin: str, n: int, tree: Tree) -> dict[str, Any]:
+    """The smallest size's data plus 9x as many sessions of older history: the same 90-day
+    window, 10x the total. The hourly refresh must cost about the same as the smallest's."""
+    url = ensure_source(admin, f"bench_{n}_plus_history", sessions=n, days=365, history_sessions=9 * n)
+    store = DATA / f"store_{n}_plus_history" / "metrics.duckdb"
+    measure_refresh(tree, url, store, "nightly")
+    queries = tree_queries(tree, url, "hourly")
+    first_drain, _ = copy_floor(url, queries)
+    run = measure_refresh(tree, url, store, "hourly")
+    second_drain, _ = copy_floor(url, queries)
+    floor = min(first_drain, second_drain)
+    run.update(
+        floor_seconds=round(floor, 2),
+        run_to_floor=round(run["wall_seconds"] / floor, 2),
+        total_sessions=10 * n,
+        compared_with_total=n,
+    )
+    return run
+
+
+def workers_only(admin: str, n: int, tree: Tree) -> None:
     """`python -m bench.run --only workers`: a store of n sessions (reused), then the workers part."""
     url = ensure_source(admin, f"bench_{n}", sessions=n, days=365)
-    store = DATA / f"store_{n}" / "metrics.duckdb"
+    store = store_path(n, tree.name)
     if not store.exists():
-        measure_refresh(url, store, "nightly")
+        measure_refresh(tree, url, store, "nightly")
     tenant = largest_tenant(url)
     result = measure_workers(env_for(url, store), ROOT, tenant, SECRET, _wait_for)
-    report = {"date": datetime.now(UTC).isoformat(), "as_of": ANCHOR.isoformat(), "sessions": n, "workers": result}
+    report: dict[str, Any] = {"date": datetime.now(UTC).isoformat(), "as_of": ANCHOR.isoformat(), "sessions": n}
+    report["workers"] = result
     stamp = report["date"][:10]
     (RESULTS / f"{stamp}-workers.json").write_text(json.dumps(report, indent=2))
     text = "\n".join([f"# Workers benchmark {stamp} ({n:,} sessions)", *render_workers(result)]) + "\n"
