@@ -20,33 +20,11 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from etl import statements
+from etl import append, statements, swap
 from etl.config import DEFAULT_STORAGE_VERSION
 from etl.errors import AuditError, PublishError
 from etl.leftovers import remove_stale_builds
-from etl.sort_key import sort_by_keys
 from etl.store import SCHEMA_VERSION, create_store, resolve_store, version_prefix
-
-# Rows are written sorted by the key the API looks them up by: DuckDB's zone maps then
-# skip most row groups (a PRIMARY KEY made the file 7x larger and no faster).
-SORT_KEYS: dict[str, str] = {
-    "users": "user_id",
-    "trees": "tree_id",
-    "tree_nodes": "tree_id, node_id",
-    "fact_sessions": "started_at",
-    "window_summary": "period, scope, scope_id, engineer_id",
-    "window_time_series": "period, scope, scope_id, engineer_id, day",
-    "window_top_flows": "period, scope, scope_id, rank",
-    "window_top_engineers": "period, scope, scope_id, rank",
-    "window_step_feedback": "period, tree_id, dropoff_rate DESC, node_id",
-    "window_ratings": "period, tree_id",
-    "recent_comments": "tree_id, rank",
-    "daily_sessions": "scope, scope_id, day",
-    "daily_ratings": "tree_id, day",
-    "daily_step_feedback": "tree_id, day, node_id",
-    "refresh_runs": "started_at",
-    "data_quality": "check_name",
-}
 
 # Parts of a table are appended in batches of at least this many rows (or at publish).
 # Each INSERT commits on its own, and DuckDB logs an append smaller than its row groups
@@ -200,7 +178,7 @@ class StoreBuild:
             return
         name = key[1]
         try:
-            _insert(con, name, pl.concat(parts, how="vertical_relaxed"), self._columns[name])
+            append.insert(con, name, pl.concat(parts, how="vertical_relaxed"), self._columns[name])
         except duckdb.Error as exc:
             raise PublishError(f"writing {name} into the new store failed: {exc}") from exc
 
@@ -216,7 +194,7 @@ class StoreBuild:
             raise PublishError(f"no data given for store tables: {', '.join(sorted(missing))}")
         store_meta = pl.DataFrame({"key": ["schema_version", *meta], "value": [SCHEMA_VERSION, *meta.values()]})
         try:
-            self.rows += _insert(con, "store_meta", store_meta, self._columns["store_meta"])
+            self.rows += append.insert(con, "store_meta", store_meta, self._columns["store_meta"])
             _audit(con)
             con.execute("CHECKPOINT")
         except duckdb.Error as exc:
@@ -225,13 +203,13 @@ class StoreBuild:
         con.close()
         self._con = None
         try:
-            _fsync(self.building)
+            swap.fsync(self.building)
             os.rename(self.building, self.version)
-            _swap_symlink(self.metrics_db, self.version)
+            swap.swap_symlink(self.metrics_db, self.version)
         except BaseException:
             self._remove_files()
             raise
-        _remove_old_versions(self.metrics_db, keep={self.version, self.previous})
+        swap.remove_old_versions(self.metrics_db, keep={self.version, self.previous})
         self.seconds += time.perf_counter() - started
         return PublishResult(self.version, self.rows, self.seconds, self.version.stat().st_size)
 
@@ -270,20 +248,6 @@ class StoreBuild:
     def _remove_files(self) -> None:
         for leftover in (self.building, Path(str(self.building) + ".wal")):
             leftover.unlink(missing_ok=True)
-
-
-def _insert(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, columns: list[str]) -> int:
-    # Sorting in Polars through one packed integer key (etl/sort_key.py) and appending in
-    # order is much faster than DuckDB's INSERT ... ORDER BY for the larger tables.
-    keys = [key.split() for key in SORT_KEYS.get(name, "").split(",") if key.strip()]
-    ordered = sort_by_keys(frame.select(columns), [(k[0], k[-1].upper() == "DESC") for k in keys])
-    # Categorical columns go over as Arrow dictionaries; DuckDB stores their text.
-    con.register("incoming", ordered.to_arrow())
-    try:
-        con.execute(f"INSERT INTO {name} SELECT * FROM incoming")
-    finally:
-        con.unregister("incoming")
-    return frame.height
 
 
 def _copy_older_history(con: duckdb.DuckDBPyConnection, previous: Path, before: date) -> int:
@@ -326,31 +290,3 @@ def _audit(con: duckdb.DuckDBPyConnection) -> None:
             failed.append(f"{name} ({offending} rows)")
     if failed:
         raise AuditError(f"the new store failed audits: {', '.join(failed)}; the previous store stays published")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _swap_symlink(metrics_db: Path, version: Path) -> None:
-    link = metrics_db.with_name(f".{metrics_db.name}.link")
-    link.unlink(missing_ok=True)
-    os.symlink(version.name, link)
-    os.replace(link, metrics_db)
-    dir_fd = os.open(metrics_db.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _remove_old_versions(metrics_db: Path, keep: set[Path | None]) -> None:
-    """Delete versions older than the previous one; open readers keep their (unlinked) file."""
-    kept = {p.name for p in keep if p is not None}
-    for candidate in metrics_db.parent.glob(version_prefix(metrics_db) + "*"):
-        if candidate.name not in kept and not candidate.name.endswith(".wal"):
-            candidate.unlink(missing_ok=True)

@@ -10,8 +10,9 @@ import polars as pl
 import pytest
 
 from etl import publish
+from etl.append import SORT_KEYS
 from etl.errors import PublishError
-from etl.publish import SORT_KEYS, StoreBuild
+from etl.publish import StoreBuild
 from etl.store import resolve_store
 from tests.api.conftest import publish_store, store_tables
 from tests.api.sample import AS_OF, sample_rows

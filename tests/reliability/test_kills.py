@@ -20,7 +20,7 @@ from tests.reliability.conftest import CHILD_TIMEOUT, Child, Published, wait_for
 
 SLOW_REFRESH = """
 import json, sys, time
-import etl.publish
+import etl.append, etl.swap
 from jobs.cli import main
 
 def marked(name, call):
@@ -32,8 +32,8 @@ def marked(name, call):
         return call(*args, **kwargs)
     return slowed
 
-etl.publish._insert = marked("insert", etl.publish._insert)
-etl.publish._fsync = marked("fsync", etl.publish._fsync)
+etl.append.insert = marked("insert", etl.append.insert)
+etl.swap.fsync = marked("fsync", etl.swap.fsync)
 sys.exit(main(["refresh", "--mode", sys.argv[1]], environ=json.loads(sys.argv[2])))
 """
 """Child: the real `flowmetrics refresh` (CLI entry), its store writes announced and slowed."""

@@ -29,17 +29,17 @@ from tests.reliability.conftest import (
 
 SLOW_SCHEDULE = """
 import json, sys, time
-import etl.publish
+import etl.append
 from jobs.cli import main
 
-insert = etl.publish._insert
+insert = etl.append.insert
 
 def slow_insert(*args, **kwargs):
     # A real store takes seconds to write: stretch this small one so a signal lands mid-build.
     time.sleep(0.15)
     return insert(*args, **kwargs)
 
-etl.publish._insert = slow_insert
+etl.append.insert = slow_insert
 sys.exit(main(["schedule"], environ=json.loads(sys.argv[1])))
 """
 """Child: the real `flowmetrics schedule` (CLI entry), with a slowed-down store build."""
