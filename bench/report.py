@@ -95,7 +95,7 @@ def more_history(report: dict[str, Any]) -> list[str]:
     small = hourly["new"]["median"]
     return [
         "",
-        f"Hourly cost follows the 90-day window, not the total (new tree): {extra['compared_with_total']:,} "
+        f"The same window inside 10x the history, hourly (new tree): {extra['compared_with_total']:,} "
         f"sessions refresh hourly in {small['wall_seconds']} s (extract {small['extract_seconds']} s); the same "
         f"window inside {extra['total_sessions']:,} sessions of history takes {extra['wall_seconds']} s (extract "
         f"{extra['extract_seconds']} s, transform {extra['transform_seconds']} s, publish "
