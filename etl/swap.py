@@ -13,6 +13,7 @@ from etl.store import version_prefix
 
 
 def fsync(path: Path) -> None:
+    """Flush a file, or a folder's entries, to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -25,11 +26,7 @@ def swap_symlink(metrics_db: Path, version: Path) -> None:
     link.unlink(missing_ok=True)
     os.symlink(version.name, link)
     os.replace(link, metrics_db)
-    dir_fd = os.open(metrics_db.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync(metrics_db.parent)  # the rename is durable once its folder is
 
 
 def remove_old_versions(metrics_db: Path, keep: set[Path | None]) -> None:
