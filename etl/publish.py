@@ -20,7 +20,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from etl import append, statements, swap
+from etl import append, carry, statements, swap
+from etl.carry import HISTORY_TABLES
 from etl.config import DEFAULT_STORAGE_VERSION
 from etl.errors import AuditError, PublishError
 from etl.leftovers import remove_stale_builds
@@ -32,10 +33,6 @@ from etl.store import SCHEMA_VERSION, create_store, resolve_store, version_prefi
 # 16 MiB: the per-day tables and sessions fact of 1M sessions, written in the refresh's
 # 10-day parts, took 18.8 CPU-seconds so and 7.2 in batches of 500,000 rows.
 BATCH_ROWS = 500_000
-
-# Tables whose older days an hourly refresh keeps from the previous store.
-HISTORY_TABLES = ("daily_sessions", "daily_ratings", "daily_step_feedback", "fact_sessions")
-
 
 @dataclass(frozen=True)
 class PublishResult:
@@ -73,9 +70,9 @@ class StoreBuild:
 
     Use as a context manager: `write` any number of times, then `publish` once. Leaving the
     block without publishing (an exception, a signal) removes the file; the current store
-    stays published. With `history_before`, the build starts from a copy of the current
-    store keeping only rows of HISTORY_TABLES older than that day, and written rows older
-    than it are dropped. The new file is written in `storage_version` (DuckDB's storage
+    stays published. With `history_before`, the build starts with the current store's rows
+    of HISTORY_TABLES older than that day (etl.carry), and written rows older than it are
+    dropped. The new file is written in `storage_version` (DuckDB's storage
     format: which clients can open it). Other threads may `write` too (each gets its own
     DuckDB connection; appends never conflict) but must be done before `publish`.
     """
@@ -106,6 +103,7 @@ class StoreBuild:
         self.version = folder / f"{version_prefix(metrics_db)}{stamp}"
         self.building = folder / f".{self.version.name}.building"
         self.previous: Path | None = None
+        self.copied_file = False  # an hourly build that started from a copy of the previous file (etl.carry)
 
     def __enter__(self) -> StoreBuild:
         started = time.perf_counter()
@@ -123,14 +121,16 @@ class StoreBuild:
                 f"an hourly refresh needs a published store at {self.metrics_db}: run a nightly refresh first"
             )
         try:
-            self._con = create_store(self.building, self.storage_version)
-            self._con.execute(statements.read("store.sql"))
             if self.previous is not None and self.history_before is not None:
-                # A new file with the older days copied in, not a copy of the previous file
-                # emptied of the rest: DuckDB does not give freed blocks back, so a copied
-                # file grew with every hourly refresh.
-                self.rows += _copy_older_history(self._con, self.previous, self.history_before)
+                start = carry.start_hourly(self.building, self.previous, self.history_before, self.storage_version)
+                self._con, self.copied_file = start.con, start.copied_file
+                self.rows += start.rows
                 self._written.update(HISTORY_TABLES)
+                how = "a copy of the previous file" if start.copied_file else "rows copied from the previous file"
+                self._say(f"older history: {start.rows} rows, {how}")
+            else:
+                self._con = create_store(self.building, self.storage_version)
+                self._con.execute(statements.read("store.sql"))
         except duckdb.Error as exc:
             self._discard()
             raise PublishError(f"cannot create the new store {self.building}: {exc}") from exc
@@ -248,38 +248,6 @@ class StoreBuild:
     def _remove_files(self) -> None:
         for leftover in (self.building, Path(str(self.building) + ".wal")):
             leftover.unlink(missing_ok=True)
-
-
-def _copy_older_history(con: duckdb.DuckDBPyConnection, previous: Path, before: date) -> int:
-    """Copy rows of HISTORY_TABLES older than `before` from the previous store; returns them.
-
-    The previous store is attached read-only (readers keep it open; DuckDB lets many
-    read). It must have this version's schema (an hourly refresh after an upgrade runs as
-    nightly). Rows keep their stored order (sorted by key within each part written).
-    """
-    con.execute(f"ATTACH '{_quoted(previous)}' AS previous (READ_ONLY)")
-    try:
-        rows = con.sql("SELECT value FROM previous.store_meta WHERE key = 'schema_version'").fetchall()
-        version = str(rows[0][0]) if rows else None
-        if version != SCHEMA_VERSION:
-            raise PublishError(
-                f"the published store has schema version {version}, this flowmetrics writes {SCHEMA_VERSION}: "
-                "run a nightly refresh to rebuild it"
-            )
-        copied = 0
-        for table in HISTORY_TABLES:
-            con.execute(
-                f"INSERT INTO {table} SELECT * FROM previous.{table} WHERE day < ?",
-                [before],
-            )
-            copied += int(con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0])
-        return copied
-    finally:
-        con.execute("DETACH previous")
-
-
-def _quoted(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 def _audit(con: duckdb.DuckDBPyConnection) -> None:
