@@ -11,12 +11,21 @@ from bench.workers import render as render_workers
 
 
 def write_report(report: dict[str, Any], *, echo: bool = True) -> None:
-    stamp = report["date"][:10]
+    """bench/results/<date>.json and .md; a later run the same day gets <date>-2, -3, ..."""
+    stamp = report.setdefault("file", free_stamp(report["date"][:10]))
     (RESULTS / f"{stamp}.json").write_text(json.dumps(report, indent=2))
     markdown = render_markdown(report)
     (RESULTS / f"{stamp}.md").write_text(markdown)
     if echo:
         print(markdown)
+
+
+def free_stamp(day: str) -> str:
+    stamp, n = day, 1
+    while (RESULTS / f"{stamp}.json").exists():
+        n += 1
+        stamp = f"{day}-{n}"
+    return stamp
 
 
 def describe(tree: dict[str, Any] | None) -> str:
@@ -99,8 +108,8 @@ def more_history(report: dict[str, Any]) -> list[str]:
         f"sessions refresh hourly in {small['wall_seconds']} s (extract {small['extract_seconds']} s); the same "
         f"window inside {extra['total_sessions']:,} sessions of history takes {extra['wall_seconds']} s (extract "
         f"{extra['extract_seconds']} s, transform {extra['transform_seconds']} s, publish "
-        f"{extra['publish_seconds']} s, which includes copying the older days' rows of the previous store into "
-        f"the new file while the window is read; floor {extra['floor_seconds']} s, the faster of two drains, one "
+        f"{extra['publish_seconds']} s, which includes carrying the older days over from the previous store "
+        f"(etl.carry) while the window is read; floor {extra['floor_seconds']} s, the faster of two drains, one "
         f"either side; run/floor {extra['run_to_floor']}; store {extra['store_mib']} MiB).",
     ]
 
