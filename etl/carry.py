@@ -5,8 +5,9 @@ ways to start its file, chosen by `start_hourly`:
 
 - **copy the file, then empty what is rebuilt**: the previous file is copied whole and
   every row the refresh writes again is deleted (all window tables, the recent days of
-  HISTORY_TABLES). Its cost follows the rows rebuilt, not the history kept: at 10M
-  sessions, 3.5 s where copying rows took 33 s.
+  HISTORY_TABLES). Its cost follows the rows rebuilt more than the history kept: a 1M
+  window inside 10M sessions of history refreshed hourly in 17-20 s, against 40 s with
+  the rows copied.
 - **copy the rows**: a new file with the older rows of HISTORY_TABLES inserted. Its
   cost follows the history, but the file holds no free space.
 
@@ -14,8 +15,8 @@ DuckDB does not give a file's freed blocks back; it reuses them. A copied file k
 free blocks its deletes leave (about eight of 256 KiB, whatever the size), so a file is
 copied only when it is large (MIN_COPY_BYTES: below that, copying rows takes well under a
 second) and holds at most MAX_FREE_SHARE of free blocks; past that, the rows are copied and
-the next file is compact again. A file written in another storage format, or by another schema version, is
-never copied: its rows are (or the refresh is refused, see `_check_schema`).
+the next file is compact again. A file in another storage format is never copied (its
+rows are); one of another schema version is refused (`_check_schema`).
 """
 
 from __future__ import annotations

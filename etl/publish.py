@@ -103,7 +103,6 @@ class StoreBuild:
         self.version = folder / f"{version_prefix(metrics_db)}{stamp}"
         self.building = folder / f".{self.version.name}.building"
         self.previous: Path | None = None
-        self.copied_file = False  # an hourly build that started from a copy of the previous file (etl.carry)
 
     def __enter__(self) -> StoreBuild:
         started = time.perf_counter()
@@ -123,7 +122,7 @@ class StoreBuild:
         try:
             if self.previous is not None and self.history_before is not None:
                 start = carry.start_hourly(self.building, self.previous, self.history_before, self.storage_version)
-                self._con, self.copied_file = start.con, start.copied_file
+                self._con = start.con
                 self.rows += start.rows
                 self._written.update(HISTORY_TABLES)
                 how = "a copy of the previous file" if start.copied_file else "rows copied from the previous file"
