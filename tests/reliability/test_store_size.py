@@ -8,6 +8,8 @@ back, so the file grew with every hourly run; a large store still starts from a 
 
 from __future__ import annotations
 
+from typing import Any
+
 import duckdb
 import pytest
 
@@ -22,16 +24,21 @@ BOUND = 1.2
 """After any number of hourly refreshes, at most this times a nightly-built store's size."""
 
 
-def history_rows(published: Published) -> list[tuple[object, ...]]:
+def query(published: Published, sql: str) -> list[tuple[Any, ...]]:
     con = duckdb.connect(str(resolve_store(published.config.metrics_db)), read_only=True)
     try:
-        return con.sql(
-            "SELECT 'sessions', scope, scope_id, day, sessions, completed_sessions, median_duration_minutes "
-            "FROM daily_sessions UNION ALL "
-            "SELECT 'ratings', tree_id, '', day, ratings, rating_sum, NULL FROM daily_ratings ORDER BY ALL"
-        ).fetchall()
+        return con.sql(sql).fetchall()
     finally:
         con.close()
+
+
+def history_rows(published: Published) -> list[tuple[object, ...]]:
+    return query(
+        published,
+        "SELECT 'sessions', scope, scope_id, day, sessions, completed_sessions, median_duration_minutes "
+        "FROM daily_sessions UNION ALL "
+        "SELECT 'ratings', tree_id, '', day, ratings, rating_sum, NULL FROM daily_ratings ORDER BY ALL",
+    )
 
 
 def test_hourly_refreshes_keep_the_store_within_bound_of_a_nightly(published: Published) -> None:
@@ -51,16 +58,9 @@ def test_hourly_refreshes_keep_the_store_within_bound_of_a_nightly(published: Pu
 
 def store_rows(published: Published) -> dict[str, list[tuple[object, ...]]]:
     """Every table's rows but the run's own records (store_meta, refresh_runs)."""
-    con = duckdb.connect(str(resolve_store(published.config.metrics_db)), read_only=True)
-    try:
-        tables = [t for (t,) in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()]
-        return {
-            t: con.sql(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
-            for t in tables
-            if t not in ("store_meta", "refresh_runs")
-        }
-    finally:
-        con.close()
+    tables = [t for (t,) in query(published, "SELECT table_name FROM duckdb_tables()")]
+    skip = ("store_meta", "refresh_runs")
+    return {t: query(published, f"SELECT * FROM {t} ORDER BY ALL") for t in tables if t not in skip}
 
 
 def test_an_hourly_from_a_copied_file_writes_what_one_from_copied_rows_does(
@@ -69,7 +69,7 @@ def test_an_hourly_from_a_copied_file_writes_what_one_from_copied_rows_does(
     """Large stores start an hourly from a copy of the previous file (MIN_COPY_BYTES, made 0
     here); the result is the same store, and a copy left with too many free blocks is not
     copied again: the next hourly copies rows and its file holds no free blocks. Both hold
-what a nightly builds from scratch."""
+    what a nightly builds from scratch."""
     config, url = published.config, published.url
     monkeypatch.setattr(carry, "MIN_COPY_BYTES", 0)
     as_of = utcnow()
@@ -91,9 +91,5 @@ what a nightly builds from scratch."""
 
 
 def free_share(published: Published) -> float:
-    con = duckdb.connect(str(resolve_store(published.config.metrics_db)), read_only=True)
-    try:
-        [(total, free)] = con.sql("SELECT total_blocks, free_blocks FROM pragma_database_size()").fetchall()
-        return float(free) / float(total)
-    finally:
-        con.close()
+    [(total, free)] = query(published, "SELECT total_blocks, free_blocks FROM pragma_database_size()")
+    return float(free) / float(total)
