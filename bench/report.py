@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from bench.common import RESULTS
-from bench.tables import loads, main_table, same_rows, stage_table, store_table, table, thread_table
+from bench.tables import TARGET, loads, main_table, same_rows, stage_table, store_table, table, thread_table
 from bench.workers import render as render_workers
 
 
@@ -66,7 +66,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         "`native`); `polars`: Polars' pool (`polars-*`, `async-executor-*`); `native`: other threads named "
         "like the process (DuckDB's, Arrow's and the drivers' pools); `other`: the rest. `postgres`: the "
         "CPU-seconds the postmaster's child processes used during the run (all of it for a backend started "
-        "meanwhile, the difference for one already running). `cores busy`: (total + postgres) / wall.",
+        "meanwhile, the difference for one already running). `cores busy`: (total + postgres) / wall. "
+        "`all cores busy: wall s`: (total + postgres) / cores, the shortest wall this much CPU allows; `its "
+        f"run/floor`: that over the floor, the lowest ratio this CPU allows; `CPU-s left at {TARGET}x`: "
+        f"{TARGET} x floor x cores - postgres, the refresh process's CPU-seconds that would reach {TARGET}x "
+        "with every core busy.",
     ]
     lines += thread_table(report, report.get("cpu_count") or 2)
     lines += [

@@ -62,17 +62,30 @@ def main_table(report: dict[str, Any]) -> list[str]:
     return table(head, rows)
 
 
+TARGET = 1.3
+"""The run/floor the refresh is asked to reach."""
+
+
 def thread_table(report: dict[str, Any], cores: int) -> list[str]:
     head = ["sessions", "mode", "tree", *GROUPS, "postgres", "total", "wall s", f"cores busy (of {cores})"]
+    head += ["all cores busy: wall s", "its run/floor", f"CPU-s left at {TARGET}x"]
     rows = []
     for n, mode, label, figures in per_tree(report):
         m = figures["median"]
         if "threads" not in m:
             continue
-        busy = (m["cpu_seconds"] + m["postgres_cpu_seconds"]) / m["wall_seconds"]
+        spent = m["cpu_seconds"] + m["postgres_cpu_seconds"]
         threads = [m["threads"][name] for name in GROUPS]
+        fewest = spent / cores
+        budget = TARGET * m["floor_seconds"] * cores - m["postgres_cpu_seconds"]
         rows.append(
-            [n, mode, label, *threads, m["postgres_cpu_seconds"], m["cpu_seconds"], m["wall_seconds"], f"{busy:.2f}"]
+            [n, mode, label, *threads, m["postgres_cpu_seconds"], m["cpu_seconds"], m["wall_seconds"]]
+            + [
+                f"{spent / m['wall_seconds']:.2f}",
+                f"{fewest:.1f}",
+                f"{fewest / m['floor_seconds']:.2f}",
+                f"{budget:.1f}",
+            ]
         )
     return table(head, rows)
 
