@@ -81,7 +81,8 @@ class Source:
         with self._cursor() as cur:
             cur.execute(text)
             # The driver's record batches, copied into one buffer per column: a column
-            # taken from a batch keeps the whole batch allocated, at twice its size.
+            # taken from a batch keeps the whole batch allocated (the driver's buffers are
+            # up to twice what they hold), so a step keeping a few columns kept all of them.
             table = cur.fetch_arrow_table().combine_chunks()
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)

@@ -10,15 +10,14 @@ import pytest
 
 from etl.extract import Source
 
-# About 21 MB of text in over one record batch of the driver (16 MiB each).
+# About 21 MB of text: more than one of the driver's record batches (16 MiB each).
 WIDE_ROWS = "SELECT g AS n, repeat(md5(g::text), 4) AS text FROM generate_series(1, 160000) g"
 
 
 class _MallInfo2(ctypes.Structure):
     _fields_ = [
         (name, ctypes.c_size_t)
-        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks")
-        + ("keepcost",)
+        for name in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()
     ]
 
 
