@@ -70,6 +70,8 @@ class Config:
     """METRICS_HOURLY_CRON: when the hourly (window) refresh runs, UTC."""
     nightly_cron: str = "15 2 * * *"
     """METRICS_NIGHTLY_CRON: when the nightly (full history) refresh runs, UTC."""
+    incremental_seconds: int = 60
+    """METRICS_INCREMENTAL_SECONDS: seconds between incremental refreshes; 0 turns them off."""
     api_prefix: str = ""
     """METRICS_API_PREFIX: path prefix for the read API, e.g. /api/v1."""
     cors_origins: tuple[str, ...] = ()
@@ -157,6 +159,7 @@ class Config:
             jwt_issuer=get("METRICS_JWT_ISSUER"),
             hourly_cron=_cron("METRICS_HOURLY_CRON", get("METRICS_HOURLY_CRON") or "5 * * * *"),
             nightly_cron=_cron("METRICS_NIGHTLY_CRON", get("METRICS_NIGHTLY_CRON") or "15 2 * * *"),
+            incremental_seconds=integer("METRICS_INCREMENTAL_SECONDS", 60),
             api_prefix=prefix,
             cors_origins=tuple(o.strip() for o in (get("METRICS_CORS_ORIGINS") or "").split(",") if o.strip()),
             json_logs=(get("METRICS_JSON_LOGS") or "0").lower() in ("1", "true", "yes"),
