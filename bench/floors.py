@@ -10,7 +10,7 @@ import psycopg
 
 from bench.common import ANCHOR
 from etl import database, statements
-from etl.extract import bind
+from etl.extract import compose
 from jobs.plan import history_chunks, lookback_start
 
 
@@ -25,10 +25,10 @@ def extraction_queries(url: str, mode: str) -> list[list[str]]:
     window = [
         statements.read("extract_users.sql"),
         statements.read("extract_trees.sql"),
-        bind(statements.read("extract_rated_sessions.sql"), start=since, end=None),
-        bind(statements.read("extract_step_ratings.sql"), start=since, end=None),
-        bind(statements.read("extract_sessions.sql"), start=since, end=None),
-        bind(statements.read("extract_session_ratings.sql"), since=since),
+        compose("extract_rated_sessions.sql", start=since, end=None),
+        compose("extract_step_ratings.sql", start=since, end=None),
+        compose("extract_sessions.sql", start=since, end=None),
+        compose("extract_session_ratings.sql", since=since),
         statements.read("extract_comment_candidates.sql"),
     ]
     if mode != "nightly":
@@ -38,11 +38,11 @@ def extraction_queries(url: str, mode: str) -> list[list[str]]:
     first = row[0] if row else None
     chunks = history_chunks(first, since)
     history = [
-        bind(statements.read("extract_rated_sessions.sql"), start=chunks[0][0] if chunks else since, end=since),
-        bind(statements.read("extract_step_ratings.sql"), start=None, end=since),
+        compose("extract_rated_sessions.sql", start=chunks[0][0] if chunks else since, end=since),
+        compose("extract_step_ratings.sql", start=None, end=since),
     ]
-    history += [bind(statements.read("extract_sessions.sql"), start=s, end=e) for s, e in chunks]
-    history.append(bind(statements.read("extract_history_ratings.sql"), end=since))
+    history += [compose("extract_sessions.sql", start=s, end=e) for s, e in chunks]
+    history.append(compose("extract_session_ratings.sql", rows="rows_created_before.sql", end=since))
     return [window, history]
 
 

@@ -17,6 +17,8 @@ SORT_KEYS: dict[str, str] = {
     "trees": "tree_id",
     "tree_nodes": "tree_id, node_id",
     "fact_sessions": "started_at",
+    "fact_ratings": "created_at",
+    "fact_step_ratings": "created_at",
     "window_summary": "period, scope, scope_id, engineer_id",
     "window_time_series": "period, scope, scope_id, engineer_id, day",
     "window_top_flows": "period, scope, scope_id, rank",

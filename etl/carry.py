@@ -22,6 +22,7 @@ rows are); one of another schema version is refused (`_check_schema`).
 from __future__ import annotations
 
 import shutil
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -33,7 +34,14 @@ from etl.errors import PublishError
 from etl.store import SCHEMA_VERSION, create_store, stored_schema_version
 
 # Tables whose older days an hourly refresh keeps from the previous store.
-HISTORY_TABLES = ("daily_sessions", "daily_ratings", "daily_step_feedback", "fact_sessions")
+HISTORY_TABLES = (
+    "daily_sessions",
+    "daily_ratings",
+    "daily_step_feedback",
+    "fact_sessions",
+    "fact_ratings",
+    "fact_step_ratings",
+)
 
 MAX_FREE_SHARE = 0.10
 """A previous file with more free blocks than this share of its blocks is not copied."""
@@ -51,20 +59,25 @@ class Start:
     copied_file: bool
 
 
-def start_hourly(building: Path, previous: Path, before: date, storage_version: str) -> Start:
-    """Create `building` holding the rows of HISTORY_TABLES older than `before` from `previous`."""
+def start_hourly(
+    building: Path, previous: Path, before: date, storage_version: str, rebuilt: Collection[date] = ()
+) -> Start:
+    """Create `building` holding the rows of HISTORY_TABLES older than `before` from `previous`.
+
+    The rows of the days in `rebuilt` are left out too: the refresh writes them again.
+    """
     if _file_can_be_copied(previous, storage_version):
         shutil.copyfile(previous, building)
         con = duckdb.connect(str(building))
         try:
-            return Start(con, _empty_rebuilt(con, before), copied_file=True)
+            return Start(con, _empty_rebuilt(con, before, rebuilt), copied_file=True)
         except BaseException:
             con.close()
             raise
     con = create_store(building, storage_version)
     try:
         con.execute(statements.read("store.sql"))
-        return Start(con, _copy_older_rows(con, previous, before), copied_file=False)
+        return Start(con, _copy_older_rows(con, previous, before, rebuilt), copied_file=False)
     except BaseException:
         con.close()
         raise
@@ -87,12 +100,14 @@ def _file_can_be_copied(previous: Path, storage_version: str) -> bool:
     )
 
 
-def _empty_rebuilt(con: duckdb.DuckDBPyConnection, before: date) -> int:
+def _empty_rebuilt(con: duckdb.DuckDBPyConnection, before: date, rebuilt: Collection[date]) -> int:
     """Delete every row the refresh writes again; returns the rows kept."""
     kept = 0
     for table in statements.store_columns():
         if table in HISTORY_TABLES:
-            con.execute(f"DELETE FROM {table} WHERE day >= ?", [before])
+            con.execute(
+                f"DELETE FROM {table} WHERE day >= ? OR day IN (SELECT unnest(?::DATE[]))", [before, list(rebuilt)]
+            )
             kept += int(con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0])
         else:
             con.execute(f"DELETE FROM {table}")
@@ -101,7 +116,7 @@ def _empty_rebuilt(con: duckdb.DuckDBPyConnection, before: date) -> int:
     return kept
 
 
-def _copy_older_rows(con: duckdb.DuckDBPyConnection, previous: Path, before: date) -> int:
+def _copy_older_rows(con: duckdb.DuckDBPyConnection, previous: Path, before: date, rebuilt: Collection[date]) -> int:
     """Insert the rows of HISTORY_TABLES older than `before` from `previous`; returns them.
 
     The previous store is attached read-only (readers keep it open; DuckDB lets many read).
@@ -111,7 +126,11 @@ def _copy_older_rows(con: duckdb.DuckDBPyConnection, previous: Path, before: dat
     try:
         copied = 0
         for table in HISTORY_TABLES:
-            con.execute(f"INSERT INTO {table} SELECT * FROM previous.{table} WHERE day < ?", [before])
+            con.execute(
+                f"INSERT INTO {table} SELECT * FROM previous.{table} "
+                "WHERE day < ? AND day NOT IN (SELECT unnest(?::DATE[]))",
+                [before, list(rebuilt)],
+            )
             copied += int(con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0])
         return copied
     finally:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import adbc_driver_postgresql.dbapi as adbc
@@ -21,24 +21,61 @@ from etl import statements
 from etl.database import libpq_url, translate
 from etl.errors import SourceError
 
-_PARAM = re.compile(r"(?<![:\w]):(since|start|end)\b")
+_PARAM = re.compile(r"(?<![:\w]):(since|start|end|xid|days)\b")
+
+# The default row filter of each query with a `:rows` placeholder (etl/sql/rows_*.sql).
+DEFAULT_ROWS = {
+    "extract_sessions.sql": "rows_started_in.sql",
+    "extract_session_ratings.sql": "rows_created_since.sql",
+    "extract_step_ratings.sql": "rows_created_in.sql",
+}
+# The tables whose changes are found by xmin and per-day counts, and the column of their day.
+DAY_COLUMNS = {"sessions": "started_at", "session_ratings": "created_at", "step_ratings": "created_at"}
 
 
-def bind(query: str, **params: datetime | None) -> str:
-    """Inline timestamp parameters as typed literals (only aware datetimes are accepted).
+def compose(name: str, rows: str | None = None, **params: Any) -> str:
+    """The statement in etl/sql/`name` with its `:rows` filter (etl/sql/`rows`) and parameters bound."""
+    text = statements.read(name)
+    if ":rows" in text:
+        filter_sql = statements.read(rows or DEFAULT_ROWS[name])
+        text = text.replace(":rows", " ".join(line for line in filter_sql.splitlines() if not line.startswith("--")))
+    return bind(text, **params)
+
+
+def bind(query: str, **params: Any) -> str:
+    """Inline parameters as typed literals: aware datetimes (:since, :start, :end), an xid, dates.
 
     None stands for no bound: '-infinity' for a start, 'infinity' for an end.
     """
 
     def literal(match: re.Match[str]) -> str:
-        value = params[match.group(1)]
+        name = match.group(1)
+        if name not in params:  # named in a comment, or by another filter than the one composed
+            return match.group(0)
+        value = params[name]
+        if name == "xid":
+            return f"'{int(value)}'::xid"
+        if name == "days":
+            return "'{" + ",".join(day.isoformat() for day in value) + "}'::date[]"
         if value is None:
-            return "'infinity'::timestamptz" if match.group(1) == "end" else "'-infinity'::timestamptz"
+            return "'infinity'::timestamptz" if name == "end" else "'-infinity'::timestamptz"
         if value.tzinfo is None:
-            raise ValueError(f"{match.group(1)} must be timezone-aware")
+            raise ValueError(f"{name} must be timezone-aware")
         return f"'{value.astimezone(UTC).isoformat()}'::timestamptz"
 
     return _PARAM.sub(literal, query)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The source snapshot every read of one refresh shares (etl/sql/snapshot.sql)."""
+
+    snapshot_id: str
+    watermark: int
+    """64-bit xid: the oldest transaction still in flight when the snapshot was taken."""
+    taken_at: datetime
+    identity: str
+    filenodes: str
 
 
 @dataclass
@@ -64,7 +101,8 @@ class Source:
 
     def __enter__(self) -> Source:
         try:
-            self._conn = adbc.connect(libpq_url(self.url))
+            # Autocommit: a refresh opens its one REPEATABLE READ transaction itself.
+            self._conn = adbc.connect(libpq_url(self.url), autocommit=True)
         except Exception as exc:
             raise translate(exc, self.url) from exc
         return self
@@ -92,6 +130,10 @@ class Source:
         self.stats.seconds[name] = self.stats.seconds.get(name, 0.0) + seconds
         self._say(f"extract {name}: {frame.height} rows in {seconds:.2f} s")
         return frame
+
+    def _execute(self, text: str) -> None:
+        with self._cursor() as cur:
+            cur.execute(text)
 
     def scalar(self, text: str) -> Any:
         with self._cursor() as cur:
@@ -130,29 +172,86 @@ class Source:
         return self._sessions("history_sessions", start, end)
 
     def _sessions(self, name: str, start: datetime, end: datetime | None) -> pl.DataFrame:
-        frame = self.query(name, bind(statements.read("extract_sessions.sql"), start=start, end=end))
+        return self._decoded(self.query(name, compose("extract_sessions.sql", start=start, end=end)))
+
+    @staticmethod
+    def _decoded(frame: pl.DataFrame) -> pl.DataFrame:
         return frame.with_columns(pl.col("node_ids").str.json_decode(pl.List(pl.String)))
 
     def rated_sessions(self, start: datetime, end: datetime | None = None) -> pl.DataFrame:
         """The newest rating of each session started in [start, end)."""
-        return self.query("rated_sessions", bind(statements.read("extract_rated_sessions.sql"), start=start, end=end))
+        return self.query("rated_sessions", compose("extract_rated_sessions.sql", start=start, end=end))
 
     def session_ratings(self, since: datetime) -> pl.DataFrame:
-        return self.query("session_ratings", bind(statements.read("extract_session_ratings.sql"), since=since))
+        return self.query("session_ratings", compose("extract_session_ratings.sql", since=since))
 
     def comment_candidates(self) -> pl.DataFrame:
         return self.query("comment_candidates", statements.read("extract_comment_candidates.sql"))
 
     def history_ratings(self, end: datetime) -> pl.DataFrame:
-        return self.query("history_ratings", bind(statements.read("extract_history_ratings.sql"), end=end))
+        """Session ratings created before `end`, as session_ratings."""
+        return self.query(
+            "history_ratings", compose("extract_session_ratings.sql", rows="rows_created_before.sql", end=end)
+        )
+
+    def has_step_ratings(self) -> bool:
+        return bool(self.scalar("SELECT to_regclass('step_ratings') IS NOT NULL"))
 
     def step_ratings(
         self, start: datetime | None, end: datetime | None, *, name: str = "step_ratings"
     ) -> pl.DataFrame | None:
         """Step ratings created in [start, end) (None: unbounded), or None when the optional table does not exist."""
-        if not self.scalar("SELECT to_regclass('step_ratings') IS NOT NULL"):
+        if not self.has_step_ratings():
             return None
-        return self.query(name, bind(statements.read("extract_step_ratings.sql"), start=start, end=end))
+        return self.query(name, compose("extract_step_ratings.sql", start=start, end=end))
+
+    # Change detection (jobs.changes): one snapshot, read-only.
+
+    def begin_snapshot(self) -> Snapshot:
+        """Open this connection's REPEATABLE READ transaction: every later read sees one snapshot."""
+        self._execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        return self._snapshot()
+
+    def join_snapshot(self, snapshot_id: str) -> None:
+        """Read from the snapshot another connection took (begin_snapshot), while it is open."""
+        self._execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        self._execute(f"SET TRANSACTION SNAPSHOT '{snapshot_id.replace(chr(39), '')}'")
+
+    def _snapshot(self) -> Snapshot:
+        with self._cursor() as cur:
+            cur.execute(statements.read("snapshot.sql"))
+            snapshot_id, watermark, taken_at, identity, filenodes = cur.fetchone()
+        return Snapshot(
+            snapshot_id=str(snapshot_id),
+            watermark=int(watermark),
+            taken_at=taken_at.astimezone(UTC) if taken_at.tzinfo else taken_at.replace(tzinfo=UTC),
+            identity=str(identity),
+            filenodes=str(filenodes),
+        )
+
+    def changed_sessions(self, xid: int) -> pl.DataFrame:
+        """Sessions with a row version at or after the watermark `xid` (32-bit), node lists decoded."""
+        return self._decoded(
+            self.query("changed_sessions", compose("extract_sessions.sql", rows="rows_changed.sql", xid=xid))
+        )
+
+    def changed_session_ratings(self, xid: int) -> pl.DataFrame:
+        return self.query(
+            "changed_session_ratings", compose("extract_session_ratings.sql", rows="rows_changed.sql", xid=xid)
+        )
+
+    def changed_step_ratings(self, xid: int) -> pl.DataFrame | None:
+        if not self.has_step_ratings():
+            return None
+        return self.query("changed_step_ratings", compose("extract_step_ratings.sql", rows="rows_changed.sql", xid=xid))
+
+    def day_counts(self, table: str) -> pl.DataFrame:
+        """Rows per UTC day of `table` (sessions, session_ratings, step_ratings)."""
+        return self.query(f"{table}_per_day", _on_table(statements.read("day_counts.sql"), table))
+
+    def ids_on_days(self, table: str, days: list[date]) -> pl.DataFrame:
+        """The ids (`id`, text) of `table`'s rows on these UTC days."""
+        return self.query(f"{table}_ids", bind(_on_table(statements.read("ids_on_days.sql"), table), days=days))
 
     def first_session_at(self) -> datetime | None:
         """started_at of the oldest session (an index lookup)."""
@@ -161,6 +260,11 @@ class Source:
             return None
         assert isinstance(value, datetime)
         return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _on_table(query: str, table: str) -> str:
+    """`query` with :table and :day_column naming one of DAY_COLUMNS' tables (never user input)."""
+    return query.replace(":day_column", DAY_COLUMNS[table]).replace(":table", table)
 
 
 def _normalise_time_zones(frame: pl.DataFrame) -> pl.DataFrame:

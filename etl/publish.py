@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -25,6 +25,7 @@ from etl.carry import HISTORY_TABLES
 from etl.config import DEFAULT_STORAGE_VERSION
 from etl.errors import AuditError, PublishError
 from etl.leftovers import remove_stale_builds
+from etl.previous import StoreDamaged
 from etl.store import SCHEMA_VERSION, create_store, resolve_store, version_prefix
 
 # Parts of a table are appended in batches of at least this many rows (or at publish).
@@ -33,6 +34,7 @@ from etl.store import SCHEMA_VERSION, create_store, resolve_store, version_prefi
 # 16 MiB: the per-day tables and sessions fact of 1M sessions, written in the refresh's
 # 10-day parts, took 18.8 CPU-seconds so and 7.2 in batches of 500,000 rows.
 BATCH_ROWS = 500_000
+
 
 @dataclass(frozen=True)
 class PublishResult:
@@ -82,10 +84,12 @@ class StoreBuild:
         metrics_db: Path,
         *,
         history_before: date | None = None,
+        rebuilt_days: Collection[date] = (),
         progress: Callable[[str], None] | None = None,
         storage_version: str = DEFAULT_STORAGE_VERSION,
     ) -> None:
         self.metrics_db = metrics_db
+        self.rebuilt_days = sorted(set(rebuilt_days))
         self.storage_version = storage_version
         self.history_before = history_before
         self.rows = 0
@@ -121,7 +125,9 @@ class StoreBuild:
             )
         try:
             if self.previous is not None and self.history_before is not None:
-                start = carry.start_hourly(self.building, self.previous, self.history_before, self.storage_version)
+                start = carry.start_hourly(
+                    self.building, self.previous, self.history_before, self.storage_version, self.rebuilt_days
+                )
                 self._con = start.con
                 self.rows += start.rows
                 self._written.update(HISTORY_TABLES)
@@ -132,6 +138,8 @@ class StoreBuild:
                 self._con.execute(statements.read("store.sql"))
         except duckdb.Error as exc:
             self._discard()
+            if self.previous is not None and self.history_before is not None:
+                raise StoreDamaged(f"{self.previous.name} could not be carried over: {exc}") from exc
             raise PublishError(f"cannot create the new store {self.building}: {exc}") from exc
         except BaseException:
             self._discard()
@@ -153,7 +161,7 @@ class StoreBuild:
             raise PublishError(f"{name} is not a store table (see etl/sql/store.sql)")
         started = time.perf_counter()
         if self.history_before is not None and name in HISTORY_TABLES:
-            frame = frame.filter(pl.col("day") >= self.history_before)
+            frame = frame.filter((pl.col("day") >= self.history_before) | pl.col("day").is_in(self.rebuilt_days))
         missing = [c for c in self._columns[name] if c not in frame.columns]
         if missing:
             raise PublishError(f"frame for {name} lacks columns {missing}")

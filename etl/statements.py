@@ -23,6 +23,13 @@ def audits() -> list[tuple[str, str]]:
 
 
 @cache
+def named(name: str) -> dict[str, str]:
+    """The `-- query: <name>` blocks of etl/sql/`name`, by name."""
+    parts = re.split(r"^-- query: (\S+)\s*$", read(name), flags=re.MULTILINE)
+    return {key: query.strip().rstrip(";") for key, query in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+@cache
 def store_column_types() -> dict[str, list[tuple[str, str]]]:
     """(column, DuckDB type) of each store table, in DDL order (parsed by DuckDB itself)."""
     import duckdb
@@ -51,6 +58,7 @@ _POLARS_TYPES = {
     "BOOLEAN": pl.Boolean(),
     "DATE": pl.Date(),
     "TIMESTAMP WITH TIME ZONE": pl.Datetime("us", "UTC"),
+    "VARCHAR[]": pl.List(pl.String()),
 }
 
 

@@ -17,7 +17,7 @@ import duckdb
 from etl.config import DEFAULT_STORAGE_VERSION
 from etl.errors import StoreUnavailable
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 VERSION_MARK = ".v"
 
 

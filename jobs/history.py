@@ -45,6 +45,12 @@ class RunRecord:
     attempts: int = 0
     lock_wait_seconds: float | None = None
     """Seconds spent waiting for the refresh lock before started_at (`--wait`)."""
+    scheduled_for: datetime | None = None
+    """The schedule's slot this run was started for (None: a manual run)."""
+    fallback: str | None = None
+    """Why the run recomputed from the source instead of taking only what changed."""
+    drift_rows: str | None = None
+    """Hourly: rows that differ per table between the source and the incremental state (JSON)."""
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -58,7 +64,7 @@ class RunRecord:
         data: dict[str, Any] = json.loads(line)
         known = {f.name for f in fields(cls)}
         data = {k: v for k, v in data.items() if k in known}
-        for key in ("as_of", "started_at", "finished_at"):
+        for key in ("as_of", "started_at", "finished_at", "scheduled_for"):
             if data.get(key):
                 data[key] = datetime.fromisoformat(data[key])
         return cls(**data)

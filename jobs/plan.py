@@ -1,9 +1,16 @@
 """What a refresh reads, and in which order: the plan `jobs.runner` executes.
 
-A plan is data: typed reads (a name, the source query, the step a failure is reported in)
-grouped in lanes, each lane one source connection read in order. The window lane feeds
-`etl.transform.assembly.window_tables`, the history lane (nightly only) feeds
-`history_tables`; every table those yield goes into the new store under its own name.
+A plan is data: typed reads (a name, the read by its method name, the step a failure is
+reported in) grouped in lanes, each lane one reader read in order: a source connection, or
+for an incremental refresh the window lane's `etl.changes.IncrementalReads` (the published
+store with the changes applied). The window lane feeds `etl.transform.assembly.window_tables`,
+the history lane (a full rebuild only) feeds `history_tables`; every table those yield goes
+into the new store under its own name.
+
+Modes: `incremental` reads what changed and takes the rest from the published store;
+`hourly` reads the lookback from the source (and compares it with the incremental state:
+drift); `nightly` is the hourly's reconciliation of every changed day, and `full` rebuilds
+all history from the source (also every fallback).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from operator import methodcaller
 from typing import Any, Generic, TypeVar
 
 import polars as pl
@@ -22,7 +30,7 @@ from etl.transform import ids
 
 T = TypeVar("T")
 
-MODES = ("hourly", "nightly")
+MODES = ("incremental", "hourly", "nightly")
 HISTORY_CHUNK_DAYS = 8
 """Older history in ranges of 8 days: one waits while the one before is built, beside the
 window's. At 10M sessions, 31-day ranges peaked at 4.3 GiB, 8-day ones at 3.3 GiB, for
@@ -34,10 +42,10 @@ is read, so only the last range and the whole-window rollups remain after the la
 
 @dataclass(frozen=True)
 class Read(Generic[T]):
-    """One query of the source; `run` gets the lane's connection."""
+    """One read of the source; `run` gets the lane's reader (a Source, or the incremental's reads)."""
 
     name: str
-    run: Callable[[Source], T]
+    run: Callable[[Any], T]
     step: str = "extract"
 
 
@@ -84,6 +92,8 @@ class HistoryLane:
 @dataclass(frozen=True)
 class Plan:
     mode: str
+    full: bool
+    """Every table from the source into a new file (nightly --full, and every fallback)."""
     as_of: datetime
     since: datetime
     """Where the lookback starts: the hourly refresh rebuilds from here, keeps what is older."""
@@ -92,18 +102,18 @@ class Plan:
     """Nightly: the history lane, given the oldest session's start (known once connected)."""
 
 
-def plan_refresh(mode: str, as_of: datetime) -> Plan:
+def plan_refresh(mode: str, as_of: datetime, *, full: bool = False) -> Plan:
     since = lookback_start(as_of)
     ranges = window_chunks(since, as_of)
     window = WindowLane(
-        rated=Read("rated_sessions", partial(Source.rated_sessions, start=since, end=None)),
-        step_ratings=Read("step_ratings", partial(Source.step_ratings, start=since, end=None)),
-        ranges=[((s, e), Read("sessions", partial(Source.window_sessions, start=s, end=e))) for s, e in ranges],
-        session_ratings=Read("session_ratings", partial(Source.session_ratings, since=since)),
-        comment_candidates=Read("comment_candidates", Source.comment_candidates),
+        rated=Read("rated_sessions", methodcaller("rated_sessions", start=since, end=None)),
+        step_ratings=Read("step_ratings", methodcaller("step_ratings", start=since, end=None)),
+        ranges=[((s, e), Read("sessions", methodcaller("window_sessions", start=s, end=e))) for s, e in ranges],
+        session_ratings=Read("session_ratings", methodcaller("session_ratings", since=since)),
+        comment_candidates=Read("comment_candidates", methodcaller("comment_candidates")),
     )
-    history = partial(_history_lane, since) if mode == "nightly" else None
-    return Plan(mode=mode, as_of=as_of, since=since, window=window, history=history)
+    history = partial(_history_lane, since) if full else None
+    return Plan(mode=mode, full=full, as_of=as_of, since=since, window=window, history=history)
 
 
 def _history_lane(since: datetime, first_session_at: datetime | None) -> HistoryLane:

@@ -7,6 +7,7 @@ and leaves the last good store published. Both the CLI and the scheduler come th
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -16,13 +17,13 @@ from datetime import UTC, datetime
 from etl.config import Config
 from etl.errors import FlowmetricsError, RefreshFailed, RefreshLocked, SourceError
 from etl.leftovers import remove_abandoned_builds
+from etl.previous import StoreDamaged
 from etl.publish import PublishResult, StoreBuild
-from etl.store import SCHEMA_VERSION, schema_version
 from jobs.history import RunRecord, append_run, read_runs, runs_frame, utcnow
 from jobs.lock import refresh_lock
-from jobs.plan import MODES, plan_refresh
+from jobs.plan import MODES
 from jobs.quality_log import record_quality
-from jobs.runner import Counts, StepFailed, execute
+from jobs.runner import Counts, Outcome, StepFailed, execute
 
 log = logging.getLogger("flowmetrics.refresh")
 
@@ -34,12 +35,18 @@ def run_refresh(
     mode: str,
     as_of: datetime | None = None,
     trigger: str = "manual",
+    scheduled_for: datetime | None = None,
+    full: bool = False,
     wait_seconds: float = 0.0,
     sleep: Callable[[float], None] = time.sleep,
     before_run: Callable[[], None] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> RunRecord:
     """Refresh under the lock, retrying transient source errors; records every run.
+
+    `as_of` None: the time of the run's source snapshot (when its reads begin), also for a
+    scheduled run, whose slot is `scheduled_for`; an explicit `as_of` is a backfill or test
+    time. `full` (nightly): rebuild every table from the source.
 
     Raises RefreshLocked when another refresh holds the lock past `wait_seconds`, and
     RefreshFailed when the run failed (the previous store stays published). `before_run`
@@ -49,8 +56,11 @@ def run_refresh(
     """
     if mode not in MODES:
         raise FlowmetricsError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
-    as_of = (as_of or utcnow()).astimezone(UTC)
-    record = RunRecord(mode=mode, trigger=trigger, as_of=as_of)
+    if full and mode != "nightly":
+        raise FlowmetricsError("--full rebuilds all history: use it with --mode nightly")
+    explicit = as_of.astimezone(UTC) if as_of is not None else None
+    # Until the snapshot is taken the run's as_of is not known; a run that never reads keeps now.
+    record = RunRecord(mode=mode, trigger=trigger, as_of=explicit or utcnow(), scheduled_for=scheduled_for)
     waiting = time.monotonic()
     with ExitStack() as held:
         try:
@@ -74,7 +84,7 @@ def run_refresh(
             log.warning("removed %s, left by a refresh that was killed", leftover.name)
         if before_run is not None:
             before_run()
-        _run_with_retries(config, database_url, record, sleep, progress)
+        _run_with_retries(config, database_url, record, sleep, progress, full=full, as_of=explicit)
         record_quality(config, record.run_id, record.as_of)
     return record
 
@@ -97,21 +107,22 @@ def _run_with_retries(
     record: RunRecord,
     sleep: Callable[[float], None],
     progress: Callable[[str], None] | None = None,
+    *,
+    full: bool = False,
+    as_of: datetime | None = None,
 ) -> None:
     delay = config.retry_backoff_seconds
     failure: StepFailed | None = None
     while True:
         record.attempts += 1
         try:
-            refresh_once(config, url, record, progress)
+            refresh_once(config, url, record, progress, full=full, as_of=as_of)
             record.status = "success"
             break
         except StepFailed as failed:
             cause = failed.cause
             if isinstance(cause, SourceError) and cause.transient and record.attempts <= config.refresh_retries:
-                log.warning(
-                    "attempt %d failed in %s: %s; retrying in %.0f s", record.attempts, failed.step, cause, delay
-                )
+                log.warning("retrying in %.0f s: %s", delay, cause)
                 sleep(delay)
                 delay *= 2
                 continue
@@ -125,7 +136,6 @@ def _run_with_retries(
             raise
     record.finished_at = utcnow()
     if failure is not None:
-        log.error("refresh %s failed in %s: %s", record.mode, failure.step, failure.cause)
         raise _recorded(config, record, RefreshFailed(failure.step, failure.cause)) from failure.cause
     try:
         append_run(config.runs_log, record)
@@ -152,29 +162,54 @@ def _fail(record: RunRecord, step: str, exc: BaseException) -> None:
     record.error = str(exc) or type(exc).__name__
 
 
-def refresh_once(config: Config, url: str, record: RunRecord, progress: Callable[[str], None] | None = None) -> None:
-    """One attempt: the plan for the record's mode and as_of, executed into a new store."""
-    if record.mode == "hourly" and schema_version(config.metrics_db) != SCHEMA_VERSION:
-        log.info("no store of this version at %s yet: running a nightly refresh instead", config.metrics_db)
-        record.mode = "nightly"
-    plan = plan_refresh(record.mode, record.as_of)
+def refresh_once(
+    config: Config,
+    url: str,
+    record: RunRecord,
+    progress: Callable[[str], None] | None = None,
+    *,
+    full: bool = False,
+    as_of: datetime | None = None,
+) -> None:
+    """One attempt: read from one source snapshot, build a new store, publish it.
+
+    A published store found damaged only once the build reads it is not retried as it is:
+    the attempt recomputes everything from the source instead (and says so).
+    """
     say = progress or log.debug
 
-    def publish(build: StoreBuild, counts: Counts) -> PublishResult:
+    def publish(build: StoreBuild, counts: Counts, outcome: Outcome) -> PublishResult:
+        record.as_of = outcome.as_of
+        record.fallback = outcome.fallback
+        record.drift_rows = json.dumps(outcome.drift, sort_keys=True) if outcome.drift is not None else None
         record.extract_rows, record.extract_seconds = counts.extract_rows, counts.extract_seconds
         record.transform_rows, record.transform_seconds = counts.transform_rows, counts.transform_seconds
+        if outcome.drift and any(outcome.drift.values()):
+            log.warning("%s refresh: the incremental state differed from the source: %s", record.mode, outcome.drift)
         build.write("refresh_runs", runs_frame([*read_runs(config.runs_log), _as_published(record)]))
         meta = {
-            "as_of": plan.as_of.isoformat(),
+            "as_of": outcome.as_of.isoformat(),
             "built_at": utcnow().isoformat(),
-            "mode": plan.mode,
+            "mode": record.mode,
             "run_id": record.run_id,
-            "lookback_start": plan.since.isoformat(),
+            "lookback_start": outcome.since.isoformat(),
             "storage_version": build.storage_version,
+            "source_watermark": str(outcome.snapshot.watermark),
+            "source_identity": outcome.snapshot.identity,
+            "source_filenodes": outcome.snapshot.filenodes,
+            "snapshot_at": outcome.snapshot.taken_at.isoformat(),
+            **({"backfill": "true"} if outcome.backfill else {}),
         }
         return build.publish(meta)
 
-    result = execute(plan, config, url, publish, say)
+    try:
+        result = execute(record.mode, config, url, publish, say, full=full, as_of=as_of)
+    except StepFailed as failed:
+        if full or not isinstance(failed.cause, StoreDamaged):
+            raise
+        reason = f"the published store is damaged: {failed.cause}"
+        log.warning("%s refresh recomputes from the source: %s", record.mode, reason)
+        result = execute(record.mode, config, url, publish, say, as_of=as_of, fallback=reason)
     record.publish_rows, record.publish_seconds = result.rows, result.seconds
     say(f"publish: {result.rows} rows, {result.bytes / 1e6:.1f} MB in {result.seconds:.2f} s -> {result.path.name}")
 

@@ -13,25 +13,32 @@ block, the innermost one names the failure (`StepFailed`, with `raise … from` 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar, cast
 
 import polars as pl
 
+from etl.changes import DriftCheck, IncrementalReads, Unvouched, detect, dirty_days, vouched_watermark
 from etl.config import PERIODS, Config
-from etl.errors import FlowmetricsError
-from etl.extract import ExtractStats, Source
+from etl.errors import FlowmetricsError, StoreUnavailable
+from etl.extract import ExtractStats, Snapshot, Source
+from etl.previous import PreviousStore, StoreDamaged
 from etl.publish import PublishResult, StoreBuild
+from etl.store import SCHEMA_VERSION, published_meta
 from etl.transform import tables
-from etl.transform.assembly import Built, DayRange, WindowRatings, history_tables, window_tables
-from jobs.plan import HistoryLane, Plan, Read, WindowLane
+from etl.transform.assembly import Built, DayRange, WindowRatings, history_tables, rebuilt_days, window_tables
+from jobs.plan import HistoryLane, Plan, Read, WindowLane, plan_refresh
 from jobs.prefetch import Prefetch, name_os_thread
 
 T = TypeVar("T")
+
+log = logging.getLogger("flowmetrics.refresh")
 
 
 class StepFailed(Exception):
@@ -69,7 +76,7 @@ class Counts:
 class Reads:
     """A lane's reads, run in plan order on one worker thread, at most `ahead` waiting."""
 
-    def __init__(self, source: Source, reads: list[Read[Any]], *, ahead: int, name: str) -> None:
+    def __init__(self, source: Any, reads: list[Read[Any]], *, ahead: int, name: str) -> None:
         self._order = reads
         self._taken = 0
         self._prefetch = Prefetch([_bound(read, source) for read in reads], ahead=ahead, name=name)
@@ -97,7 +104,7 @@ class Reads:
             self.waited += time.perf_counter() - started
 
 
-def _bound(read: Read[Any], source: Source) -> Callable[[], Any]:
+def _bound(read: Read[Any], source: Any) -> Callable[[], Any]:
     return lambda: read.run(source)
 
 
@@ -131,35 +138,86 @@ class Writer:
         self._pending.append(self._pool.submit(self._build.write, name, frame))
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a run learnt on its way, for its refresh_runs row and the new store's metadata."""
+
+    as_of: datetime
+    since: datetime
+    full: bool
+    snapshot: Snapshot
+    fallback: str | None = None
+    drift: dict[str, int] | None = None
+    backfill: bool = False
+
+
+@dataclass
+class _Start:
+    """Where a refresh starts: from the published store and what changed, or from scratch."""
+
+    full: bool
+    fallback: str | None = None
+    held: IncrementalReads | None = None
+    dirty: set[date] = field(default_factory=set)
+
+
 def execute(
-    plan: Plan,
+    mode: str,
     config: Config,
     url: str,
-    publish: Callable[[StoreBuild, Counts], PublishResult],
+    publish: Callable[[StoreBuild, Counts, Outcome], PublishResult],
     say: Callable[[str], None],
+    *,
+    full: bool = False,
+    as_of: datetime | None = None,
+    fallback: str | None = None,
 ) -> PublishResult:
-    """Run the plan into a new store; `publish` writes the run's own rows and publishes it."""
+    """Run a refresh into a new store; `publish` writes the run's own rows and publishes it.
+
+    All reads share one source snapshot; `as_of` None is the time it was taken. Unless
+    `full`, the run starts from the published store and the changes since its snapshot,
+    or recomputes everything (and says why in Outcome.fallback) when the store cannot vouch
+    for them. `fallback` forces a full run for that reason.
+    """
     counts = Counts()
     stats: list[ExtractStats] = []
     with ExitStack() as stack:
         with stage("connect"):
             source = stack.enter_context(Source(url, progress=say))
-            history_source = stack.enter_context(Source(url, progress=say)) if plan.history else None
-        stats += [source.stats, *([history_source.stats] if history_source is not None else [])]
+            snapshot = source.begin_snapshot()
+        stats.append(source.stats)
         with stage("extract"):
             users, trees = source.users(), source.trees()
-            first = history_source.first_session_at() if history_source is not None else None
+        when = as_of or snapshot.taken_at
+        backfill = _check_as_of(config, when, explicit=as_of is not None)
+        start = _Start(True, fallback) if full or fallback else _start(mode, config, source, snapshot, trees, stack)
+        if start.fallback:
+            log.warning("%s refresh recomputes from the source: %s", mode, start.fallback)
+            say(f"recomputing from the source: {start.fallback}")
+        plan = plan_refresh(mode, when, full=start.full)
         started = time.perf_counter()
         with stage("transform"):
             dims = tables.Dimensions.of(users, trees)
         counts.transform_seconds += time.perf_counter() - started
-        window = stack.enter_context(Reads(source, plan.window.reads(), ahead=plan.window.ahead, name="read-window"))
+        history_source = None
+        first = None
+        if plan.history is not None:
+            with stage("connect"):
+                history_source = stack.enter_context(Source(url, progress=say))
+                history_source.join_snapshot(snapshot.snapshot_id)
+            stats.append(history_source.stats)
+            with stage("extract"):
+                first = history_source.first_session_at()
+        older = sorted(day for day in start.dirty if day < plan.since.date())
+        checked = DriftCheck(source, start.held) if start.held is not None and mode != "incremental" else None
+        reader: Any = start.held if mode == "incremental" and start.held is not None else (checked or source)
+        window = stack.enter_context(Reads(reader, plan.window.reads(), ahead=plan.window.ahead, name="read-window"))
         with stage("publish"):
-            history_before = None if plan.mode == "nightly" else plan.since.date()
             build = stack.enter_context(
                 StoreBuild(
                     config.metrics_db,
-                    history_before=history_before,
+                    history_before=None if plan.full else plan.since.date(),
+                    rebuilt_days=older,
                     progress=say,
                     storage_version=config.storage_version,
                 )
@@ -175,14 +233,77 @@ def execute(
             history = pool.submit(_write_history, lane, reads, build, dims)
         with Writer(build) as writer:
             _drain(_window(plan, window, dims), window, writer.write, counts)
+            if older and start.held is not None:
+                say(f"rebuilding {len(older)} older days that changed")
+                _drain(_older_days(start.held, dims, set(older)), window, writer.write, counts)
         if history is not None:
             history_counts = history.result()
             counts.transform_rows += history_counts.transform_rows
             counts.transform_seconds += history_counts.transform_seconds
         counts.extract_rows = sum(s.total_rows for s in stats)
         counts.extract_seconds = sum(sum(s.seconds.values()) for s in stats)
+        outcome = Outcome(
+            as_of=when,
+            since=plan.since,
+            full=plan.full,
+            snapshot=snapshot,
+            fallback=start.fallback,
+            drift=checked.drift if checked is not None else None,
+            backfill=backfill,
+        )
         with stage("publish"):
-            return publish(build, counts)
+            return publish(build, counts, outcome)
+
+
+def _start(
+    mode: str, config: Config, source: Source, snapshot: Snapshot, trees: pl.DataFrame, stack: ExitStack
+) -> _Start:
+    """The published store and the changes since its snapshot, or why the run recomputes."""
+    with stage("extract"):
+        try:
+            previous = stack.enter_context(PreviousStore(config.metrics_db))
+        except StoreUnavailable:
+            return _Start(True, f"no store at {config.metrics_db} yet")
+        except StoreDamaged as exc:
+            return _Start(True, f"the published store is damaged: {exc}")
+        if not previous.is_current_schema():
+            return _Start(
+                True,
+                f"the store has schema version {previous.schema_version}, this flowmetrics writes {SCHEMA_VERSION}",
+            )
+        try:
+            xid = vouched_watermark(previous.meta, snapshot)
+            changes = detect(source, previous, xid)
+            dirty = dirty_days(previous, changes, trees)
+        except Unvouched as exc:
+            return _Start(True, f"the watermark cannot be vouched for: {exc}")
+        except StoreDamaged as exc:
+            return _Start(True, f"the published store is damaged: {exc}")
+    log.info("%s refresh: %s; %d days to rebuild", mode, changes.describe(), len(dirty))
+    return _Start(False, None, IncrementalReads(previous, changes), dirty)
+
+
+def _check_as_of(config: Config, as_of: datetime, *, explicit: bool) -> bool:
+    """True for a backfill (an explicit as_of before the published one); an implicit one never goes back."""
+    published = published_meta(config.metrics_db).get("as_of")
+    if published is None or as_of >= datetime.fromisoformat(published):
+        return False
+    if explicit:
+        return True
+    raise FlowmetricsError(
+        f"the source's clock says {as_of.isoformat()}, before the published store's as_of {published}: "
+        "not publishing an older store (check the clocks of this host and the database)"
+    )
+
+
+def _older_days(held: IncrementalReads, dims: tables.Dimensions, days: set[date]) -> Built:
+    return rebuilt_days(
+        dims,
+        sessions=held.sessions_on_days(days),
+        rated=held.rated_sessions(datetime.min.replace(tzinfo=UTC)),
+        step_ratings=held.step_ratings_on_days(days),
+        session_ratings=held.ratings_on_days(days),
+    )
 
 
 def _window(plan: Plan, reads: Reads, dims: tables.Dimensions) -> Built:

@@ -1,7 +1,6 @@
--- Grain: one row per session started in [:start, :end), whole UTC days, read range by
--- range: the lookback in 10-day ranges, older history (nightly) in 8-day chunks. The
--- lookback's last range has no upper bound, as windows have none: its :end is 'infinity',
--- and PostgreSQL folds the OR away before planning (an index range scan either way).
+-- Grain: one row per session that :rows picks: rows_started_in.sql (started in
+-- [:start, :end), whole UTC days, read range by range: the lookback in 10-day ranges, older
+-- history in 8-day chunks) or rows_changed.sql (new row versions since a watermark).
 -- PostgreSQL emits a clean node list so Polars never parses dirty JSONB.
 SELECT
     id::text AS session_id,
@@ -32,5 +31,4 @@ SELECT
           AND jsonb_typeof(decisions -> -1 -> 'node_id') = 'string'
          THEN nullif(decisions -> -1 ->> 'node_id', '') END AS last_node_id
 FROM sessions
-WHERE started_at >= :start
-  AND (started_at < :end OR :end = 'infinity')
+WHERE :rows

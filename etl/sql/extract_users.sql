@@ -3,7 +3,6 @@ SELECT
     id::text          AS user_id,        -- UUID as text (ADBC would give Binary(16))
     account_id::text  AS account_id,
     name,                                -- NULL or empty allowed; shown as Unknown
-    email,
     is_active,
     is_team_admin,
     is_super_admin

@@ -11,14 +11,13 @@ COMMENT ON COLUMN store_meta.key IS 'Property name.';
 COMMENT ON COLUMN store_meta.value IS 'Property value as text (timestamps in ISO-8601 UTC).';
 
 CREATE TABLE users (
-    user_id VARCHAR NOT NULL, account_id VARCHAR NOT NULL, name VARCHAR, email VARCHAR,
+    user_id VARCHAR NOT NULL, account_id VARCHAR NOT NULL, name VARCHAR,
     is_active BOOLEAN NOT NULL, is_team_admin BOOLEAN NOT NULL, is_super_admin BOOLEAN NOT NULL
 );
 COMMENT ON TABLE users IS 'Grain: one row per user of the app (dimension; the read API authorises callers from it).';
 COMMENT ON COLUMN users.user_id IS 'User id (UUID as text).';
 COMMENT ON COLUMN users.account_id IS 'Account (tenant) the user belongs to (UUID as text).';
 COMMENT ON COLUMN users.name IS 'Display name as the app stores it; NULL or empty is shown as Unknown.';
-COMMENT ON COLUMN users.email IS 'E-mail address.';
 COMMENT ON COLUMN users.is_active IS 'False for deactivated users; they cannot call the API.';
 COMMENT ON COLUMN users.is_team_admin IS 'May read the team dashboard of their account.';
 COMMENT ON COLUMN users.is_super_admin IS 'May read the team dashboard and any account''s flows.';
@@ -39,7 +38,7 @@ CREATE TABLE fact_sessions (
     session_id UUID NOT NULL, tree_id VARCHAR NOT NULL, user_id VARCHAR NOT NULL, account_id VARCHAR,
     started_at TIMESTAMPTZ NOT NULL, day DATE NOT NULL, completed_at TIMESTAMPTZ, duration_minutes DOUBLE,
     outcome VARCHAR, decision_count INTEGER NOT NULL, visit_count INTEGER NOT NULL, dropoff_node_id VARCHAR,
-    rating INTEGER, rated_at TIMESTAMPTZ
+    rating INTEGER, rated_at TIMESTAMPTZ, decisions_type VARCHAR, node_ids VARCHAR[]
 );
 COMMENT ON TABLE fact_sessions IS 'Grain: one row per session of the app, for all time (the fact table: any range, exact medians and distinct counts). Ids only, no names or comments. Sessions started before the last 90 days are rebuilt nightly, newer ones hourly. Stored in started_at order.';
 COMMENT ON COLUMN fact_sessions.session_id IS 'Session id, typed UUID (16 bytes rather than 36 characters of text); compare it with text (session_id = ''…'') or cast it ::VARCHAR.';
@@ -56,6 +55,33 @@ COMMENT ON COLUMN fact_sessions.visit_count IS 'Decision elements that are objec
 COMMENT ON COLUMN fact_sessions.dropoff_node_id IS 'For an incomplete session, the node of its raw last decision element when that element is such an object; NULL otherwise.';
 COMMENT ON COLUMN fact_sessions.rating IS 'The session''s rating 1..5 (its newest when rated twice); NULL when not rated.';
 COMMENT ON COLUMN fact_sessions.rated_at IS 'When that rating was created (UTC); NULL when not rated.';
+COMMENT ON COLUMN fact_sessions.decisions_type IS 'jsonb_typeof(decisions): array, object, string, ...; NULL when decisions is NULL.';
+COMMENT ON COLUMN fact_sessions.node_ids IS 'The node ids of the visits, in decision order (the elements counted in visit_count); with the other columns it lets a refresh rebuild any day without reading the source again.';
+
+CREATE TABLE fact_ratings (
+    rating_id VARCHAR NOT NULL, session_id VARCHAR NOT NULL, tree_id VARCHAR NOT NULL, rating INTEGER NOT NULL,
+    comment VARCHAR, created_at TIMESTAMPTZ NOT NULL, day DATE NOT NULL
+);
+COMMENT ON TABLE fact_ratings IS 'Grain: one row per session rating (CSAT), of any age. The author is not kept.';
+COMMENT ON COLUMN fact_ratings.rating_id IS 'Rating id (UUID as text).';
+COMMENT ON COLUMN fact_ratings.session_id IS 'The rated session (it may no longer exist).';
+COMMENT ON COLUMN fact_ratings.tree_id IS 'The rating''s own tree id (CSAT is per this tree, not the session''s).';
+COMMENT ON COLUMN fact_ratings.rating IS 'Rating 1..5.';
+COMMENT ON COLUMN fact_ratings.comment IS 'Free-text comment as written; NULL or empty when none. May name people: handle as personal data.';
+COMMENT ON COLUMN fact_ratings.created_at IS 'When the rating was created (UTC): CSAT windows filter on this.';
+COMMENT ON COLUMN fact_ratings.day IS 'UTC calendar day of created_at.';
+
+CREATE TABLE fact_step_ratings (
+    step_rating_id VARCHAR NOT NULL, tree_id VARCHAR NOT NULL, node_id VARCHAR NOT NULL, helpful BOOLEAN,
+    created_at TIMESTAMPTZ NOT NULL, day DATE NOT NULL
+);
+COMMENT ON TABLE fact_step_ratings IS 'Grain: one row per step rating ("was this step helpful?"), of any age; empty when the app has no step_ratings table. The author is not kept.';
+COMMENT ON COLUMN fact_step_ratings.step_rating_id IS 'Step rating id (UUID as text).';
+COMMENT ON COLUMN fact_step_ratings.tree_id IS 'Tree id of the rating.';
+COMMENT ON COLUMN fact_step_ratings.node_id IS 'Node id as the app stored it.';
+COMMENT ON COLUMN fact_step_ratings.helpful IS 'True: helpful; false: not helpful; NULL counts as neither.';
+COMMENT ON COLUMN fact_step_ratings.created_at IS 'When the step rating was created (UTC): helpful counts filter on this.';
+COMMENT ON COLUMN fact_step_ratings.day IS 'UTC calendar day of created_at.';
 
 CREATE TABLE window_summary (
     period VARCHAR NOT NULL, scope VARCHAR NOT NULL, scope_id VARCHAR NOT NULL, engineer_id VARCHAR NOT NULL,
@@ -208,13 +234,14 @@ CREATE TABLE refresh_runs (
     run_id VARCHAR NOT NULL, mode VARCHAR NOT NULL, trigger VARCHAR NOT NULL, as_of TIMESTAMPTZ NOT NULL,
     started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ, status VARCHAR NOT NULL, failed_step VARCHAR, error VARCHAR,
     extract_rows BIGINT, extract_seconds DOUBLE, transform_rows BIGINT, transform_seconds DOUBLE,
-    publish_rows BIGINT, publish_seconds DOUBLE, attempts INTEGER, lock_wait_seconds DOUBLE
+    publish_rows BIGINT, publish_seconds DOUBLE, attempts INTEGER, lock_wait_seconds DOUBLE,
+    scheduled_for TIMESTAMPTZ, fallback VARCHAR, drift_rows VARCHAR
 );
 COMMENT ON TABLE refresh_runs IS 'Grain: one row per refresh run, successful or not, up to and including the run that built this file.';
 COMMENT ON COLUMN refresh_runs.run_id IS 'Unique run id.';
-COMMENT ON COLUMN refresh_runs.mode IS 'hourly or nightly.';
+COMMENT ON COLUMN refresh_runs.mode IS 'incremental, hourly or nightly (the mode asked for; fallback says when it recomputed).';
 COMMENT ON COLUMN refresh_runs.trigger IS 'manual (CLI) or schedule.';
-COMMENT ON COLUMN refresh_runs.as_of IS 'Reference time of the run (windows end here).';
+COMMENT ON COLUMN refresh_runs.as_of IS 'Reference time of the run (windows end here): when its source snapshot was taken, or the --as-of of a backfill.';
 COMMENT ON COLUMN refresh_runs.started_at IS 'Wall-clock start (UTC), once the refresh lock was held: waiting for it is not run time.';
 COMMENT ON COLUMN refresh_runs.finished_at IS 'Wall-clock end (UTC).';
 COMMENT ON COLUMN refresh_runs.status IS 'success, failed or skipped.';
@@ -228,6 +255,9 @@ COMMENT ON COLUMN refresh_runs.publish_rows IS 'Rows written to the store.';
 COMMENT ON COLUMN refresh_runs.publish_seconds IS 'Seconds spent writing, auditing and publishing.';
 COMMENT ON COLUMN refresh_runs.attempts IS 'Attempts made (retries after transient errors + 1).';
 COMMENT ON COLUMN refresh_runs.lock_wait_seconds IS 'Seconds spent waiting for the refresh lock (--wait) before started_at; NULL in runs recorded before it was kept.';
+COMMENT ON COLUMN refresh_runs.scheduled_for IS 'The schedule''s slot the run was started for (it names the run; as_of is when its reads began); NULL for a manual run.';
+COMMENT ON COLUMN refresh_runs.fallback IS 'Why an incremental, hourly or nightly run recomputed from the source instead of reading only what changed (no store, another schema, a damaged file, an unknown watermark, a rewritten table); NULL when it did not.';
+COMMENT ON COLUMN refresh_runs.drift_rows IS 'Hourly runs: JSON object of rows per table that differ between the source and what the incremental refreshes hold (0 everywhere when they agree); NULL for other runs.';
 
 CREATE TABLE data_quality (check_name VARCHAR NOT NULL, rows BIGINT NOT NULL, rule VARCHAR NOT NULL);
 COMMENT ON TABLE data_quality IS 'Grain: one row per dirty-input rule, counted over the rows this refresh read.';

@@ -17,7 +17,7 @@ from datetime import datetime
 
 import polars as pl
 
-from etl.transform import ratings
+from etl.transform import ratings, steps
 from etl.transform.tables import (
     Dimensions,
     Rollups,
@@ -69,6 +69,7 @@ def window_tables(
     so they are stored in one run sorted by scope.
     """
     helpful = helpful_days(step_ratings)
+    yield "fact_step_ratings", steps.fact_step_ratings(step_ratings)
     series, parts = [], []
     for day_range in ranges:
         days = days_between(helpful, day_range.start.date(), day_range.end.date() if day_range.end else None)
@@ -88,6 +89,7 @@ def window_tables(
     yield from built.items()
     del built
     later = window_ratings()
+    yield "fact_ratings", ratings.fact_ratings(later.session_ratings.lazy()).collect()
     yield from rating_tables(
         rollups=rollups,
         dims=dims,
@@ -113,6 +115,7 @@ def history_tables(
     days before the first session give feedback rows without visits.
     """
     helpful = helpful_days(step_ratings)
+    yield "fact_step_ratings", steps.fact_step_ratings(step_ratings)
     first = None
     for chunk in chunks:
         first = first or chunk.start
@@ -121,4 +124,28 @@ def history_tables(
         yield from history_part(chunk.sessions, dims, rated=rated, helpful=days).items()
         del chunk
     yield "daily_step_feedback", helpful_only(days_between(helpful, None, first.date() if first else None))
-    yield "daily_ratings", ratings.daily_ratings(history_ratings().lazy()).collect()
+    older = history_ratings().lazy()
+    yield "fact_ratings", ratings.fact_ratings(older).collect()
+    yield "daily_ratings", ratings.daily_ratings(older).collect()
+
+
+def rebuilt_days(
+    dims: Dimensions,
+    *,
+    sessions: pl.DataFrame,
+    rated: pl.DataFrame,
+    step_ratings: pl.DataFrame | None,
+    session_ratings: pl.DataFrame,
+) -> Built:
+    """Every per-day and fact row of some whole days before the lookback, from those days' rows.
+
+    `sessions` started on those days, `step_ratings` and `session_ratings` were created on
+    them; `rated` holds the newest rating of (at least) those sessions. An incremental
+    refresh rebuilds the older days that changed so, and keeps the others.
+    """
+    helpful = helpful_days(step_ratings)
+    yield from history_part(sessions, dims, rated=rated, helpful=helpful).items()
+    yield "fact_step_ratings", steps.fact_step_ratings(step_ratings)
+    ratings_rows = session_ratings.lazy()
+    yield "fact_ratings", ratings.fact_ratings(ratings_rows).collect()
+    yield "daily_ratings", ratings.daily_ratings(ratings_rows).collect()

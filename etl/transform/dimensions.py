@@ -10,7 +10,6 @@ def users(source_users: pl.LazyFrame) -> pl.LazyFrame:
         "user_id",
         "account_id",
         "name",
-        "email",
         pl.col("is_active", "is_team_admin", "is_super_admin").fill_null(False),
     )
 

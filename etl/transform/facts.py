@@ -23,6 +23,8 @@ FACT_COLUMNS = (
     "dropoff_node_id",
     "rating",
     "rated_at",
+    "decisions_type",
+    "node_ids",
 )
 
 
@@ -54,3 +56,12 @@ def fact_sessions(extracted: pl.LazyFrame, trees: pl.LazyFrame, rated: pl.LazyFr
 def no_ratings() -> pl.DataFrame:
     """An empty `rated` frame (extract_rated_sessions.sql's columns)."""
     return pl.DataFrame(schema={"session_id": pl.String(), "rating": pl.Int32(), "rated_at": pl.Datetime("us", "UTC")})
+
+
+def newest_ratings(ratings: pl.DataFrame) -> pl.DataFrame:
+    """The newest rating of each rated session (ties: rating id desc), as extract_rated_sessions.sql reads it."""
+    return (
+        ratings.sort(["session_id", "created_at", "rating_id"], descending=[False, True, True])
+        .unique("session_id", keep="first", maintain_order=True)
+        .select("session_id", pl.col("rating").cast(pl.Int32), pl.col("created_at").alias("rated_at"))
+    )

@@ -46,3 +46,11 @@ def daily_ratings(ratings: pl.LazyFrame) -> pl.LazyFrame:
             pl.col("rating").cast(pl.Int64).sum().alias("rating_sum"),
         )
     )
+
+
+FACT_RATING_COLUMNS = ("rating_id", "session_id", "tree_id", "rating", "comment", "created_at", "day")
+
+
+def fact_ratings(ratings: pl.LazyFrame) -> pl.LazyFrame:
+    """fact_ratings: the rating rows as read (extract_session_ratings.sql), with their UTC day."""
+    return ratings.with_columns(pl.col("created_at").dt.date().alias("day")).select(FACT_RATING_COLUMNS)

@@ -261,3 +261,25 @@ def daily_step_feedback(visits: pl.LazyFrame, helpful: pl.LazyFrame) -> pl.LazyF
         .with_columns(pl.col("visits", "dropoffs", "helpful_yes", "helpful_no").fill_null(0))
         .select(DAILY_STEP_COLUMNS)
     )
+
+
+FACT_STEP_RATING_COLUMNS = ("step_rating_id", "tree_id", "node_id", "helpful", "created_at", "day")
+
+
+def fact_step_ratings(step_ratings: pl.DataFrame | None) -> pl.DataFrame:
+    """fact_step_ratings: the step rating rows as read (extract_step_ratings.sql), with their UTC day."""
+    if step_ratings is None:
+        return pl.DataFrame(schema=FACT_STEP_RATING_SCHEMA)
+    return step_ratings.with_columns(pl.col("created_at").dt.date().alias("day")).select(FACT_STEP_RATING_COLUMNS)
+
+
+FACT_STEP_RATING_SCHEMA = pl.Schema(
+    {
+        "step_rating_id": pl.String(),
+        "tree_id": pl.String(),
+        "node_id": pl.String(),
+        "helpful": pl.Boolean(),
+        "created_at": pl.Datetime("us", "UTC"),
+        "day": pl.Date(),
+    }
+)

@@ -61,7 +61,6 @@ USERS: dict[str, pl.DataType] = {
     "user_id": pl.String(),
     "account_id": pl.String(),
     "name": pl.String(),
-    "email": pl.String(),
     "is_active": pl.Boolean(),
     "is_team_admin": pl.Boolean(),
     "is_super_admin": pl.Boolean(),
@@ -104,3 +103,10 @@ def gathered(built: Iterator[tuple[str, pl.DataFrame]]) -> dict[str, pl.DataFram
     for name, frame in built:
         parts.setdefault(name, []).append(frame)
     return {name: pl.concat(frames) for name, frames in parts.items()}
+
+
+def with_read_ids(ratings: pl.DataFrame) -> pl.DataFrame:
+    """RATINGS or STEP_RATINGS rows with the ids the extract also reads (session, step rating)."""
+    if "rating_id" in ratings.columns:
+        return ratings.with_columns(session_id=pl.format("s-{}", "rating_id"))
+    return ratings.with_columns(step_rating_id=pl.format("sr{}", pl.int_range(pl.len())))

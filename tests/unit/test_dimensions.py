@@ -11,16 +11,16 @@ from tests.unit.frames import TREES, USERS, assert_rows
 def test_users_keep_null_names_and_read_null_flags_as_false() -> None:
     source = pl.LazyFrame(
         [
-            ("u1", "a1", "Ann", "ann@x", True, True, False),
-            ("u2", "a1", None, "n@x", None, None, None),
+            ("u1", "a1", "Ann", True, True, False),
+            ("u2", "a1", None, None, None, None),
         ],
         schema=USERS,
         orient="row",
     )
     expected = pl.DataFrame(
         [
-            ("u1", "a1", "Ann", "ann@x", True, True, False),
-            ("u2", "a1", None, "n@x", False, False, False),
+            ("u1", "a1", "Ann", True, True, False),
+            ("u2", "a1", None, False, False, False),
         ],
         schema=USERS,
         orient="row",

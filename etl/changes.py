@@ -1,0 +1,308 @@
+"""What changed in the source since the published store's snapshot, found read-only.
+
+Inserts and updates: every row version written at or after the store's watermark (the
+oldest transaction in flight at its snapshot) is read again (etl/sql/rows_changed.sql).
+Deletes, and rows that moved to another day: per-day row counts of the source against
+the store's counts less the rows read again; on a day that lost rows, the ids tell which.
+The source's users and trees are small and re-read whole by every refresh.
+
+`IncrementalReads` then answers the refresh's reads (the methods `etl.extract.Source` has)
+from the store's fact rows with the changes applied: the source as of the new snapshot.
+
+Whatever the store cannot vouch for raises `Unvouched`, whose message says why; the
+refresh then recomputes from the source. False positives (a row read again that did not
+change) cost a little; a missed change is never allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cached_property
+from typing import Any, Protocol
+
+import polars as pl
+
+from etl.errors import FlowmetricsError
+from etl.extract import Snapshot
+from etl.previous import PreviousStore
+from etl.transform import facts
+
+WATERMARK_SPAN = 2**31 - 2**24
+"""Transactions since the watermark past which age() can no longer tell new rows from old
+ones (2^31, less a margin): the refresh recomputes instead."""
+REWRITE_SHARE = 0.5
+"""More rows read again than this share of a table's (and REWRITE_MIN_ROWS): a rewrite."""
+REWRITE_MIN_ROWS = 1000
+
+KEYS = {"sessions": "session_id", "session_ratings": "rating_id", "step_ratings": "step_rating_id"}
+DAY_OF = {"sessions": "started_at", "session_ratings": "created_at", "step_ratings": "created_at"}
+
+
+class Unvouched(FlowmetricsError):
+    """The published store cannot vouch for what changed since; the message says why."""
+
+
+class ChangeSource(Protocol):
+    """The reads change detection needs (etl.extract.Source)."""
+
+    def changed_sessions(self, xid: int) -> pl.DataFrame: ...
+    def changed_session_ratings(self, xid: int) -> pl.DataFrame: ...
+    def changed_step_ratings(self, xid: int) -> pl.DataFrame | None: ...
+    def day_counts(self, table: str) -> pl.DataFrame: ...
+    def ids_on_days(self, table: str, days: list[date]) -> pl.DataFrame: ...
+
+
+@dataclass(frozen=True)
+class Delta:
+    """One source table's changes: rows read again, and the ids of rows gone."""
+
+    table: str
+    changed: pl.DataFrame | None
+    """Rows as read (the extract's columns); None when the table does not exist (step_ratings)."""
+    removed: frozenset[str]
+
+    @property
+    def key(self) -> str:
+        return KEYS[self.table]
+
+    @cached_property
+    def touched(self) -> frozenset[str]:
+        """Ids whose stored rows are replaced or dropped."""
+        ids = set(self.changed[self.key].to_list()) if self.changed is not None else set()
+        return frozenset(ids | self.removed)
+
+    def rows_in(self, column: str, start: datetime, end: datetime | None) -> pl.DataFrame | None:
+        if self.changed is None:
+            return None
+        in_range = pl.col(column) >= start
+        return self.changed.filter(in_range if end is None else in_range & (pl.col(column) < end))
+
+
+@dataclass(frozen=True)
+class Changes:
+    sessions: Delta
+    ratings: Delta
+    step_ratings: Delta
+
+    def describe(self) -> str:
+        return ", ".join(
+            f"{d.table} {d.changed.height if d.changed is not None else 0} changed / {len(d.removed)} gone"
+            for d in (self.sessions, self.ratings, self.step_ratings)
+        )
+
+
+def vouched_watermark(meta: dict[str, str], snapshot: Snapshot) -> int:
+    """The 32-bit xid to read changes from, or Unvouched saying why the store cannot say."""
+    stored = meta.get("source_watermark")
+    if stored is None or not stored.isdigit():
+        raise Unvouched("the store keeps no source watermark (built by an older flowmetrics)")
+    if meta.get("source_identity") != snapshot.identity:
+        raise Unvouched(
+            f"the store was built from another database ({meta.get('source_identity')}, now {snapshot.identity})"
+        )
+    watermark = int(stored)
+    if watermark > snapshot.watermark:
+        raise Unvouched(f"the store's watermark {watermark} is ahead of the source's ({snapshot.watermark}): restored?")
+    if snapshot.watermark - watermark >= WATERMARK_SPAN:
+        raise Unvouched(f"{snapshot.watermark - watermark} transactions since the store's watermark (xid wraparound)")
+    if meta.get("source_filenodes") != snapshot.filenodes:
+        raise Unvouched(
+            f"a source table was rewritten since (VACUUM FULL, CLUSTER, TRUNCATE or a restore: "
+            f"{meta.get('source_filenodes')} -> {snapshot.filenodes})"
+        )
+    return max(3, watermark % 2**32)  # 0-2 are special xids
+
+
+def detect(source: ChangeSource, previous: PreviousStore, xid: int) -> Changes:
+    """The changes of the three tables since the store's snapshot, in the source's snapshot."""
+    return Changes(
+        sessions=_delta(source, previous, "sessions", source.changed_sessions(xid)),
+        ratings=_delta(source, previous, "session_ratings", source.changed_session_ratings(xid)),
+        step_ratings=_delta(source, previous, "step_ratings", source.changed_step_ratings(xid)),
+    )
+
+
+def _delta(source: ChangeSource, previous: PreviousStore, table: str, changed: pl.DataFrame | None) -> Delta:
+    key = KEYS[table]
+    if changed is None:  # the optional table is gone: so are its rows
+        stored = previous.day_counts(table, excluded=())
+        return Delta(table, None, frozenset(previous.ids_on_days(table, stored["day"].to_list())))
+    ids = changed[key].to_list()
+    stored = previous.day_counts(table, excluded=ids)
+    kept = int(stored["rows"].sum())
+    if changed.height > REWRITE_MIN_ROWS and changed.height > REWRITE_SHARE * (kept + changed.height):
+        raise Unvouched(f"{changed.height} rows of {table} have new versions: rewritten (VACUUM FULL, a bulk update?)")
+    expected = _counts(stored, changed, table)
+    actual = source.day_counts(table)
+    compared = expected.join(actual, on="day", how="full", coalesce=True, suffix="_source").fill_null(0)
+    if compared.filter(pl.col("rows_source") > pl.col("rows")).height:
+        raise Unvouched(f"the source has {table} rows the store never saw on days it has counts for")
+    short = compared.filter(pl.col("rows_source") < pl.col("rows"))["day"].to_list()
+    if not short:
+        return Delta(table, changed, frozenset())
+    present = set(source.ids_on_days(table, short)["id"].to_list())
+    return Delta(table, changed, frozenset(previous.ids_on_days(table, short) - present - set(ids)))
+
+
+def _counts(stored: pl.DataFrame, changed: pl.DataFrame, table: str) -> pl.DataFrame:
+    """Rows per day the source should have if nothing was deleted: the store's kept + re-read."""
+    new = changed.group_by(pl.col(DAY_OF[table]).dt.date().alias("day")).agg(pl.len().cast(pl.Int64).alias("rows"))
+    return (
+        pl.concat([stored.with_columns(pl.col("rows").cast(pl.Int64)), new]).group_by("day").agg(pl.col("rows").sum())
+    )
+
+
+def dirty_days(previous: PreviousStore, changes: Changes, trees: pl.DataFrame) -> set[date]:
+    """Every day whose stored rows (per-day tables, facts) the changes make stale.
+
+    A session's day, before and after; a rating's own day (CSAT) and its session's day (the
+    session's newest rating); a step rating's day; every day of a tree that moved account.
+    """
+    s, r, sr = changes.sessions, changes.ratings, changes.step_ratings
+    days = previous.days_of("sessions", s.touched) | _days(s)
+    days |= previous.days_of("session_ratings", r.touched) | _days(r)
+    days |= previous.days_of("step_ratings", sr.touched) | _days(sr)
+    rated = previous.rated_sessions_of(r.touched)
+    if r.changed is not None:
+        rated |= set(r.changed["session_id"].to_list())
+    days |= previous.days_of("sessions", rated)
+    if s.changed is not None:
+        days |= set(s.changed.filter(pl.col("session_id").is_in(list(rated)))["started_at"].dt.date().to_list())
+    days |= previous.days_of_trees(moved_trees(previous.trees(), trees))
+    return days
+
+
+def moved_trees(before: pl.DataFrame, after: pl.DataFrame) -> list[str]:
+    """Trees whose account changed, appeared or went away (their sessions' account did too)."""
+    joined = before.join(after.select("tree_id", "account_id"), on="tree_id", how="full", coalesce=True)
+    return joined.filter(pl.col("account_id").ne_missing(pl.col("account_id_right")))["tree_id"].to_list()
+
+
+def _days(delta: Delta) -> set[date]:
+    if delta.changed is None:
+        return set()
+    return set(delta.changed[DAY_OF[delta.table]].dt.date().to_list())
+
+
+class IncrementalReads:
+    """The source's reads (as etl.extract.Source names them), answered from the store and the changes."""
+
+    def __init__(self, previous: PreviousStore, changes: Changes) -> None:
+        self._previous = previous
+        self._changes = changes
+
+    def window_sessions(self, start: datetime, end: datetime | None = None) -> pl.DataFrame:
+        kept = self._previous.sessions_started_in(start, end, excluded=self._changes.sessions.touched)
+        return _merged(kept, self._changes.sessions.rows_in("started_at", start, end))
+
+    def sessions_on_days(self, days: set[date]) -> pl.DataFrame:
+        kept = self._previous.sessions_on_days(days, excluded=self._changes.sessions.touched)
+        changed = self._changes.sessions.changed
+        new = changed.filter(pl.col("started_at").dt.date().is_in(list(days))) if changed is not None else None
+        return _merged(kept, new)
+
+    @cached_property
+    def _ratings(self) -> pl.DataFrame:
+        kept = self._previous.ratings(excluded=self._changes.ratings.touched)
+        return _merged(kept, self._changes.ratings.changed)
+
+    @cached_property
+    def _step_ratings(self) -> pl.DataFrame | None:
+        if self._changes.step_ratings.changed is None:
+            return None
+        kept = self._previous.step_ratings(excluded=self._changes.step_ratings.touched)
+        return _merged(kept, self._changes.step_ratings.changed)
+
+    def rated_sessions(self, start: datetime, end: datetime | None = None) -> pl.DataFrame:
+        """The newest rating of every rated session (a superset of those started in [start, end))."""
+        return facts.newest_ratings(self._ratings)
+
+    def session_ratings(self, since: datetime) -> pl.DataFrame:
+        return self._ratings.filter(pl.col("created_at") >= since)
+
+    def history_ratings(self, end: datetime) -> pl.DataFrame:
+        return self._ratings.filter(pl.col("created_at") < end)
+
+    def ratings_on_days(self, days: set[date]) -> pl.DataFrame:
+        return self._ratings.filter(pl.col("created_at").dt.date().is_in(list(days)))
+
+    def comment_candidates(self) -> pl.DataFrame:
+        """Every rating: recent_comments keeps each tree's newest with a comment."""
+        return self._ratings
+
+    def step_ratings(
+        self, start: datetime | None, end: datetime | None, *, name: str = "step_ratings"
+    ) -> pl.DataFrame | None:
+        rows = self._step_ratings
+        if rows is None:
+            return None
+        bounds = [
+            *([pl.col("created_at") >= start] if start else []),
+            *([pl.col("created_at") < end] if end else []),
+        ]
+        return rows.filter(bounds) if bounds else rows
+
+    def step_ratings_on_days(self, days: set[date]) -> pl.DataFrame | None:
+        rows = self._step_ratings
+        return rows.filter(pl.col("created_at").dt.date().is_in(list(days))) if rows is not None else None
+
+
+def _merged(kept: pl.DataFrame, changed: pl.DataFrame | None) -> pl.DataFrame:
+    if changed is None or changed.height == 0:
+        return kept
+    return pl.concat([kept, changed.select(kept.columns)], how="vertical_relaxed")
+
+
+def differing_rows(source: pl.DataFrame | None, held: pl.DataFrame | None, key: str) -> int:
+    """Rows that differ between two readings of the same rows: in one and not, or not equal, in the other."""
+    if source is None or held is None:
+        present = source if source is not None else held
+        return present.height if present is not None else 0
+    columns = sorted(source.columns)
+
+    def hashed(frame: pl.DataFrame) -> pl.DataFrame:
+        rows = frame.select(columns)
+        return rows.select(pl.col(key), pl.Series("row", rows.hash_rows()))
+
+    a, b = hashed(source), hashed(held)
+    return a.join(b, on=[key, "row"], how="anti").height + b.join(a, on=[key, "row"], how="anti").height
+
+
+class DriftCheck:
+    """The source's window reads, each compared with the incremental state (the hourly's drift).
+
+    Answers the window lane's reads from `source`; `drift` counts, per store table, the rows
+    in which `held` (the store with the changes applied) differs from the source.
+    """
+
+    def __init__(self, source: Any, held: IncrementalReads) -> None:
+        self._source = source
+        self._held = held
+        self.drift = {"fact_sessions": 0, "fact_ratings": 0, "fact_step_ratings": 0}
+
+    def window_sessions(self, start: datetime, end: datetime | None = None) -> pl.DataFrame:
+        fresh: pl.DataFrame = self._source.window_sessions(start, end)
+        self.drift["fact_sessions"] += differing_rows(fresh, self._held.window_sessions(start, end), "session_id")
+        return fresh
+
+    def session_ratings(self, since: datetime) -> pl.DataFrame:
+        fresh: pl.DataFrame = self._source.session_ratings(since)
+        self.drift["fact_ratings"] += differing_rows(fresh, self._held.session_ratings(since), "rating_id")
+        return fresh
+
+    def step_ratings(
+        self, start: datetime | None, end: datetime | None, *, name: str = "step_ratings"
+    ) -> pl.DataFrame | None:
+        fresh: pl.DataFrame | None = self._source.step_ratings(start, end, name=name)
+        held = self._held.step_ratings(start, end)
+        self.drift["fact_step_ratings"] += differing_rows(fresh, held, "step_rating_id")
+        return fresh
+
+    def rated_sessions(self, start: datetime, end: datetime | None = None) -> pl.DataFrame:
+        rated: pl.DataFrame = self._source.rated_sessions(start, end)
+        return rated
+
+    def comment_candidates(self) -> pl.DataFrame:
+        candidates: pl.DataFrame = self._source.comment_candidates()
+        return candidates

@@ -1,0 +1,148 @@
+"""The published store as the start of a refresh: its fact rows, counts and metadata.
+
+An incremental refresh reads what the source changed and takes everything else from the
+store it replaces: the fact tables hold every source row a refresh needs, as it was read
+(etl/sql/store.sql), so a day can be rebuilt from them alone. Queries live in
+etl/sql/previous.sql. Read-only: readers of the published file are never disturbed.
+Never computes metrics. DuckDB errors become StoreDamaged here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from etl import statements
+from etl.errors import FlowmetricsError
+from etl.store import SCHEMA_VERSION, resolve_store
+
+FACT_TABLES = {"sessions": "fact_sessions", "session_ratings": "fact_ratings", "step_ratings": "fact_step_ratings"}
+"""The store's copy of each source table whose changes a refresh finds."""
+
+
+class StoreDamaged(FlowmetricsError):
+    """The published store cannot be read back; a refresh recomputes from the source."""
+
+
+class PreviousStore:
+    """The published store, open read-only for the duration of one refresh."""
+
+    def __init__(self, metrics_db: Path) -> None:
+        self.path = resolve_store(metrics_db)
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self.meta: dict[str, str] = {}
+
+    def __enter__(self) -> PreviousStore:
+        try:
+            self._con = duckdb.connect(str(self.path), read_only=True)
+            self.meta = {str(k): str(v) for k, v in self._con.sql("SELECT key, value FROM store_meta").fetchall()}
+        except duckdb.Error as exc:
+            self.__exit__()
+            raise StoreDamaged(f"the published store {self.path.name} cannot be read: {_first_line(exc)}") from exc
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    @property
+    def schema_version(self) -> str | None:
+        return self.meta.get("schema_version")
+
+    def is_current_schema(self) -> bool:
+        return self.schema_version == SCHEMA_VERSION
+
+    # Reads: each takes the ids to leave out (rows that changed or went away).
+
+    def sessions_started_in(self, start: datetime, end: datetime | None, excluded: Iterable[str]) -> pl.DataFrame:
+        """The extract's rows of sessions started in [start, end) (no end: unbounded)."""
+        upper = end if end is not None else datetime.max.replace(tzinfo=start.tzinfo)
+        return self._frame("sessions_started_in", [start, upper], excluded=excluded)
+
+    def sessions_on_days(self, days: Iterable[date], excluded: Iterable[str]) -> pl.DataFrame:
+        return self._frame("sessions_on_days", [], excluded=excluded, days=days)
+
+    def ratings(self, excluded: Iterable[str]) -> pl.DataFrame:
+        return self._frame("ratings", [], excluded=excluded)
+
+    def step_ratings(self, excluded: Iterable[str]) -> pl.DataFrame:
+        return self._frame("step_ratings", [], excluded=excluded)
+
+    def day_counts(self, source_table: str, excluded: Iterable[str]) -> pl.DataFrame:
+        """Rows per day of the store's copy of `source_table`, but the excluded."""
+        return self._frame(f"{FACT_TABLES[source_table]}_per_day", [], excluded=excluded)
+
+    def ids_on_days(self, source_table: str, days: Iterable[date]) -> set[str]:
+        frame = self._frame(f"{FACT_TABLES[source_table]}_ids_on_days", [], days=days)
+        return set(frame["id"].to_list())
+
+    def days_of(self, source_table: str, ids: Iterable[str]) -> set[date]:
+        """The days of the store's rows of `source_table` with these ids."""
+        return set(self._frame(f"{FACT_TABLES[source_table]}_days_of", [], listed=ids)["day"].to_list())
+
+    def rated_sessions_of(self, rating_ids: Iterable[str]) -> set[str]:
+        return set(self._frame("rated_sessions_of", [], listed=rating_ids)["id"].to_list())
+
+    def days_of_trees(self, tree_ids: Iterable[str]) -> set[date]:
+        return set(self._frame("days_of_trees", [], listed=tree_ids)["day"].to_list())
+
+    def trees(self) -> pl.DataFrame:
+        return self._frame("trees", [])
+
+    def _frame(
+        self,
+        query: str,
+        params: list[Any],
+        *,
+        excluded: Iterable[str] = (),
+        days: Iterable[date] = (),
+        listed: Iterable[str] = (),
+    ) -> pl.DataFrame:
+        con = self._connection()
+        cursor = con.cursor()
+        try:
+            with _registered(cursor, excluded=excluded, days=days, listed=listed):
+                frame: pl.DataFrame = cursor.sql(statements.named("previous.sql")[query], params=params or None).pl()
+        except duckdb.Error as exc:
+            raise StoreDamaged(f"reading {query} from {self.path.name} failed: {_first_line(exc)}") from exc
+        finally:
+            cursor.close()
+        return frame.with_columns(
+            pl.col(name).dt.convert_time_zone("UTC")
+            for name, dtype in frame.schema.items()
+            if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+        )
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise StoreDamaged("the published store is not open")
+        return self._con
+
+
+@contextmanager
+def _registered(
+    cursor: duckdb.DuckDBPyConnection, *, excluded: Iterable[str], days: Iterable[date], listed: Iterable[str]
+) -> Iterator[None]:
+    tables = {
+        "excluded": pl.DataFrame({"id": list(excluded)}, schema={"id": pl.String()}),
+        "days": pl.DataFrame({"day": list(days)}, schema={"day": pl.Date()}),
+        "listed": pl.DataFrame({"id": list(listed)}, schema={"id": pl.String()}),
+    }
+    for name, frame in tables.items():
+        cursor.register(name, frame.to_arrow())
+    try:
+        yield
+    finally:
+        for name in tables:
+            cursor.unregister(name)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -1,0 +1,78 @@
+-- Queries on the published store that an incremental refresh starts from (etl/previous.py).
+-- The store's fact tables hold every source row a refresh needs, as it was read, so any day
+-- can be rebuilt without reading the source again. `excluded` is a registered table of ids
+-- (`id`, text): the rows that changed or went away, which the refresh reads or drops.
+-- Blocks are separated by "-- query: <name>" lines; ? are bound parameters.
+
+-- query: sessions_started_in
+-- The extract's rows (extract_sessions.sql) of sessions started in [?, ?), but the excluded.
+SELECT
+    f.session_id::VARCHAR AS session_id, f.tree_id, f.user_id, f.started_at, f.completed_at,
+    f.duration_minutes, f.outcome, f.decisions_type,
+    CASE WHEN f.decisions_type = 'array' THEN f.decision_count END AS decision_elements,
+    f.node_ids, f.dropoff_node_id AS last_node_id
+FROM fact_sessions f
+ANTI JOIN excluded e ON f.session_id = e.id::UUID
+WHERE f.started_at >= ? AND f.started_at < ?
+
+-- query: sessions_on_days
+-- The same rows, of the sessions started on the days in the registered table `days` (`day`).
+SELECT
+    f.session_id::VARCHAR AS session_id, f.tree_id, f.user_id, f.started_at, f.completed_at,
+    f.duration_minutes, f.outcome, f.decisions_type,
+    CASE WHEN f.decisions_type = 'array' THEN f.decision_count END AS decision_elements,
+    f.node_ids, f.dropoff_node_id AS last_node_id
+FROM fact_sessions f
+SEMI JOIN days d ON f.day = d.day
+ANTI JOIN excluded e ON f.session_id = e.id::UUID
+
+-- query: ratings
+-- Every session rating as read (extract_session_ratings.sql), but the excluded.
+SELECT f.rating_id, f.session_id, f.tree_id, f.rating, f.comment, f.created_at
+FROM fact_ratings f
+ANTI JOIN excluded e ON f.rating_id = e.id
+
+-- query: step_ratings
+-- Every step rating as read (extract_step_ratings.sql), but the excluded.
+SELECT f.step_rating_id, f.tree_id, f.node_id, f.helpful, f.created_at
+FROM fact_step_ratings f
+ANTI JOIN excluded e ON f.step_rating_id = e.id
+
+-- query: fact_sessions_per_day
+SELECT f.day, count(*)::BIGINT AS rows FROM fact_sessions f ANTI JOIN excluded e ON f.session_id = e.id::UUID GROUP BY f.day
+
+-- query: fact_ratings_per_day
+SELECT f.day, count(*)::BIGINT AS rows FROM fact_ratings f ANTI JOIN excluded e ON f.rating_id = e.id GROUP BY f.day
+
+-- query: fact_step_ratings_per_day
+SELECT f.day, count(*)::BIGINT AS rows FROM fact_step_ratings f ANTI JOIN excluded e ON f.step_rating_id = e.id GROUP BY f.day
+
+-- query: fact_sessions_ids_on_days
+SELECT f.session_id::VARCHAR AS id FROM fact_sessions f SEMI JOIN days d ON f.day = d.day
+
+-- query: fact_ratings_ids_on_days
+SELECT f.rating_id AS id FROM fact_ratings f SEMI JOIN days d ON f.day = d.day
+
+-- query: fact_step_ratings_ids_on_days
+SELECT f.step_rating_id AS id FROM fact_step_ratings f SEMI JOIN days d ON f.day = d.day
+
+-- query: fact_sessions_days_of
+-- The days (and ids) of the listed sessions, in the registered table `listed` (`id`).
+SELECT DISTINCT f.day FROM fact_sessions f SEMI JOIN listed l ON f.session_id = l.id::UUID
+
+-- query: fact_ratings_days_of
+SELECT DISTINCT f.day FROM fact_ratings f SEMI JOIN listed l ON f.rating_id = l.id
+
+-- query: fact_step_ratings_days_of
+SELECT DISTINCT f.day FROM fact_step_ratings f SEMI JOIN listed l ON f.step_rating_id = l.id
+
+-- query: rated_sessions_of
+-- The sessions the listed ratings were given to.
+SELECT DISTINCT f.session_id AS id FROM fact_ratings f SEMI JOIN listed l ON f.rating_id = l.id
+
+-- query: days_of_trees
+-- The days with sessions of the listed trees (`id`: tree ids).
+SELECT DISTINCT f.day FROM fact_sessions f SEMI JOIN listed l ON f.tree_id = l.id
+
+-- query: trees
+SELECT tree_id, account_id FROM trees
