@@ -5,6 +5,10 @@ a token without a UUID user claim, or a user the store does not know; 403 for a
 deactivated user or a dashboard the user's role may not read. Never accepts `alg: none`:
 only the configured algorithms verify, and Config refuses 'none'. Reads no environment
 and no database: the users dimension comes from the caller's snapshot.
+
+A 401's detail is one of a few fixed sentences (MISSING_TOKEN ... UNKNOWN_USER), each
+saying what the client can do about it; never the JWT library's own words, which describe
+its internals (a codec error, a padding error) rather than the caller's mistake.
 """
 
 from __future__ import annotations
@@ -21,6 +25,13 @@ from etl.config import Config
 from metrics_api.snapshot import Snapshot, User
 
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
+MISSING_TOKEN = "Missing token: send `Authorization: Bearer <token>`"
+MALFORMED_TOKEN = "Malformed token: not a JWT"
+EXPIRED_TOKEN = "Token has expired"
+BAD_SIGNATURE = "Bad signature: not signed with this API's key and algorithm"
+UNKNOWN_USER = "Unknown user"
+NOT_YET_VALID = "Malformed token: not valid yet (nbf or iat in the future)"
+WRONG_AUDIENCE = "Malformed token: not issued for this API (audience or issuer)"
 VERIFIED_TOKENS = 10_000
 """Tokens remembered after a full check; a dashboard sends the same token on every call."""
 
@@ -57,7 +68,7 @@ class TokenVerifier:
         """The user id of an `Authorization: Bearer <token>` header value."""
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise unauthorized("Not authenticated: send `Authorization: Bearer <token>`")
+            raise unauthorized(MISSING_TOKEN)
         return self.user_id(token.strip())
 
     def user_id(self, token: str) -> str:
@@ -82,10 +93,8 @@ class TokenVerifier:
                 issuer=self._issuer,
                 options=self._options,  # type: ignore[arg-type]
             )
-        except jwt.ExpiredSignatureError:
-            raise unauthorized("Token has expired") from None
         except jwt.InvalidTokenError as exc:
-            raise unauthorized(f"Invalid token: {exc}") from None
+            raise unauthorized(self._refusal(exc)) from None
         raw = claims.get(self._claim)
         try:
             # A string only: an integer claim could otherwise parse as a hex UUID.
@@ -93,8 +102,31 @@ class TokenVerifier:
                 raise ValueError(raw)
             user_id = str(uuid.UUID(raw))
         except ValueError:
-            raise unauthorized(f"Invalid token: the {self._claim!r} claim is not a user id (UUID)") from None
+            raise unauthorized(self._no_user_id) from None
         return user_id, _expiry(claims)
+
+    @property
+    def _no_user_id(self) -> str:
+        return f"Malformed token: its {self._claim!r} claim is not a user id (UUID)"
+
+    def _refusal(self, exc: jwt.InvalidTokenError) -> str:
+        """The fixed detail for a token PyJWT refused (its message is never passed on)."""
+        # Subclasses before their bases: InvalidSignatureError is a DecodeError.
+        if isinstance(exc, jwt.ExpiredSignatureError):
+            return EXPIRED_TOKEN
+        if isinstance(exc, jwt.InvalidSignatureError | jwt.InvalidAlgorithmError | jwt.InvalidKeyError):
+            return BAD_SIGNATURE  # also `alg: none` and an algorithm not configured
+        if isinstance(exc, jwt.ImmatureSignatureError):
+            return NOT_YET_VALID
+        if isinstance(exc, jwt.InvalidAudienceError | jwt.InvalidIssuerError):
+            return WRONG_AUDIENCE
+        if isinstance(exc, jwt.MissingRequiredClaimError) and exc.claim in ("aud", "iss"):
+            return WRONG_AUDIENCE  # an audience or issuer is configured and the token has none
+        if isinstance(exc, jwt.MissingRequiredClaimError) and exc.claim == self._claim:
+            return self._no_user_id
+        if isinstance(exc, jwt.exceptions.InvalidSubjectError) and self._claim == "sub":
+            return self._no_user_id  # PyJWT's own check: `sub` must be a string
+        return MALFORMED_TOKEN  # not three base64url parts of JSON, or a claim of the wrong type
 
 
 def _expiry(claims: dict[str, Any]) -> float | None:
@@ -111,7 +143,7 @@ def caller(snapshot: Snapshot, user_id: str) -> User:
     """The active user behind a verified token, from the snapshot the request uses."""
     user = snapshot.users.get(user_id)
     if user is None:
-        raise unauthorized("Unknown user")
+        raise unauthorized(UNKNOWN_USER)
     if not user.is_active:
         raise forbidden("User is inactive")
     return user

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import Callable
@@ -60,6 +61,79 @@ REFUSED: dict[str, Callable[[], dict[str, str]]] = {
 @pytest.mark.parametrize("path", [ME, "/analytics/team", "/analytics/flows/71000000-0000-4000-8000-0000000000a1"])
 def test_refused_with_401(sample_client: TestClient, headers: Callable[[], dict[str, str]], path: str) -> None:
     assert_401(sample_client.get(path, headers=headers()))
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+MISSING = "Missing token: send `Authorization: Bearer <token>`"
+MALFORMED = "Malformed token: not a JWT"
+EXPIRED = "Token has expired"
+BAD_SIGNATURE = "Bad signature: not signed with this API's key and algorithm"
+NO_USER_ID = "Malformed token: its 'sub' claim is not a user id (UUID)"
+NOT_YET_VALID = "Malformed token: not valid yet (nbf or iat in the future)"
+SAID = {
+    "no-header": MISSING,
+    "empty-bearer": MISSING,
+    "basic-scheme": MISSING,
+    "token-without-scheme": MISSING,
+    "garbled": MALFORMED,
+    "truncated": BAD_SIGNATURE,  # or MALFORMED, as the cut signature's base64 happens to decode
+    "expired": EXPIRED,
+    "bad-signature": BAD_SIGNATURE,
+    "alg-none": BAD_SIGNATURE,
+    "alg-not-configured": BAD_SIGNATURE,
+    "not-yet-valid": NOT_YET_VALID,
+    "missing-claim": NO_USER_ID,
+    "claim-not-uuid": NO_USER_ID,
+    "claim-integer": NO_USER_ID,
+    "unknown-user": "Unknown user",
+}
+HS256_HEADER = b64(b'{"alg": "HS256", "typ": "JWT"}')
+GARBAGE: dict[str, str] = {
+    # A header that is base64 of bytes that are not UTF-8: PyJWT's message quotes its codec.
+    "header-not-utf8": f"{b64(bytes([0xB7, 0xFF, 0x00, 0x9C]))}.{b64(b'{}')}.{b64(b'sig')}",
+    "payload-not-utf8": f"{HS256_HEADER}.{b64(bytes([0xB7, 0xFE]))}.c2ln",
+    "header-not-json": f"{b64(b'not json')}.{b64(b'{}')}.c2ln",
+    "header-a-list": f"{b64(b'[1, 2]')}.{b64(b'{}')}.c2ln",
+    "bad-padding": "a.b.c",
+    "bad-base64": "!!!.???.***",
+    "one-segment": "garbage",
+    "not-ascii": "ünï.cödé.💥",
+}
+
+
+@pytest.mark.parametrize("name", SAID)
+def test_401_says_what_the_client_can_act_on(sample_client: TestClient, name: str) -> None:
+    response = sample_client.get(ME, headers=REFUSED[name]())
+    assert_401(response)
+    said = {SAID[name], MALFORMED} if name == "truncated" else {SAID[name]}
+    assert response.json()["detail"] in said
+
+
+@pytest.mark.parametrize("token", GARBAGE.values(), ids=GARBAGE.keys())
+def test_garbage_tokens_get_a_fixed_sentence_not_the_libraries_words(sample_client: TestClient, token: str) -> None:
+    # As bytes: a header that is not ASCII reaches the server as it was sent (read as latin-1).
+    response = sample_client.get(ME, headers={"Authorization": b"Bearer " + token.encode()})
+    assert_401(response)
+    assert response.json()["detail"] in {MALFORMED, BAD_SIGNATURE}
+    for internal in ("codec", "utf-8", "0xb7", "padding", "segments", "Invalid", "decode", "JSON"):
+        assert internal not in response.text
+
+
+def test_audience_and_issuer_refusals_say_so(
+    api_client: Client, make_config: Callable[..., Config], metrics_db: str
+) -> None:
+    client = api_client(make_config(METRICS_DB=metrics_db, METRICS_JWT_AUDIENCE="rf", METRICS_JWT_ISSUER="https://app"))
+    for claims in (
+        {"aud": "other", "iss": "https://app"},
+        {"aud": "rf", "iss": "https://evil"},
+        {"iss": "https://app"},
+    ):
+        response = client.get(ME, headers=bearer(encode_token(ENGINEER_A, **claims)))
+        assert_401(response)
+        assert response.json() == {"detail": "Malformed token: not issued for this API (audience or issuer)"}
 
 
 def test_accepted_token_and_uppercase_claim(sample_client: TestClient, make_token: Token) -> None:
