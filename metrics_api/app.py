@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from etl.config import Config
 from etl.errors import ConfigError, StoreUnavailable
 from metrics_api.auth import TokenVerifier
+from metrics_api.docs import build_docs_router
 from metrics_api.ops import RunHistory
 from metrics_api.page import build_page_router
 from metrics_api.prometheus import RequestMetrics, RequestMetricsMiddleware, StoreCollector, build_metrics_router
@@ -41,6 +42,10 @@ def create_app(config: Config, *, demo: bool = False) -> FastAPI:
             "(when the data was computed) and the same value in the `X-Data-As-Of` header."
         ),
         version="1",
+        # Declared by metrics_api.docs instead: under the prefix, with Swagger UI's files served here.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     reader = StoreReader(config.metrics_db)
     app.state.reader = reader
@@ -51,6 +56,7 @@ def create_app(config: Config, *, demo: bool = False) -> FastAPI:
     app.include_router(
         build_metrics_router(requests, StoreCollector(reader, RunHistory(config.runs_log))), prefix=config.api_prefix
     )
+    app.include_router(build_docs_router(config.api_prefix, app.title, lambda: app.openapi()), prefix=config.api_prefix)
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware,

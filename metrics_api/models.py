@@ -147,6 +147,12 @@ class HealthResponse(BaseModel):
     store_age_seconds: float | None
     last_run: HealthRun | None
     detail: str | None = None
+    lag_seconds: float | None = Field(
+        default=None, description="Seconds from the served store's as_of to now: how far the data trails the source."
+    )
+    last_incremental_at: datetime | None = Field(
+        default=None, description="When the newest successful incremental refresh finished (null: none recorded)."
+    )
 
 
 class ErrorResponse(BaseModel):

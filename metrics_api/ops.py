@@ -7,6 +7,8 @@ history) and from the served snapshot. Only reads; `jobs` appends to these files
 from __future__ import annotations
 
 import json
+import os
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -84,6 +86,49 @@ class RunHistory(JsonLines):
 
     def runs(self) -> list[dict[str, Any]]:
         return self.records()
+
+
+class LastSuccess:
+    """The newest successful run of one mode in the run history (the last such line).
+
+    The history only grows by appended lines, and an incremental refresh appends one a
+    minute: each call reads only the bytes appended since the last one. Another file at
+    the path, or one that got shorter (rotated, rewritten), is read again from the start.
+    """
+
+    def __init__(self, path: Path, mode: str) -> None:
+        self.path, self.mode = path, mode
+        self._file: int | None = None  # inode of the file read so far
+        self._read = 0  # bytes consumed: up to the end of the last whole line
+        self._run: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def run(self) -> dict[str, Any] | None:
+        with self._lock:
+            try:
+                with self.path.open("rb") as handle:
+                    size = handle.seek(0, 2)
+                    inode = os.fstat(handle.fileno()).st_ino
+                    if inode != self._file or size < self._read:
+                        self._file, self._read, self._run = inode, 0, None
+                    handle.seek(self._read)
+                    data = handle.read(size - self._read)
+            except FileNotFoundError:
+                self._file, self._read, self._run = None, 0, None
+                return None
+            whole = data.rfind(b"\n") + 1  # a torn last line is read again once it is whole
+            for record in _parse(data[:whole]):
+                if record.get("mode") == self.mode and record.get("status") == "success":
+                    self._run = record
+            self._read += whole
+            return self._run
+
+
+def lag_warning_seconds(incremental_seconds: int) -> float:
+    """How far the served data may fall behind before the page warns: three refresh
+    intervals (three hours when incremental refreshes are off and the hourly one is the
+    most frequent)."""
+    return 3.0 * (incremental_seconds if incremental_seconds > 0 else 3600)
 
 
 def public_run(run: dict[str, Any], *, details: bool) -> dict[str, Any]:

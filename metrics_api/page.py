@@ -1,7 +1,8 @@
 """The built-in page at `/`: freshness, run history, data quality and a dashboard preview.
 
 The page is static (HTML, CSS and our own JavaScript drawing SVG, shipped as package data;
-nothing from a CDN, so it works offline). It reads `/health`, `page/ops` and, with a
+nothing from a CDN, so it works offline). It shows how far the data trails the source, and
+warns past three refresh intervals of lag. It reads `/health`, `page/ops` and, with a
 token, `page/choices` and the very analytics endpoints the dashboards call. Tenant data
 only ever comes with a valid token under the API's rules; a run's error message (it may
 name hosts) only with a super admin's token (an operator's, never a tenant's). The token
@@ -23,7 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 from etl.config import Config
 from etl.errors import StoreUnavailable
 from metrics_api.auth import TokenVerifier, caller
-from metrics_api.ops import JsonLines, RunHistory, public_run, stale_after_seconds
+from metrics_api.ops import JsonLines, RunHistory, lag_warning_seconds, public_run, stale_after_seconds
 from metrics_api.reader import StoreReader
 from metrics_api.snapshot import Snapshot, User
 
@@ -60,8 +61,9 @@ def build_page_router(config: Config, reader: StoreReader, verifier: TokenVerifi
     stale_after = stale_after_seconds(
         config.hourly_cron, config.nightly_cron, config.misfire_grace_seconds, now=datetime.now(UTC)
     )
+    lag_warning = lag_warning_seconds(config.incremental_seconds)
 
-    @router.get("/")
+    @router.api_route("/", methods=["GET", "HEAD"])  # HEAD: uptime checks and link checkers ask so
     def page() -> HTMLResponse:
         return HTMLResponse(index, headers=SECURITY_HEADERS)
 
@@ -87,6 +89,8 @@ def build_page_router(config: Config, reader: StoreReader, verifier: TokenVerifi
                 "hourly_cron": config.hourly_cron,
                 "nightly_cron": config.nightly_cron,
                 "stale_after_seconds": stale_after,
+                "incremental_seconds": config.incremental_seconds,
+                "lag_warning_seconds": lag_warning,
             },
             "details": details,
             # /health's own fields may be fewer; the page falls back to these.
@@ -147,11 +151,13 @@ def _stored_runs(snap: Snapshot) -> list[dict[str, Any]]:
 def _store_facts(snap: Snapshot | None) -> dict[str, Any] | None:
     if snap is None:
         return None
-    age = (datetime.now(UTC) - snap.built_at).total_seconds() if snap.built_at is not None else None
+    now = datetime.now(UTC)
+    age = (now - snap.built_at).total_seconds() if snap.built_at is not None else None
     return {
         "as_of": snap.as_of.isoformat(),
         "built_at": snap.built_at.isoformat() if snap.built_at is not None else None,
         "age_seconds": round(age, 3) if age is not None else None,
+        "lag_seconds": round((now - snap.as_of).total_seconds(), 3),
         "mode": snap.meta.get("mode"),
     }
 

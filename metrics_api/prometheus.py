@@ -139,6 +139,16 @@ class StoreCollector(Collector):
         yield success
         yield as_of
 
+        # Its own name (also in the family above, as mode="incremental"): the one alert rule
+        # on incremental freshness needs no label matching, and no sample means none ran.
+        incremental = GaugeMetricFamily(
+            "flowmetrics_last_incremental_timestamp_seconds",
+            "When the last successful incremental refresh finished (Unix time); absent when none did.",
+        )
+        if (finished := timestamp(newest.get("incremental", {}).get("finished_at"))) is not None:
+            incremental.add_metric([], finished)
+        yield incremental
+
         finished_runs = [r for r in runs if r.get("status") in ("success", "failed")]
         last = finished_runs[-1] if finished_runs else None
         seconds = GaugeMetricFamily(
@@ -182,18 +192,25 @@ class StoreCollector(Collector):
         up = GaugeMetricFamily("flowmetrics_store_up", "1 while a store is being served, else 0.")
         age = GaugeMetricFamily("flowmetrics_store_age_seconds", "Seconds since the served store was built.")
         as_of = GaugeMetricFamily("flowmetrics_store_as_of_timestamp_seconds", "as_of of the served store (Unix time).")
+        lag = GaugeMetricFamily(
+            "flowmetrics_store_lag_seconds",
+            "Seconds from the served store's as_of to now (how far it trails the source).",
+        )
         try:
             snap = self.reader.snapshot()
         except StoreUnavailable:
             up.add_metric([], 0.0)
         else:
+            now = datetime.now(UTC)
             up.add_metric([], 1.0)
             as_of.add_metric([], snap.as_of.timestamp())
+            lag.add_metric([], (now - snap.as_of).total_seconds())
             if snap.built_at is not None:
-                age.add_metric([], (datetime.now(UTC) - snap.built_at).total_seconds())
+                age.add_metric([], (now - snap.built_at).total_seconds())
         yield up
         yield age
         yield as_of
+        yield lag
 
 
 def exposition(requests: RequestMetrics, store: StoreCollector) -> bytes:

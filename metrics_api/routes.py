@@ -5,7 +5,7 @@ before a bad parameter is a 422), takes one snapshot, authorises the caller from
 snapshot, then answers with cached bytes or builds them with a few lookups in a worker
 thread. The event loop never waits on DuckDB: cache hits are answered on it directly,
 store reads and store opening run in the thread pool. Must not read PostgreSQL, the
-environment or the clock (except health's age).
+environment or the clock (except health's age and lag).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from metrics_api.models import (
     PersonalAnalyticsResponse,
     TeamAnalyticsResponse,
 )
+from metrics_api.ops import LastSuccess, timestamp
 from metrics_api.reader import StoreReader
 from metrics_api.snapshot import Snapshot
 
@@ -124,9 +125,15 @@ def _health_run(run: dict[str, Any] | None) -> HealthRun | None:
         return None
 
 
+def _finished_at(run: dict[str, Any] | None) -> datetime | None:
+    stamp = timestamp(run.get("finished_at")) if run is not None else None
+    return datetime.fromtimestamp(stamp, UTC) if stamp is not None else None
+
+
 def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -> APIRouter:
     router = APIRouter()
     reader.warm = _rebuild  # a new version is warmed with these bodies before it serves
+    last_incremental = LastSuccess(config.runs_log, "incremental")
 
     async def bearer_user(request: Request) -> str:
         # async: verified on the event loop (a cached token costs a dict lookup).
@@ -203,7 +210,8 @@ def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -
         tags=["ops"],
     )
     def health() -> JSONResponse:
-        """Store freshness and the last refresh run. No auth, so it names no path, host or error text."""
+        """Store freshness (age, lag behind the source, last incremental refresh) and the last
+        refresh run. No auth, so it names no path, host or error text."""
         try:
             snap = reader.snapshot()
         except StoreUnavailable:
@@ -216,9 +224,11 @@ def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -
                 store_age_seconds=None,
                 last_run=_health_run(_last_run(config.runs_log, None)),
                 detail=HEALTH_DETAIL[state],
+                last_incremental_at=_finished_at(last_incremental.run()),
             )
             return JSONResponse(unavailable.model_dump(mode="json"), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
-        age = (datetime.now(UTC) - snap.built_at).total_seconds() if snap.built_at is not None else None
+        now = datetime.now(UTC)
+        age = (now - snap.built_at).total_seconds() if snap.built_at is not None else None
         problem = reader.problem()  # the newest version would not open: an older one is served
         body = HealthResponse(
             status="degraded" if problem else "ok",
@@ -228,6 +238,8 @@ def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -
             store_age_seconds=round(age, 3) if age is not None else None,
             last_run=_health_run(_last_run(config.runs_log, snap)),
             detail=HEALTH_DETAIL["degraded"] if problem else None,
+            lag_seconds=round((now - snap.as_of).total_seconds(), 3),
+            last_incremental_at=_finished_at(last_incremental.run()),
         )
         return JSONResponse(body.model_dump(mode="json"), headers=snap.headers)
 

@@ -95,6 +95,17 @@
     } else if (status !== "ok") {
       warning.textContent = `Store status: ${status}` + (health.detail ? ` (${health.detail})` : "");
     }
+    // Lag: how far the data trails the source (now - as_of); past three refresh intervals, say so.
+    const interval = (ops.schedule || {}).incremental_seconds;
+    const lagLimit = (ops.schedule || {}).lag_warning_seconds;
+    const lag = health.lag_seconds ?? store.lag_seconds;
+    const lagging = typeof lag === "number" && typeof lagLimit === "number" && lag > lagLimit;
+    const lagWarning = $("lag-warning");
+    lagWarning.hidden = !lagging;
+    lagWarning.textContent = !lagging ? "" : `The data trails the source by ${fmt.age(lag)}, more than ${fmt.age(lagLimit)}: `
+      + (interval ? `three incremental refreshes (every ${fmt.age(interval)}) should have run by now. `
+        : "incremental refreshes are off, and three hourly ones should have run by now. ")
+      + "Check the runs below and `flowmetrics status`.";
     const last = health.last_run || (ops.runs || [])[0] || {};
     const facts = [
       ["status", status, "status"],
@@ -102,6 +113,8 @@
       ["built_at", fmt.time(health.built_at ?? store.built_at), "built_at"],
       ["age", fmt.age(age), "age"],
       ["allowed age", fmt.age(staleAfter), "stale_after"],
+      ["lag", fmt.age(lag), "lag"],
+      ["last incremental", interval === 0 && !health.last_incremental_at ? "off" : fmt.time(health.last_incremental_at), "last_incremental"],
       ["last run", last.status ? `${last.status}${last.failed_step ? " in " + last.failed_step : ""}` : "–", "last_run"],
     ];
     fill($("fresh"), ...facts.flatMap(([k, v, key]) => [el("dt", { text: k }), el("dd", { "data-key": key, text: v })]));

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from fastapi.testclient import TestClient
 from etl.config import Config
 from etl.errors import ConfigError, RefreshFailed
 from etl.publish import PublishResult
-from jobs.history import read_runs
+from jobs.history import RunRecord, append_run, read_runs
 from jobs.refresh import run_refresh
 from jobs.status import render_status
 from metrics_api.app import create_app
@@ -46,7 +47,54 @@ def test_api_prefix(api_client: Client, make_config: MakeConfig, sample_store: P
     assert client.get("/api/v1/health").json()["status"] == "ok"
     assert client.get("/api/v1/_ping").json() == {"status": "ok"}
     assert client.get("/health").status_code == 404
-    assert "/api/v1/analytics/team" in client.get("/openapi.json").json()["paths"]
+    assert "/api/v1/analytics/team" in client.get("/api/v1/openapi.json").json()["paths"]
+
+
+def test_docs_and_openapi_take_the_prefix(
+    api_client: Client, make_config: MakeConfig, sample_store: PublishResult
+) -> None:
+    client = api_client(make_config(METRICS_DB=sample_db(sample_store), METRICS_API_PREFIX="/api/v1"))
+    schema = client.get("/api/v1/openapi.json")
+    assert schema.status_code == 200 and "/api/v1/analytics/me" in schema.json()["paths"]
+    docs = client.get("/api/v1/docs")
+    assert docs.status_code == 200
+    assert "url: '/api/v1/openapi.json'" in docs.text
+    urls = asset_urls(docs.text)
+    assert len(urls) == 4 and all(url.startswith("/api/v1/") for url in urls)
+    assert all(client.get(url).status_code == 200 for url in urls)
+    for path in ["/docs", "/openapi.json", "/redoc", "/api/v1/redoc"]:
+        assert client.get(path).status_code == 404, path
+
+
+def asset_urls(page: str) -> list[str]:
+    """Every URL a page loads or links: src and href attributes, and Swagger UI's `url:` option."""
+    return re.findall(r'(?:src|href)="([^"]*)"', page) + re.findall(r"\burl: '([^']*)'", page)
+
+
+def test_docs_load_nothing_from_another_host(sample_client: TestClient) -> None:
+    docs = sample_client.get("/docs")
+    assert docs.status_code == 200 and "SwaggerUIBundle(" in docs.text
+    assert "http://" not in docs.text and "https://" not in docs.text
+    assert '"validatorUrl": null' in docs.text  # no badge fetched from validator.swagger.io
+    urls = asset_urls(docs.text)
+    assert {url.rsplit("/", 1)[-1] for url in urls} == {
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "favicon-32x32.png",
+        "openapi.json",
+    }
+    kinds = {".css": "text/css", ".js": "text/javascript", ".png": "image/png", ".json": "application/json"}
+    for url in urls:
+        assert url.startswith("/") and not url.startswith("//"), url  # this server, not another host
+        response = sample_client.get(url)
+        assert response.status_code == 200, url
+        assert response.headers["content-type"].startswith(kinds[Path(url).suffix]), url
+        assert len(response.content) > 100, url
+    # Swagger UI 5 renders the OpenAPI 3.1 document FastAPI writes (Swagger UI 4 does not).
+    assert b"SwaggerUIBundle" in sample_client.get("/docs/assets/swagger-ui-bundle.js").content
+    assert sample_client.get("/openapi.json").json()["openapi"].startswith("3.1")
+    assert sample_client.get("/docs/assets/index.html").status_code == 404  # only the files the page loads
+    assert sample_client.get("/docs/assets/..%2F__init__.py").status_code == 404
 
 
 def test_cors_for_configured_origins(api_client: Client, make_config: MakeConfig, sample_store: PublishResult) -> None:
@@ -148,6 +196,72 @@ def test_health_last_run_prefers_the_run_history(api_client: Client, make_config
         **{key: None for key in ("trigger", "as_of", "finished_at")},
         **{key: failed[key] for key in ("run_id", "mode", "status", "failed_step", "started_at")},
     }
+
+
+HEALTH_KEYS = ["status", "store_version", "as_of", "built_at", "store_age_seconds", "last_run", "detail"]
+"""/health's keys before lag_seconds and last_incremental_at were added: kept, in this order."""
+
+
+def incremental_run(status: str, finished_at: datetime, mode: str = "incremental") -> RunRecord:
+    run = RunRecord(mode=mode, trigger="schedule", as_of=finished_at - timedelta(seconds=2), status=status)
+    run.started_at, run.finished_at = finished_at - timedelta(seconds=2), finished_at
+    return run
+
+
+def test_health_says_how_far_the_data_trails_and_when_incremental_last_ran(
+    api_client: Client, make_config: MakeConfig, store_path: Path
+) -> None:
+    config = make_config()
+    publish_store(store_path, sample_rows(), as_of=AS_OF)
+    client = api_client(config)
+    before = (datetime.now(UTC) - AS_OF).total_seconds()
+    body = client.get("/health").json()
+    after = (datetime.now(UTC) - AS_OF).total_seconds()
+    assert list(body) == [*HEALTH_KEYS, "lag_seconds", "last_incremental_at"]
+    assert isinstance(body["lag_seconds"], float) and before - 0.001 <= body["lag_seconds"] <= after + 0.001
+    assert body["last_incremental_at"] is None  # no run history yet
+
+    first = datetime(2026, 12, 3, 12, 0, 5, 250000, tzinfo=UTC)
+    for run in [
+        incremental_run("success", first - timedelta(minutes=1)),
+        incremental_run("success", first),
+        incremental_run("failed", first + timedelta(minutes=1)),  # failed: does not count
+        incremental_run("success", first + timedelta(minutes=2), mode="hourly"),  # another mode
+        incremental_run("skipped", first + timedelta(minutes=3)),
+    ]:
+        append_run(config.runs_log, run)
+    body = client.get("/health").json()
+    assert datetime.fromisoformat(body["last_incremental_at"]) == first
+    assert body["last_run"]["status"] == "skipped"  # last_run unchanged: the newest line, whatever it is
+
+    # Read again as the history grows, a torn line (a writer mid-append) skipped until it is whole.
+    later = first + timedelta(minutes=4)
+    line = incremental_run("success", later).to_json() + "\n"
+    with config.runs_log.open("a") as handle:
+        handle.write(line[:40])
+        handle.flush()
+        assert datetime.fromisoformat(client.get("/health").json()["last_incremental_at"]) == first
+        handle.write(line[40:])
+    assert datetime.fromisoformat(client.get("/health").json()["last_incremental_at"]) == later
+
+    config.runs_log.unlink()  # a new history (rotated away): nothing recorded any more
+    assert client.get("/health").json()["last_incremental_at"] is None
+    append_run(config.runs_log, incremental_run("success", first))
+    assert datetime.fromisoformat(client.get("/health").json()["last_incremental_at"]) == first
+
+
+def test_health_without_a_store_still_names_the_last_incremental_run(
+    api_client: Client, make_config: MakeConfig
+) -> None:
+    config = make_config()
+    finished = datetime(2026, 12, 3, 12, 0, 5, tzinfo=UTC)
+    append_run(config.runs_log, incremental_run("success", finished))
+    response = api_client(config).get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert list(body) == [*HEALTH_KEYS, "lag_seconds", "last_incremental_at"]
+    assert body["lag_seconds"] is None
+    assert datetime.fromisoformat(body["last_incremental_at"]) == finished
 
 
 def test_health_names_the_store(sample_client: TestClient, sample_store: PublishResult) -> None:

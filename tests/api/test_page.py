@@ -63,6 +63,33 @@ def test_page_and_its_files_are_served_with_a_strict_policy(sample_client: TestC
     assert sample_client.get("/page/secrets.txt").status_code == 404
 
 
+def test_head_on_the_page(api_client: Client, make_config: Callable[..., Config], store_path: Path) -> None:
+    publish_store(store_path, sample_rows(), as_of=AS_OF)
+    client = api_client(make_config())
+    head, get = client.head("/"), client.get("/")
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert head.headers["content-length"] == str(len(get.content))
+    prefixed = api_client(make_config(METRICS_API_PREFIX="/api/v1"))
+    assert prefixed.head("/api/v1/").status_code == 200
+
+
+@pytest.mark.parametrize(("interval", "warn_after"), [("60", 180), ("300", 900), ("0", 10800)])
+def test_ops_tells_the_page_when_the_lag_is_too_much(
+    api_client: Client, make_config: Callable[..., Config], store_path: Path, interval: str, warn_after: int
+) -> None:
+    publish_store(store_path, sample_rows(), as_of=AS_OF)
+    client = api_client(make_config(METRICS_INCREMENTAL_SECONDS=interval))
+    body = client.get("/page/ops").json()
+    assert body["schedule"]["incremental_seconds"] == int(interval)
+    assert body["schedule"]["lag_warning_seconds"] == warn_after
+    assert body["store"]["lag_seconds"] > 86400  # the sample store's as_of is long past
+    page = client.get("/").text
+    assert '<p id="lag-warning" class="warning" hidden></p>' in page
+    script = client.get("/page/page.js").text
+    assert all(key in script for key in ("lag_seconds", "lag_warning_seconds", "last_incremental_at"))
+
+
 def test_page_under_the_api_prefix(api_client: Client, make_config: Callable[..., Config], store_path: Path) -> None:
     publish_store(store_path, sample_rows(), as_of=AS_OF)
     client = api_client(make_config(METRICS_API_PREFIX="/api/v1"))

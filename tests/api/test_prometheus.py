@@ -108,3 +108,72 @@ def test_metrics_without_a_store(api_client: Client, make_config: Callable[..., 
     samples = scrape(client, "/api/v1/metrics")
     assert samples[("flowmetrics_store_up", ())] == 0
     assert ("flowmetrics_store_age_seconds", ()) not in samples
+
+
+def test_docs_and_every_other_route_get_their_own_label(
+    api_client: Client, make_config: Callable[..., Config], store_path: Path
+) -> None:
+    publish_store(store_path, sample_rows(), as_of=AS_OF)
+    client = api_client(make_config(METRICS_API_PREFIX="/api/v1"))
+    # path asked -> its route's template (as declared: without the prefix every path shares)
+    asked = {
+        "/api/v1/docs": "/docs",
+        "/api/v1/openapi.json": "/openapi.json",
+        "/api/v1/docs/assets/swagger-ui.css": "/docs/assets/{name}",
+        "/api/v1/": "/",
+        "/api/v1/page/ops": "/page/ops",
+        "/api/v1/_ping": "/_ping",
+    }
+    for path in asked:
+        assert client.get(path).status_code == 200, path
+    assert client.head("/api/v1/").status_code == 200
+    for path in ["/docs", "/openapi.json", "/api/v1/nowhere"]:  # no route: the only unmatched ones
+        assert client.get(path).status_code == 404
+    samples = scrape(client, "/api/v1/metrics")
+    requests = {
+        (dict(key)["route"], dict(key)["method"], dict(key)["status"]): value
+        for (name, key), value in samples.items()
+        if name == "flowmetrics_http_requests_total"
+    }
+    assert requests == {
+        **{(route, "GET", "200"): 1 for route in asked.values()},
+        ("/", "HEAD", "200"): 1,
+        ("unmatched", "GET", "404"): 3,
+    }
+
+
+def test_store_lag_and_last_incremental(
+    api_client: Client, make_config: Callable[..., Config], store_path: Path
+) -> None:
+    publish_store(store_path, sample_rows(), as_of=AS_OF)
+    config = make_config()
+    client = api_client(config)
+    before = (datetime.now(UTC) - AS_OF).total_seconds()
+    samples = scrape(client)
+    after = (datetime.now(UTC) - AS_OF).total_seconds()
+    assert before <= samples[("flowmetrics_store_lag_seconds", ())] <= after
+    assert ("flowmetrics_last_incremental_timestamp_seconds", ()) not in samples  # none ran yet
+
+    ok = record("incremental", "success", AS_OF + timedelta(minutes=1))
+    for run in [
+        record("incremental", "success", AS_OF),
+        ok,
+        record("incremental", "failed", AS_OF + timedelta(minutes=2)),
+        record("hourly", "success", AS_OF + timedelta(minutes=3)),
+    ]:
+        append_run(config.runs_log, run)
+    assert ok.finished_at is not None
+    samples = scrape(client)
+    assert samples[("flowmetrics_last_incremental_timestamp_seconds", ())] == ok.finished_at.timestamp()
+    assert samples[("flowmetrics_last_success_timestamp_seconds", labels(mode="incremental"))] == (
+        ok.finished_at.timestamp()
+    )
+    # The same moment /health names.
+    health = client.get("/health").json()
+    assert datetime.fromisoformat(health["last_incremental_at"]).timestamp() == ok.finished_at.timestamp()
+
+
+def test_no_lag_without_a_store(api_client: Client, make_config: Callable[..., Config]) -> None:
+    samples = scrape(api_client(make_config()))
+    assert samples[("flowmetrics_store_up", ())] == 0
+    assert ("flowmetrics_store_lag_seconds", ()) not in samples
