@@ -10,6 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from apscheduler.triggers.cron import CronTrigger
+from dotenv import dotenv_values
+
+from etl.database import redact
 from etl.errors import ConfigError
 
 PERIODS: dict[str, int] = {"7d": 7, "30d": 30, "90d": 90}
@@ -27,24 +31,21 @@ DEFAULT_STORAGE_VERSION = "v1.0.0"
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
+    """The settings in a `.env` file (python-dotenv's syntax); none when there is no file."""
     if not path.is_file():
-        return values
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
-    return values
+        return {}
+    return {key: value for key, value in dotenv_values(path).items() if value is not None}
 
 
 def _cron(name: str, value: str) -> str:
-    if len(value.split()) != 5:
+    """A 5-field crontab expression that APScheduler accepts (minute hour day month weekday, UTC)."""
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
         raise ConfigError(
-            f"{name}={value!r} is not a 5-field cron expression; "
+            f"{name}={value!r} is not a valid cron expression ({exc}); "
             "use e.g. '5 * * * *' (minute hour day month weekday, UTC)"
-        )
+        ) from None
     return value
 
 
@@ -140,7 +141,7 @@ class Config:
         database_url = get("DATABASE_URL")
         if database_url is not None and not database_url.startswith(("postgresql://", "postgres://", "postgresql+")):
             raise ConfigError(
-                f"DATABASE_URL={_mask_password(database_url)!r} is not a PostgreSQL URL; "
+                f"DATABASE_URL={redact(database_url)!r} is not a PostgreSQL URL; "
                 "use postgresql://user:password@host:5432/dbname"
             )
         prefix = (get("METRICS_API_PREFIX") or "").rstrip("/")
@@ -180,12 +181,3 @@ def _storage_version(raw: str | None) -> str:
             f"use one of {', '.join(STORAGE_VERSIONS)} (default {DEFAULT_STORAGE_VERSION}: any DuckDB >= 1.0 opens it)"
         )
     return value
-
-
-def _mask_password(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in credentials else url

@@ -5,9 +5,11 @@ Translates driver errors into SourceError once, here. Never computes metrics.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from etl.errors import SourceError
 
@@ -34,12 +36,13 @@ def libpq_url(url: str) -> str:
 
 
 def redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
-        parts = parts._replace(netloc=netloc)
-    query = [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query)]
-    return urlunsplit(parts._replace(query=urlencode(query, safe="/")))
+    """The URL with its password masked (in the authority or as a query parameter), for messages."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url.split("@", 1)[-1] if "@" in url else url  # unparseable: drop any credentials
+    query = {key: ("***" if key == "password" else value) for key, value in parsed.query.items()}
+    return parsed.set(query=query).render_as_string(hide_password=True)
 
 
 def translate(exc: BaseException, url: str) -> SourceError:

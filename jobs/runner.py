@@ -26,6 +26,7 @@ import polars as pl
 
 from etl.changes import DriftCheck, IncrementalReads, Unvouched, detect, dirty_days, vouched_watermark
 from etl.config import PERIODS, Config
+from etl.contract import check_source
 from etl.errors import FlowmetricsError, StoreUnavailable
 from etl.extract import ExtractStats, Snapshot, Source
 from etl.previous import PreviousStore, StoreDamaged
@@ -184,9 +185,10 @@ def execute(
     with ExitStack() as stack:
         with stage("connect"):
             source = stack.enter_context(Source(url, progress=say))
-            snapshot = source.begin_snapshot()
         stats.append(source.stats)
         with stage("extract"):
+            check_source(url)
+            snapshot = source.begin_snapshot()
             users, trees = source.users(), source.trees()
         when = as_of or snapshot.taken_at
         backfill = _check_as_of(config, when, explicit=as_of is not None)
@@ -212,12 +214,15 @@ def execute(
         checked = DriftCheck(source, start.held) if start.held is not None and mode != "incremental" else None
         reader: Any = start.held if mode == "incremental" and start.held is not None else (checked or source)
         window = stack.enter_context(Reads(reader, plan.window.reads(), ahead=plan.window.ahead, name="read-window"))
+        # An incremental keeps every day that did not change (the lookback's too) and writes
+        # the changed ones; hourly and nightly write the whole lookback again.
+        incremental = mode == "incremental" and not plan.full
         with stage("publish"):
             build = stack.enter_context(
                 StoreBuild(
                     config.metrics_db,
-                    history_before=None if plan.full else plan.since.date(),
-                    rebuilt_days=older,
+                    history_before=None if plan.full else (date.max if incremental else plan.since.date()),
+                    rebuilt_days=sorted(start.dirty) if incremental else older,
                     progress=say,
                     storage_version=config.storage_version,
                 )

@@ -107,7 +107,7 @@ def test_hourly_refresh_picks_up_late_data(fresh_db: str, store_path: Path) -> N
     check(fresh_db, config, later)
 
 
-def test_an_hourly_refresh_over_an_older_schema_runs_as_nightly(fresh_db: str, store_path: Path) -> None:
+def test_an_hourly_refresh_over_an_older_schema_recomputes_everything(fresh_db: str, store_path: Path) -> None:
     seed(fresh_db, sessions=300, accounts=2, days=120, seed=5, now=SEED_ANCHOR)
     config = make_config(store_path)
     run_refresh(config, fresh_db, mode="nightly", as_of=AS_OF)
@@ -115,5 +115,6 @@ def test_an_hourly_refresh_over_an_older_schema_runs_as_nightly(fresh_db: str, s
     con.execute("UPDATE store_meta SET value = 'older' WHERE key = 'schema_version'")
     con.close()
     record = run_refresh(config, fresh_db, mode="hourly", as_of=AS_OF)
-    assert record.mode == "nightly"
+    assert record.mode == "hourly"
+    assert record.fallback is not None and "schema version older" in record.fallback
     check(fresh_db, config, AS_OF)

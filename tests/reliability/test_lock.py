@@ -55,7 +55,7 @@ def test_second_refresh_is_refused_and_recorded_as_skipped(
 
     runs = read_runs(config.runs_log)
     assert [(r.status, r.trigger) for r in runs] == [("skipped", "schedule"), ("skipped", "schedule")]
-    assert runs[1].as_of == slot
+    assert runs[1].scheduled_for == slot
     assert all(f"pid {holder.pid}" in (r.error or "") for r in runs)
     assert not claims_dir(config.metrics_db).exists() or not any(claims_dir(config.metrics_db).iterdir())
     assert not store_path.exists(), "nothing may be published while another refresh holds the lock"
