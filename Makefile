@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install flowmetrics with its dev tools
 
-lint: $(STAMP) ## ruff and mypy (strict) on the packages
+lint: $(STAMP) ## ruff (lint and format check), mypy (strict) and the import boundaries
 	$(BIN)/ruff check etl metrics_api jobs synthetic tests bench tools
+	$(BIN)/ruff format --check etl metrics_api jobs synthetic tests bench tools
 	$(BIN)/mypy
 	$(BIN)/python tools/check_imports.py
 
@@ -40,8 +41,14 @@ bench: $(STAMP) ## this tree vs commit OLD= (default HEAD~1; none: skip) at 1M a
 soak: $(STAMP) ## 50 clients for 60 s across 10 publishes and SIGKILLed refreshes; prints the figures
 	$(BIN)/python -m bench.soak
 
-demo: $(STAMP) ## embedded PostgreSQL, synthetic data, nightly refresh, API on 127.0.0.1:8000
-	$(BIN)/flowmetrics demo
+# `make demo HOST=0.0.0.0 PORT=8001`. HOST is taken from the command line only: some shells
+# export HOST as the machine's name.
+ifneq ($(origin HOST),command line)
+HOST := 127.0.0.1
+endif
+PORT ?= 8000
+demo: $(STAMP) ## embedded PostgreSQL, synthetic data, nightly refresh, API on HOST:PORT (127.0.0.1:8000)
+	$(BIN)/flowmetrics demo --host $(HOST) --port $(PORT)
 
 clean: ## stop the demo PostgreSQL and delete data/ and caches
 	-@[ -f data/postgres/postmaster.pid ] && $(BIN)/python -c "from pathlib import Path; from synthetic.embedded import stop_embedded; stop_embedded(Path('data/postgres'))"

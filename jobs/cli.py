@@ -1,42 +1,106 @@
 """The `flowmetrics` command line: refresh, schedule, serve, seed, status, sql, export, demo.
 
-Every expected failure prints one line (`error: ...`) and exits 1; nothing here computes
-metrics or touches the store except through etl and metrics_api.
+Every expected failure prints one line (`error: ...`) and exits 1, a bad argument too (exit
+2); nothing here computes metrics or touches the store except through etl and metrics_api.
+Only `demo` starts the embedded PostgreSQL: `refresh`, `seed` and `schedule` need DATABASE_URL.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import inspect
 import logging
+import math
 import os
 import sys
 import tempfile
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from typing import Any, NoReturn
 
 from etl import database
 from etl.config import Config
-from etl.errors import ConfigError, FlowmetricsError, StoreUnavailable
-from jobs.logs import configure_logging
-from jobs.progress import Parser, Progress, refresh_event, seed_event
+from etl.errors import ConfigError, FlowmetricsError
+from jobs.logs import configure_logging, without_run_outcome
+from jobs.progress import Parser, Progress, refresh_event, report_refresh, seed_event
 from synthetic import SEED_STAGES
-from synthetic.embedded import source_url
 
 log = logging.getLogger("flowmetrics.cli")
 
 DEMO_SECRET = "flowmetrics-demo-secret-not-for-production"
 
+AS_OF_SLACK = timedelta(minutes=5)
+"""How far in the future --as-of may be (clock skew between hosts); a backfill's is in the past."""
 
-def parse_as_of(text: str | None) -> datetime | None:
-    """ISO-8601; a time without an offset is taken as UTC."""
-    if text is None:
-        return None
+
+class QueryError(FlowmetricsError):
+    """A `flowmetrics sql` query was refused or failed."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose errors are one line, `error: ...`, like every other failure (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        text = " ".join(message.split())
+        self.exit(2, f"error: {text} (see `{self.prog} --help`)\n")
+
+
+def as_of_time(text: str) -> datetime:
+    """--as-of: ISO-8601; a time without an offset is UTC; at most AS_OF_SLACK ahead of now."""
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"--as-of {text!r} is not an ISO-8601 time; use e.g. 2026-11-01T00:00:00Z") from None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 time; use e.g. 2026-11-01T00:00:00Z") from None
+    value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    ahead = value - datetime.now(timezone.utc)
+    if ahead > AS_OF_SLACK:
+        raise argparse.ArgumentTypeError(
+            f"{text} is {_duration(ahead)} in the future; give a time no later than now "
+            f"(at most {AS_OF_SLACK.seconds // 60} minutes ahead), or leave it out for now"
+        )
+    return value
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} minutes"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f} hours"
+    return f"{seconds / 86400:.0f} days"
+
+
+def seconds_to_wait(text: str) -> float:
+    """--wait: seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds; use e.g. 60") from None
+    if math.isnan(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a time to wait; use 0 (fail at once) or more seconds")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A count of 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; use e.g. 10") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is too small; use 1 or more")
+    return value
+
+
+def app_source(config: Config) -> str:
+    """DATABASE_URL: the app's PostgreSQL. Never the embedded one, which is the demo's and the tests'."""
+    if config.database_url is None:
+        raise ConfigError(
+            "DATABASE_URL is not set: set it to the app's PostgreSQL (postgresql://user:password@host:5432/db), "
+            "or run `flowmetrics demo` for a private PostgreSQL with synthetic data"
+        )
+    return config.database_url
 
 
 def progress(
@@ -46,24 +110,32 @@ def progress(
     *,
     stages: Sequence[str] = (),
     totals: dict[str, int] | None = None,
+    stage_lines: bool = True,
 ) -> Progress:
     """A bar on a terminal; one line per stage in a pipe, with JSON logs or with --quiet."""
     interactive = sys.stderr.isatty() and not args.quiet and not args.json_logs_on
-    return Progress(title, parse, stages=stages, totals=totals, interactive=interactive)
+    return Progress(title, parse, stages=stages, totals=totals, interactive=interactive, stage_lines=stage_lines)
 
 
 def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
     from jobs.refresh import run_refresh
 
-    as_of = parse_as_of(args.as_of)
-    url = source_url(config)
-    with progress(args, "refresh", refresh_event, stages=("extract", "publish")) as bar:
-        record = run_refresh(config, url, mode=args.mode, as_of=as_of, wait_seconds=args.wait, progress=bar)
+    url = app_source(config)
+    options: dict[str, Any] = {}
+    if "full" in inspect.signature(run_refresh).parameters:
+        options["full"] = args.full
+    # The stages are said once, from the run record; the refresh's own "done"/"failed" line is
+    # left out, since the summary below (or main's `error:` line) says it.
+    with without_run_outcome():
+        with progress(args, "refresh", refresh_event, stages=("extract", "publish"), stage_lines=False) as bar:
+            record = run_refresh(
+                config, url, mode=args.mode, as_of=args.as_of, wait_seconds=args.wait, progress=bar, **options
+            )
+        report_refresh(bar, record)
+    seconds = sum(s or 0.0 for s in (record.extract_seconds, record.transform_seconds, record.publish_seconds))
     print(
-        f"refresh {record.mode} ok: as_of {record.as_of.isoformat()}, "
-        f"extract {record.extract_rows} rows / {record.extract_seconds:.1f} s, "
-        f"transform {record.transform_rows} rows / {record.transform_seconds:.1f} s, "
-        f"publish {record.publish_rows} rows / {record.publish_seconds:.1f} s -> {config.metrics_db}"
+        f"refresh {record.mode} ok: as_of {record.as_of.isoformat()}, {record.publish_rows or 0:,} rows "
+        f"published in {seconds:.1f} s (extract + transform + publish) -> {config.metrics_db}"
     )
     return 0
 
@@ -71,7 +143,7 @@ def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
 def cmd_schedule(config: Config, args: argparse.Namespace) -> int:
     from jobs.schedule import run_schedule
 
-    run_schedule(config, source_url(config))
+    run_schedule(config, app_source(config))
     return 0
 
 
@@ -113,7 +185,7 @@ def cmd_seed(config: Config, args: argparse.Namespace) -> int:
 
     if args.sessions < 0 or args.accounts < 1 or args.days < 1:
         raise ConfigError("seed needs --sessions >= 0, --accounts >= 1 and --days >= 1")
-    url = source_url(config, create=True)
+    url = app_source(config)
     with progress(args, "seed", seed_event, stages=SEED_STAGES, totals={"sessions": args.sessions}) as bar:
         report = seed(
             url,
@@ -147,16 +219,32 @@ def cmd_sql(config: Config, args: argparse.Namespace) -> int:
 
     path, con = open_store(config.metrics_db)
     try:
+        # The store and nothing else: no file, database or extension outside it, and no
+        # setting the query could turn back.
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
         relation = con.sql(args.query)
         if relation is None:
             return 0
         relation.show(max_rows=args.max_rows, max_width=200)
     except duckdb.Error as exc:
-        message = str(exc).splitlines()[0]
-        raise StoreUnavailable(f"query failed on {path.name} (the store is read-only): {message}") from exc
+        raise QueryError(_query_failure(exc, path.name)) from exc
     finally:
         con.close()
     return 0
+
+
+def _query_failure(exc: Exception, store: str) -> str:
+    import duckdb
+
+    message = " ".join(str(exc).split("\n")[0].split())
+    if isinstance(exc, duckdb.PermissionException):
+        return f"query refused: `flowmetrics sql` reads only the store {store}, no files or extensions: {message}"
+    if "read-only mode" in message:
+        return f"query refused: the store {store} is read-only: {message}"
+    if "configuration has been locked" in message:
+        return f"query refused: `flowmetrics sql` does not change settings: {message}"
+    return f"query failed on {store}: {message}"
 
 
 def cmd_export(config: Config, args: argparse.Namespace) -> int:
@@ -180,7 +268,7 @@ def cmd_demo(config: Config, args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="flowmetrics", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="flowmetrics", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--json-logs", action="store_true", help="one JSON object per log line (or METRICS_JSON_LOGS=1)"
     )
@@ -191,14 +279,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("refresh", help="extract, transform and publish a new store")
     p.add_argument(
         "--mode",
-        choices=("hourly", "nightly"),
+        choices=("incremental", "hourly", "nightly"),
         default="hourly",
-        help="hourly: window rollups from the last 90 days; nightly: all history too",
+        help="incremental: only what changed since the last refresh; hourly (default): window rollups "
+        "from the last 90 days; nightly: all history too",
     )
-    p.add_argument("--as-of", help="reference time (ISO-8601, default now; no offset means UTC)")
+    p.add_argument(
+        "--full", action="store_true", help="with --mode nightly: rebuild all history instead of the changed days"
+    )
+    p.add_argument(
+        "--as-of",
+        type=as_of_time,
+        help="reference time (ISO-8601, default now; no offset means UTC; a past time backfills)",
+    )
     p.add_argument(
         "--wait",
-        type=float,
+        type=seconds_to_wait,
         default=0.0,
         metavar="SECONDS",
         help="wait this long for a running refresh to finish (default: fail at once)",
@@ -225,12 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_seed)
 
     p = sub.add_parser("status", help="latest refresh runs and the store's age")
-    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--limit", type=positive_int, default=10, metavar="N", help="runs to show (default 10)")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("sql", help="run a read-only query on the store")
     p.add_argument("query")
-    p.add_argument("--max-rows", type=int, default=40)
+    p.add_argument("--max-rows", type=positive_int, default=40, metavar="N")
     p.set_defaults(func=cmd_sql)
 
     p = sub.add_parser("export", help="write every store table as Parquet, with a schema file, into a folder")
@@ -247,7 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "full", False) and args.mode != "nightly":
+        parser.error(f"--full goes with --mode nightly only, not --mode {args.mode}")
     args.environ = environ
     try:
         config = Config.from_env(environ)

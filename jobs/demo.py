@@ -17,9 +17,9 @@ import jwt
 from etl import database
 from etl.config import Config
 from etl.store import open_store
-from jobs.progress import Progress, refresh_event, seed_event
+from jobs.logs import without_run_outcome
+from jobs.progress import Progress, refresh_event, report_refresh, seed_event
 from synthetic import SEED_STAGES, embedded
-from synthetic.embedded import source_url
 
 log = logging.getLogger("flowmetrics.demo")
 
@@ -104,15 +104,17 @@ def _serve_demo(
     from metrics_api.app import create_app
     from synthetic.seed import seed
 
-    url = source_url(config, create=True)
+    url = config.database_url or embedded.demo_source(config)
     if _has_sessions(url):
         log.info("source already has sessions: not seeding again")
     else:
         with progress("seed", seed_event, stages=SEED_STAGES, totals={"sessions": sessions}) as bar:
             report = seed(url, sessions=sessions, accounts=8, days=365, seed=42, progress=bar)
         log.info("seeded %d sessions in %.1f s", report.sessions, report.seconds)
-    with progress("refresh", refresh_event, stages=("extract", "publish")) as bar:
-        run_refresh(config, url, mode="nightly", wait_seconds=60, progress=bar)
+    with without_run_outcome():  # its stages are said once, from the run record
+        with progress("refresh", refresh_event, stages=("extract", "publish"), stage_lines=False) as bar:
+            record = run_refresh(config, url, mode="nightly", wait_seconds=60, progress=bar)
+        report_refresh(bar, record)
 
     config = dataclasses.replace(config, jwt_secret=config.jwt_secret or secret)
     assert config.jwt_secret is not None

@@ -4,6 +4,10 @@ For tools that do not speak DuckDB. Reads the published store (read-only) and wr
 inside DIR: `<table>.parquet` for each table and `schema.json` with the data dictionary's
 comments. Each file is written under a temporary name and renamed into place, so a reader
 of DIR never sees half a file; files of DIR that are not the export's are left alone.
+
+A UUID column stays Parquet's UUID (16 bytes): DuckDB reads it as UUID, Polars and pyarrow
+as 16 bytes of binary. Its entry in schema.json has `read_as_text`: the one expression per
+reader that gives the usual text form, as the store's other ids have it.
 """
 
 from __future__ import annotations
@@ -84,13 +88,26 @@ def _schema(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, Any]:
                 "file": f"{name}.parquet",
                 "comment": comment,
                 "columns": [
-                    {"name": c, "type": t, "nullable": bool(nullable), "comment": m}
+                    {"name": c, "type": t, "nullable": bool(nullable), "comment": m, **_read_as_text(c, t)}
                     for table, c, t, nullable, m in columns
                     if table == name
                 ],
             }
             for name, comment in tables
         ],
+    }
+
+
+def _read_as_text(column: str, data_type: str) -> dict[str, dict[str, str]]:
+    """For a UUID column, each reader's expression giving its text form (8-4-4-4-12 hex digits)."""
+    if data_type != "UUID":
+        return {}
+    groups = r'"^(.{8})(.{4})(.{4})(.{4})(.{12})$", "${1}-${2}-${3}-${4}-${5}"'
+    return {
+        "read_as_text": {
+            "duckdb": f'"{column}"::VARCHAR',
+            "polars": f'pl.col("{column}").bin.encode("hex").str.replace(r{groups})',
+        }
     }
 
 

@@ -15,7 +15,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from jobs.history import RunRecord
 
 log = logging.getLogger("flowmetrics.progress")
 
@@ -62,6 +65,14 @@ def seed_event(message: str) -> Event | None:
     return None
 
 
+def report_refresh(bar: Progress, record: RunRecord) -> None:
+    """A line per stage of a finished refresh, with the figures of its run record (those
+    `refresh_runs` and `flowmetrics status` keep); the stages overlap, so each is its own time."""
+    bar.say("extract", record.extract_rows, record.extract_seconds)
+    bar.say("transform", record.transform_rows, record.transform_seconds)
+    bar.say("publish", record.publish_rows, record.publish_seconds)
+
+
 _active: Progress | None = None
 
 
@@ -85,8 +96,12 @@ class Progress:
         stream: TextIO | None = None,
         interactive: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
+        stage_lines: bool = True,
     ) -> None:
+        """With stage_lines=False a finished stage is only a DEBUG record: the caller reports
+        the stages itself (`say`), with the figures it has at the end."""
         self.title, self.parse, self.stages, self.totals = title, parse, list(stages), dict(totals or {})
+        self.stage_lines = stage_lines
         self.stream = stream if stream is not None else sys.stderr
         self.interactive = self.stream.isatty() if interactive is None else interactive
         self.clock = clock
@@ -135,19 +150,28 @@ class Progress:
         with self._lock:
             self._clear()
 
+    def say(self, stage: str, rows: int | None, seconds: float | None) -> None:
+        """One line for a finished stage, where the bar's own stage lines go."""
+        shown = f"{rows:,} rows, " if rows else ""
+        line = f"{self.title} {stage}: {shown}{seconds or 0:.1f} s"
+        with self._lock:
+            self.lines.append(line)
+            if self.interactive:
+                self._clear()
+                self.stream.write(line + "\n")
+                self.stream.flush()
+            else:
+                log.info("%s", line)
+
     def _end_stage(self) -> None:
         if self._stage is None:
             return
-        rows = f"{self._rows:,} rows, " if self._rows else ""
-        line = f"{self.title} {self._stage}: {rows}{self._last_event - self._stage_started:.1f} s"
-        self.lines.append(line)
-        if self.interactive:
-            self._clear()
-            self.stream.write(line + "\n")
-            self.stream.flush()
-        else:
-            log.info("%s", line)
+        stage, seconds = self._stage, self._last_event - self._stage_started
         self._stage = None
+        if self.stage_lines:
+            self.say(stage, self._rows, seconds)
+        else:
+            log.debug("%s %s: %d rows, %.1f s", self.title, stage, self._rows, seconds)
 
     def _fraction(self) -> float | None:
         stage = self._stage

