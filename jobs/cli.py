@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import inspect
 import logging
 import math
 import os
@@ -17,7 +16,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from etl import database
 from etl.config import Config
@@ -121,21 +120,23 @@ def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
     from jobs.refresh import run_refresh
 
     url = app_source(config)
-    options: dict[str, Any] = {}
-    if "full" in inspect.signature(run_refresh).parameters:
-        options["full"] = args.full
     # The stages are said once, from the run record; the refresh's own "done"/"failed" line is
     # left out, since the summary below (or main's `error:` line) says it.
     with without_run_outcome():
         with progress(args, "refresh", refresh_event, stages=("extract", "publish"), stage_lines=False) as bar:
             record = run_refresh(
-                config, url, mode=args.mode, as_of=args.as_of, wait_seconds=args.wait, progress=bar, **options
+                config, url, mode=args.mode, as_of=args.as_of, full=args.full, wait_seconds=args.wait, progress=bar
             )
         report_refresh(bar, record)
     seconds = sum(s or 0.0 for s in (record.extract_seconds, record.transform_seconds, record.publish_seconds))
+    notes = [
+        *(["a backfill: as_of is before the published store's"] if record.backfill else []),
+        *([f"recomputed from the source: {record.fallback}"] if record.fallback else []),
+    ]
     print(
         f"refresh {record.mode} ok: as_of {record.as_of.isoformat()}, {record.publish_rows or 0:,} rows "
         f"published in {seconds:.1f} s (extract + transform + publish) -> {config.metrics_db}"
+        + "".join(f"; {note}" for note in notes)
     )
     return 0
 

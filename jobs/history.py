@@ -51,6 +51,8 @@ class RunRecord:
     """Why the run recomputed from the source instead of taking only what changed."""
     drift_rows: str | None = None
     """Hourly: rows that differ per table between the source and the incremental state (JSON)."""
+    backfill: bool = False
+    """An explicit as_of before the published store's (the store went back on purpose)."""
 
     def to_json(self) -> str:
         data = asdict(self)

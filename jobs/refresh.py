@@ -122,7 +122,7 @@ def _run_with_retries(
         except StepFailed as failed:
             cause = failed.cause
             if isinstance(cause, SourceError) and cause.transient and record.attempts <= config.refresh_retries:
-                log.warning("retrying in %.0f s: %s", delay, cause)
+                log.warning("retrying in %.1f s: %s", delay, cause)
                 sleep(delay)
                 delay *= 2
                 continue
@@ -144,16 +144,20 @@ def _run_with_retries(
             f"the refresh was published but could not be recorded in {config.runs_log}: {exc.strerror}; "
             "free space on its filesystem"
         ) from exc
-    log.info(
-        "refresh %s done: as_of %s, %d rows extracted in %.1f s, %d rows built in %.1f s, published %d rows in %.1f s",
-        record.mode,
-        record.as_of.isoformat(),
-        record.extract_rows or 0,
-        record.extract_seconds or 0,
-        record.transform_rows or 0,
-        record.transform_seconds or 0,
-        record.publish_rows or 0,
-        record.publish_seconds or 0,
+
+
+def summary(record: RunRecord) -> str:
+    """The run in one line, with the figures refresh_runs keeps."""
+    seconds = (record.extract_seconds or 0) + (record.transform_seconds or 0) + (record.publish_seconds or 0)
+    notes = [
+        *(["a backfill"] if record.backfill else []),
+        *([f"recomputed: {record.fallback}"] if record.fallback else []),
+        *([f"drift {record.drift_rows}"] if record.drift_rows else []),
+    ]
+    return (
+        f"refresh {record.mode} {record.status}: as_of {record.as_of.isoformat()}, "
+        f"{record.extract_rows or 0} rows read, {record.publish_rows or 0} rows published in {seconds:.1f} s"
+        + "".join(f"; {n}" for n in notes)
     )
 
 
@@ -181,6 +185,7 @@ def refresh_once(
     def publish(build: StoreBuild, counts: Counts, outcome: Outcome) -> PublishResult:
         record.as_of = outcome.as_of
         record.fallback = outcome.fallback
+        record.backfill = outcome.backfill
         record.drift_rows = json.dumps(outcome.drift, sort_keys=True) if outcome.drift is not None else None
         record.extract_rows, record.extract_seconds = counts.extract_rows, counts.extract_seconds
         record.transform_rows, record.transform_seconds = counts.transform_rows, counts.transform_seconds

@@ -61,7 +61,7 @@ from etl.config import Config
 from etl.errors import ConfigError, FlowmetricsError, RefreshFailed, RefreshLocked
 from jobs.claims import KEEP_CLAIMS, SlotAlreadyRun, claim_slot, claims_dir, is_claimed, prune_claims
 from jobs.history import RunRecord, utcnow
-from jobs.refresh import run_refresh
+from jobs.refresh import run_refresh, summary
 
 log = logging.getLogger("flowmetrics.schedule")
 
@@ -183,7 +183,7 @@ def run_scheduled(
         return None
     folder = claims_dir(config.metrics_db)
     try:
-        return run_refresh(
+        record = run_refresh(
             config,
             database_url,
             mode=job,
@@ -192,6 +192,8 @@ def run_scheduled(
             scheduled_for=slot,
             before_run=partial(claim_slot, folder, job, slot) if claims else None,
         )
+        log.info("%s", summary(record))
+        return record
     except SlotAlreadyRun as exc:
         log.info("%s", exc)
     except RefreshLocked:

@@ -10,6 +10,7 @@ sums the request metrics of all of them. Never writes the store, never reads Pos
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -187,6 +188,45 @@ class StoreCollector(Collector):
             outcomes.add_metric([status], count)
         yield failures
         yield outcomes
+        yield from self._fallbacks_and_drift(runs)
+
+    def _fallbacks_and_drift(self, runs: list[dict[str, Any]]) -> Iterator[Metric]:
+        fallbacks = CounterMetricFamily(
+            "flowmetrics_refresh_fallbacks",
+            "Runs that recomputed from the source instead of reading what changed, by mode; "
+            "the last one's reason is in the info metric and refresh_runs.fallback.",
+            labels=["mode"],
+        )
+        by_mode: dict[str, int] = {}
+        last_reason = None
+        for run in runs:
+            if run.get("fallback") and run.get("status") == "success":
+                mode = str(run.get("mode"))
+                by_mode[mode] = by_mode.get(mode, 0) + 1
+                last_reason = str(run["fallback"])
+        for mode, count in sorted(by_mode.items()):
+            fallbacks.add_metric([mode], count)
+        yield fallbacks
+        reason = GaugeMetricFamily(
+            "flowmetrics_last_fallback_info", "1, labelled with why the last fallback recomputed.", labels=["reason"]
+        )
+        if last_reason is not None:
+            reason.add_metric([last_reason[:200]], 1.0)
+        yield reason
+        drift = GaugeMetricFamily(
+            "flowmetrics_drift_rows",
+            "Rows per table in which the last hourly's source reads differed from the incremental state (0: exact).",
+            labels=["table"],
+        )
+        checked = [r for r in runs if r.get("drift_rows") and r.get("status") == "success"]
+        if checked:
+            try:
+                per_table = json.loads(str(checked[-1]["drift_rows"]))
+            except ValueError:
+                per_table = {}
+            for table, count in sorted(per_table.items()):
+                drift.add_metric([str(table)], float(count))
+        yield drift
 
     def _store(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("flowmetrics_store_up", "1 while a store is being served, else 0.")

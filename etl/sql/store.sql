@@ -235,7 +235,7 @@ CREATE TABLE refresh_runs (
     started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ, status VARCHAR NOT NULL, failed_step VARCHAR, error VARCHAR,
     extract_rows BIGINT, extract_seconds DOUBLE, transform_rows BIGINT, transform_seconds DOUBLE,
     publish_rows BIGINT, publish_seconds DOUBLE, attempts INTEGER, lock_wait_seconds DOUBLE,
-    scheduled_for TIMESTAMPTZ, fallback VARCHAR, drift_rows VARCHAR
+    scheduled_for TIMESTAMPTZ, fallback VARCHAR, drift_rows VARCHAR, backfill BOOLEAN
 );
 COMMENT ON TABLE refresh_runs IS 'Grain: one row per refresh run, successful or not, up to and including the run that built this file.';
 COMMENT ON COLUMN refresh_runs.run_id IS 'Unique run id.';
@@ -257,6 +257,7 @@ COMMENT ON COLUMN refresh_runs.attempts IS 'Attempts made (retries after transie
 COMMENT ON COLUMN refresh_runs.lock_wait_seconds IS 'Seconds spent waiting for the refresh lock (--wait) before started_at; NULL in runs recorded before it was kept.';
 COMMENT ON COLUMN refresh_runs.scheduled_for IS 'The schedule''s slot the run was started for (it names the run; as_of is when its reads began); NULL for a manual run.';
 COMMENT ON COLUMN refresh_runs.fallback IS 'Why an incremental, hourly or nightly run recomputed from the source instead of reading only what changed (no store, another schema, a damaged file, an unknown watermark, a rewritten table); NULL when it did not.';
+COMMENT ON COLUMN refresh_runs.backfill IS 'True for an explicit --as-of before the published store''s: the served as_of went back on purpose.';
 COMMENT ON COLUMN refresh_runs.drift_rows IS 'Hourly runs: JSON object of rows per table that differ between the source and what the incremental refreshes hold (0 everywhere when they agree); NULL for other runs.';
 
 CREATE TABLE data_quality (check_name VARCHAR NOT NULL, rows BIGINT NOT NULL, rule VARCHAR NOT NULL);

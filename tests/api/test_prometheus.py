@@ -177,3 +177,26 @@ def test_no_lag_without_a_store(api_client: Client, make_config: Callable[..., C
     samples = scrape(api_client(make_config()))
     assert samples[("flowmetrics_store_up", ())] == 0
     assert ("flowmetrics_store_lag_seconds", ()) not in samples
+
+
+def test_fallbacks_and_drift_of_the_run_history(
+    api_client: Client, make_config: Callable[..., Config], store_path: Path
+) -> None:
+    publish_store(store_path, sample_rows(), as_of=AS_OF)
+    config = make_config()
+    first = record("incremental", "success", AS_OF)
+    first.fallback = "no store at data/metrics.duckdb yet"
+    later = record("incremental", "success", AS_OF + timedelta(minutes=1))
+    later.fallback = "the watermark cannot be vouched for: xid wraparound"
+    hourly = record("hourly", "success", AS_OF + timedelta(hours=1))
+    hourly.drift_rows = '{"fact_ratings": 0, "fact_sessions": 3, "fact_step_ratings": 0}'
+    for run in (first, later, hourly):
+        append_run(config.runs_log, run)
+    samples = scrape(api_client(config))
+    expected = {
+        ("flowmetrics_refresh_fallbacks_total", labels(mode="incremental")): 2,
+        ("flowmetrics_last_fallback_info", labels(reason=later.fallback)): 1.0,
+        ("flowmetrics_drift_rows", labels(table="fact_sessions")): 3.0,
+        ("flowmetrics_drift_rows", labels(table="fact_ratings")): 0.0,
+    }
+    assert {key: samples.get(key) for key in expected} == expected
