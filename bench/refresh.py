@@ -4,7 +4,9 @@ The refresh is `<python> -m jobs.cli -q refresh` with cwd = the tree, run under 
 `/usr/bin/time -f %M` for its peak RSS. (Not wait4's maxrss of a child forked from the
 benchmark: on Linux a forked child's maxrss starts at its parent's RSS, hundreds of MiB
 here, and hides the refresh's own.) CPU: user + system from wait4 of GNU time, which has
-waited for the refresh; per thread and PostgreSQL's, from bench.cpu's sampler.
+waited for the refresh; per thread and PostgreSQL's, from bench.cpu's sampler. Bytes
+written: /proc/<time>/io once GNU time has exited (waitid WNOWAIT, before it is reaped):
+a process's io counts include its reaped children's, so the refresh's are in it.
 """
 
 from __future__ import annotations
@@ -19,23 +21,29 @@ from typing import Any
 
 from bench.common import ANCHOR, DATA, env_for, store_contents
 from bench.cpu import CpuSampler, postmaster_pid
-from bench.trees import Tree
+from bench.trees import Tree, refresh_args
 
 TIME = "/usr/bin/time"  # GNU time: %M is the peak RSS (KiB) of the command it runs
 STAGES = ("extract", "transform", "publish")
 
 
-def measure_refresh(tree: Tree, url: str, store: Path, mode: str) -> dict[str, Any]:
-    """Wall and CPU seconds, CPU per thread, PostgreSQL's CPU, peak RSS, stages from the run history, store."""
+def measure_refresh(tree: Tree, url: str, store: Path, mode: str, *, as_of: datetime | None = ANCHOR) -> dict[str, Any]:
+    """Wall and CPU seconds, CPU per thread, PostgreSQL's CPU, peak RSS, bytes written, stages
+    from the run history, store. `mode` is a benchmark mode (bench.trees.refresh_args);
+    `as_of` None: the refresh's own (its source snapshot's time)."""
     store.parent.mkdir(parents=True, exist_ok=True)
     peak_file = store.with_name("peak_rss_kib")
-    cmd = [str(tree.python), "-m", "jobs.cli", "-q", "refresh", "--mode", mode, "--as-of", ANCHOR.isoformat()]
+    cmd = [str(tree.python), "-m", "jobs.cli", "-q", "refresh", *refresh_args(tree, mode)]
+    if as_of is not None:
+        cmd += ["--as-of", as_of.isoformat()]
     load_before = os.getloadavg()[0]
     sampler = CpuSampler(postmaster_pid(DATA / "pg"))
     started = time.perf_counter()
     child = subprocess.Popen([TIME, "-f", "%M", "-o", str(peak_file), *cmd], env=env_for(url, store), cwd=tree.root)
     sampler.start(child.pid)
     try:
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped: its io is readable
+        written = io_counts(child.pid)
         _, status, usage = os.wait4(child.pid, 0)
     finally:
         cpu = sampler.stop()
@@ -49,6 +57,7 @@ def measure_refresh(tree: Tree, url: str, store: Path, mode: str) -> dict[str, A
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
         "peak_rss_mib": round(int(peak_file.read_text().split()[-1]) / 1024, 1),
         **cpu,
+        **written,
         **last_run(store),
         "store_mib": round(store.resolve().stat().st_size / 2**20, 1),
         "load_before": round(load_before, 2),
@@ -56,6 +65,23 @@ def measure_refresh(tree: Tree, url: str, store: Path, mode: str) -> dict[str, A
         **store_contents(store),
     }
     return result
+
+
+def io_counts(pid: int) -> dict[str, float]:
+    """MiB a process (and its reaped children) wrote: `write_mib` to storage (write_bytes,
+    counted as pages are dirtied; less `cancelled_write_mib` when a file went before its
+    pages were written), `wchar_mib` through write calls."""
+    try:
+        text = Path(f"/proc/{pid}/io").read_text()
+    except OSError:
+        return {}
+    io = {key: int(value) for key, _, value in (line.partition(": ") for line in text.splitlines())}
+    return {
+        "write_mib": round(io["write_bytes"] / 2**20, 1),
+        "cancelled_write_mib": round(io["cancelled_write_bytes"] / 2**20, 1),
+        "wchar_mib": round(io["wchar"] / 2**20, 1),
+        "read_mib": round(io["read_bytes"] / 2**20, 1),
+    }
 
 
 def last_run(store: Path) -> dict[str, Any]:
@@ -73,6 +99,11 @@ def last_run(store: Path) -> dict[str, Any]:
     for stage in STAGES:
         if line.get(f"{stage}_seconds") is not None:
             result[f"{stage}_seconds"] = round(line[f"{stage}_seconds"], 2)
-    if line.get("extract_rows") is not None:
-        result["extract_rows"] = line["extract_rows"]
+    for key in ("extract_rows", "transform_rows", "publish_rows"):
+        if line.get(key) is not None:
+            result[key] = line[key]
+    if line.get("fallback"):
+        result["fallback"] = line["fallback"]
+    if line.get("drift_rows"):
+        result["drift_rows"] = json.loads(line["drift_rows"])
     return result

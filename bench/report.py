@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from bench.common import RESULTS
+from bench.incremental import render as render_incremental
 from bench.tables import TARGET, loads, main_table, same_rows, stage_table, store_table, table, thread_table
 from bench.workers import render as render_workers
 
@@ -93,6 +94,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     if load := loads(report):
         lines += ["", f"1-minute load average around the refreshes: {min(load)} to {max(load)}."]
     lines += more_history(report)
+    lines += render_incremental(report)
     for n, entry in report["sizes"].items():
         if "api" in entry:
             lines += api_lines(int(n), entry)

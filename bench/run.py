@@ -1,6 +1,7 @@
 """`make bench`: this tree's refresh and an older commit's, on the same seeded data, side by side.
 
     python -m bench.run [--old HEAD~1 | REV | none] [--sizes 1000000,10000000] [--rounds 1] [--skip-api]
+                        [--modes nightly,hourly,incremental] [--freshness-seconds 300]
 
 Builds (or reuses) benchmark source databases in an embedded PostgreSQL under bench/data/.
 Per size and mode it drains the source once, untimed, then each round measures the old
@@ -9,7 +10,12 @@ extracted and run from its own folder; bench.refresh: one measured refresh). Eac
 a raw COPY drain of the queries that tree's refresh runs. Also: where the CPU goes, per
 thread and in PostgreSQL (bench.cpu), peak memory, store size, at the smallest size the
 read API against the live SQL and 1 vs 2 server processes, and an hourly refresh of the
-same window inside 10x the history. Writes bench/results/<date>.json and .md (bench.report).
+same window inside 10x the history. Mode "nightly" rebuilds all history in both trees (an old
+tree's `--mode nightly`, this tree's `--mode nightly --full`: bench.trees.refresh_args).
+Mode "incremental" (this tree only, bench.incremental): per size the incremental refresh
+against the hourly of the same round, and at 1M (or the smallest size) how soon the API
+counts a new session under `flowmetrics schedule`. Writes bench/results/<date>.json and .md
+(bench.report).
 Never part of `make test`.
 """
 
@@ -39,6 +45,7 @@ from bench.common import (
 )
 from bench.cpu import GROUPS
 from bench.floors import copy_floor
+from bench.incremental import measure_freshness, measure_incremental
 from bench.refresh import measure_refresh
 from bench.report import write_report
 from bench.trees import Tree, old_tree, this_tree, tree_queries
@@ -67,7 +74,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", help="session counts, comma-separated (default 1000000,10000000)")
     parser.add_argument("--old", default="HEAD~1", help="the commit to measure against (default HEAD~1; none: skip)")
     parser.add_argument("--rounds", type=int, default=1, help="rounds per size and mode (default 1)")
-    parser.add_argument("--modes", default="nightly,hourly", help="default nightly,hourly")
+    parser.add_argument(
+        "--modes", default="nightly,hourly,incremental", help="default nightly,hourly,incremental (bench.trees)"
+    )
+    parser.add_argument(
+        "--freshness-seconds", type=float, default=300, help="how long the freshness writer inserts (default 300)"
+    )
     parser.add_argument("--skip-api", action="store_true")
     parser.add_argument("--storage-version", help="METRICS_STORAGE_VERSION of the stores (default: flowmetrics')")
     parser.add_argument(
@@ -95,9 +107,11 @@ def main(argv: list[str] | None = None) -> None:
         "trees": {t.name: {"commit": t.commit, "subject": t.subject, "root": str(t.root)} for t in trees},
         "sizes": {},
     }
+    modes = args.modes.split(",")
+    freshness_at = 1_000_000 if 1_000_000 in sizes else min(sizes)
     for n in sizes:
         url = ensure_source(admin, f"bench_{n}", sessions=n, days=365)
-        entry = measure_size(url, n, trees, args.modes.split(","), args.rounds)
+        entry = measure_size(url, n, trees, [m for m in modes if m != "incremental"], args.rounds)
         if not args.skip_api and n == sizes[0]:
             store = store_path(n, new.name)
             tenant = largest_tenant(url)
@@ -106,6 +120,13 @@ def main(argv: list[str] | None = None) -> None:
             entry["api"] = measure_api(url, store, tenant, new)
             entry["workers"] = measure_workers(env_for(url, store), ROOT, tenant, SECRET, _wait_for)
             log(f"workers: {entry['workers']}")
+        if "incremental" in modes:
+            # After the other modes: its changes to the source come after their comparisons.
+            entry["incremental"] = measure_incremental(url, n, new, args.rounds)
+            report["sizes"][str(n)] = entry
+            write_report(report, echo=False)
+            if n == freshness_at:
+                entry["freshness"] = measure_freshness(url, n, new, seconds=args.freshness_seconds)
         report["sizes"][str(n)] = entry
         write_report(report, echo=False)  # after every size, so a stopped run keeps what it measured
     if len(sizes) > 1:

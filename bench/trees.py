@@ -139,6 +139,38 @@ def check_imports(tree: Tree) -> None:
     log(f"{tree.name} tree {tree.commit}: its {len(files)} modules of {', '.join(have)} import from {tree.root}")
 
 
+# What each mode of the benchmark runs in a tree, as `flowmetrics refresh` arguments. "nightly"
+# is always a rebuild of all history from the source: an old tree's plain nightly did that,
+# a tree with `--full` (commit 0bb2c18 on) needs the flag, since its plain nightly starts
+# from the published store. "incremental" exists from 0bb2c18 on only; an older tree's
+# incremental is compared with its hourly instead (bench.incremental).
+BENCH_MODES = ("nightly", "hourly", "incremental")
+
+
+def refresh_args(tree: Tree, mode: str) -> list[str]:
+    """`--mode ...` of the refresh the benchmark calls `mode` in `tree` (see BENCH_MODES)."""
+    if mode not in BENCH_MODES:
+        raise SystemExit(f"no benchmark mode {mode!r}: one of {', '.join(BENCH_MODES)}")
+    if mode == "nightly":
+        if cli_has(tree, '"--full"'):
+            return ["--mode", "nightly", "--full"]
+        if "full: bool" in (tree.root / "jobs" / "refresh.py").read_text():
+            raise SystemExit(
+                f"the {tree.name} tree ({tree.commit}) rebuilds all history only through run_refresh(full=True), "
+                "which its command line cannot ask for: measure against a commit before 0bb2c18 or one whose "
+                "`refresh` takes --full"
+            )
+        return ["--mode", "nightly"]
+    if mode == "incremental" and not cli_has(tree, '"incremental"'):
+        raise SystemExit(f"the {tree.name} tree ({tree.commit}) has no incremental refresh")
+    return ["--mode", mode]
+
+
+def cli_has(tree: Tree, text: str) -> bool:
+    """Whether the tree's command line (jobs/cli.py) says `text`: an option or mode it knows."""
+    return text in (tree.root / "jobs" / "cli.py").read_text()
+
+
 def tree_queries(tree: Tree, url: str, mode: str) -> list[str]:
     """The queries a refresh of `mode` in `tree` runs, as that tree's own benchmark defines them."""
     queries: list[str] = json.loads(run_in(tree, QUERIES_SCRIPT, url, mode))
