@@ -182,7 +182,12 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_seed(config: Config, args: argparse.Namespace) -> int:
-    from synthetic.seed import seed
+    try:
+        from synthetic.seed import seed
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"seed needs the demo extra ({exc.name} is missing): pip install 'flowmetrics[demo]'"
+        ) from None
 
     if args.sessions < 0 or args.accounts < 1 or args.days < 1:
         raise ConfigError("seed needs --sessions >= 0, --accounts >= 1 and --days >= 1")

