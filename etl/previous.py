@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,10 @@ from etl.store import SCHEMA_VERSION, resolve_store
 
 FACT_TABLES = {"sessions": "fact_sessions", "session_ratings": "fact_ratings", "step_ratings": "fact_step_ratings"}
 """The store's copy of each source table whose changes a refresh finds."""
+
+
+_FIRST = datetime.min.replace(tzinfo=UTC)
+_LAST = datetime.max.replace(tzinfo=UTC)
 
 
 class StoreDamaged(FlowmetricsError):
@@ -63,11 +67,10 @@ class PreviousStore:
 
     def sessions_started_in(self, start: datetime, end: datetime | None, excluded: Iterable[str]) -> pl.DataFrame:
         """The extract's rows of sessions started in [start, end) (no end: unbounded)."""
-        upper = end if end is not None else datetime.max.replace(tzinfo=start.tzinfo)
-        return self._frame("sessions_started_in", [start, upper], excluded=excluded)
+        return self._frame("sessions", [start, end or _LAST, True], excluded=excluded)
 
     def sessions_on_days(self, days: Iterable[date], excluded: Iterable[str]) -> pl.DataFrame:
-        return self._frame("sessions_on_days", [], excluded=excluded, days=days)
+        return self._frame("sessions", [_FIRST, _LAST, False], excluded=excluded, days=days)
 
     def ratings(self, excluded: Iterable[str]) -> pl.DataFrame:
         return self._frame("ratings", [], excluded=excluded)

@@ -4,8 +4,9 @@
 -- (`id`, text): the rows that changed or went away, which the refresh reads or drops.
 -- Blocks are separated by "-- query: <name>" lines; ? are bound parameters.
 
--- query: sessions_started_in
--- The extract's rows (extract_sessions.sql) of sessions started in [?, ?), but the excluded.
+-- query: sessions
+-- The extract's rows (extract_sessions.sql) of sessions started in [?, ?), but the excluded;
+-- with the third parameter false, only those started on the days of the registered `days`.
 SELECT
     f.session_id::VARCHAR AS session_id, f.tree_id, f.user_id, f.started_at, f.completed_at,
     f.duration_minutes, f.outcome, f.decisions_type,
@@ -13,18 +14,7 @@ SELECT
     f.node_ids, f.dropoff_node_id AS last_node_id
 FROM fact_sessions f
 ANTI JOIN excluded e ON f.session_id = e.id::UUID
-WHERE f.started_at >= ? AND f.started_at < ?
-
--- query: sessions_on_days
--- The same rows, of the sessions started on the days in the registered table `days` (`day`).
-SELECT
-    f.session_id::VARCHAR AS session_id, f.tree_id, f.user_id, f.started_at, f.completed_at,
-    f.duration_minutes, f.outcome, f.decisions_type,
-    CASE WHEN f.decisions_type = 'array' THEN f.decision_count END AS decision_elements,
-    f.node_ids, f.dropoff_node_id AS last_node_id
-FROM fact_sessions f
-SEMI JOIN days d ON f.day = d.day
-ANTI JOIN excluded e ON f.session_id = e.id::UUID
+WHERE f.started_at >= ? AND f.started_at < ? AND (? OR f.day IN (SELECT day FROM days))
 
 -- query: ratings
 -- Every session rating as read (extract_session_ratings.sql), but the excluded.
