@@ -237,7 +237,8 @@ def execute(
             reads = stack.enter_context(Reads(history_source, lane.reads(), ahead=lane.ahead, name="read-history"))
             history = pool.submit(_write_history, lane, reads, build, dims)
         with Writer(build) as writer:
-            _drain(_window(plan, window, dims), window, writer.write, counts)
+            rebuilt = start.dirty if incremental else None
+            _drain(_window(plan, window, dims, rebuilt), window, writer.write, counts)
             if older and start.held is not None:
                 say(f"rebuilding {len(older)} older days that changed")
                 _drain(_older_days(start.held, dims, set(older)), window, writer.write, counts)
@@ -311,7 +312,7 @@ def _older_days(held: IncrementalReads, dims: tables.Dimensions, days: set[date]
     )
 
 
-def _window(plan: Plan, reads: Reads, dims: tables.Dimensions) -> Built:
+def _window(plan: Plan, reads: Reads, dims: tables.Dimensions, days: set[date] | None) -> Built:
     lane: WindowLane = plan.window
     return window_tables(
         dims,
@@ -321,6 +322,7 @@ def _window(plan: Plan, reads: Reads, dims: tables.Dimensions) -> Built:
         step_ratings=reads.take(lane.step_ratings),
         ranges=(DayRange(start, end, reads.take(read)) for (start, end), read in lane.ranges),
         window_ratings=lambda: WindowRatings(reads.take(lane.session_ratings), reads.take(lane.comment_candidates)),
+        days=days,
     )
 
 

@@ -11,9 +11,9 @@ A table may be yielded in several parts (one per day range); its rows are their 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import polars as pl
 
@@ -59,6 +59,7 @@ def window_tables(
     step_ratings: pl.DataFrame | None,
     ranges: Iterable[DayRange],
     window_ratings: Callable[[], WindowRatings],
+    days: Collection[date] | None = None,
 ) -> Built:
     """Every table built from the lookback: per range its per-day rows, then the rollups.
 
@@ -66,14 +67,15 @@ def window_tables(
     largest period, the last one open-ended. The session rollups are built before
     `window_ratings` is called, so the ratings may still be on their way. The time series
     is yielded once, whole, after the session rollups: the API looks its rows up by scope,
-    so they are stored in one run sorted by scope.
+    so they are stored in one run sorted by scope. With `days`, the per-day and fact rows
+    are built for those days only.
     """
     helpful = helpful_days(step_ratings)
     yield "fact_step_ratings", steps.fact_step_ratings(step_ratings)
     series, parts = [], []
     for day_range in ranges:
-        days = days_between(helpful, day_range.start.date(), day_range.end.date() if day_range.end else None)
-        part = window_part(day_range.sessions, dims, as_of, periods, rated=rated, helpful=days)
+        helpful_rows = days_between(helpful, day_range.start.date(), day_range.end.date() if day_range.end else None)
+        part = window_part(day_range.sessions, dims, as_of, periods, rated=rated, helpful=helpful_rows, days=days)
         del day_range  # the wide frame (node lists) is not needed past this point
         yield "daily_sessions", part.daily_sessions
         yield "fact_sessions", part.fact_sessions

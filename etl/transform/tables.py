@@ -10,7 +10,7 @@ Categorical (etl/transform/ids.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -89,20 +89,27 @@ def window_part(
     *,
     rated: pl.DataFrame | None = None,
     helpful: pl.DataFrame | None = None,
+    days: Collection[date] | None = None,
 ) -> WindowPart:
     """`sessions` holds whole UTC days of the window (a range of them, or all).
 
     `rated` holds the newest rating of (at least) these sessions; `helpful` the
-    helpful_days rows of the same days (none when absent).
+    helpful_days rows of the same days (none when absent). With `days`, the per-day and
+    fact rows are built for those days only (an incremental refresh keeps the others).
     """
     coded = ids.encode(sessions, ["tree_id", "user_id"])
     s, t = coded.lazy(), dims.coded_trees.lazy()
+    per_day, helpful_rows = s, helpful
+    if days is not None:
+        wanted = list(days)
+        per_day = s.filter(pl.col("started_at").dt.date().is_in(wanted))
+        helpful_rows = helpful.filter(pl.col("day").is_in(wanted)) if helpful is not None else None
     time_series, daily, counts, fact, step_days = pl.collect_all(
         [
             window.window_time_series(s, t, as_of, periods),
-            history.daily_sessions(s, t),
+            history.daily_sessions(per_day, t),
             steps.step_counts(s, as_of, periods),
-            *_per_session(s, t, rated, helpful),
+            *_per_session(per_day, t, rated, helpful_rows),
         ]
     )
     rollups = Rollups(

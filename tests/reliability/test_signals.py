@@ -83,11 +83,11 @@ def test_sigterm_mid_refresh_lets_it_finish_and_exits_0(published: Published, sp
     assert version != published.version
     meta = read_meta(version)
     [run] = scheduled_runs(make_config(env))
-    assert (run.mode, run.status, run.as_of) == ("hourly", "success", slot)
-    assert (meta["run_id"], meta["as_of"]) == (run.run_id, slot.isoformat())
+    assert (run.mode, run.status, run.scheduled_for) == ("hourly", "success", slot)
+    assert (meta["run_id"], meta["as_of"]) == (run.run_id, run.as_of.isoformat())
     log = child.stderr()
     assert "SIGTERM received: stopping after the refresh in progress, if any" in log
-    assert log.index("SIGTERM received") < log.index("refresh hourly done") < log.index("scheduler stopped")
+    assert log.index("SIGTERM received") < log.index("refresh hourly success") < log.index("scheduler stopped")
 
 
 def test_a_second_sigterm_exits_at_once_and_the_old_store_stays(
