@@ -1,8 +1,8 @@
-"""The README's analyst cookbook, as the tests run it: queries read from README.md itself.
+"""The analyst cookbook, as the tests run it: queries read from docs/cookbook.md itself.
 
 Each query sits under a `<!-- cookbook: NAME -->` line in a ```sql block; `run` sets the
 DuckDB variables it reads (`getvariable`) and returns its rows as dicts. Nothing here
-rewrites a query, so the README and the tests cannot drift apart.
+rewrites a query, so the page and the tests cannot drift apart.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+COOKBOOK = Path(__file__).resolve().parents[1] / "docs" / "cookbook.md"
 _BLOCK = re.compile(r"<!-- cookbook: (\S+) -->\s*```sql\n(.*?)```", re.DOTALL)
 
 Row = dict[str, Any]
@@ -23,10 +23,10 @@ Row = dict[str, Any]
 
 @cache
 def queries() -> dict[str, str]:
-    """Cookbook queries by name, in README order."""
+    """Cookbook queries by name, in page order."""
     found: dict[str, str] = {}
-    for name, query in _BLOCK.findall(README.read_text()):
-        assert name not in found, f"cookbook query {name} appears twice in README.md"
+    for name, query in _BLOCK.findall(COOKBOOK.read_text()):
+        assert name not in found, f"cookbook query {name} appears twice in docs/cookbook.md"
         found[name] = query.strip()
     return found
 

@@ -1,8 +1,8 @@
-"""The README's analyst cookbook equals the app's live SQL over the same ranges.
+"""The analyst cookbook (docs/cookbook.md) equals the app's live SQL over the same ranges.
 
 One seeded, dirty source; a nightly refresh, then an hourly one (so the store holds older
-rows carried over and recent rows rebuilt); every cookbook query (read from README.md by
-tests/cookbook.py) run on the published file and compared with tests/reference/live_sql's
+rows carried over and recent rows rebuilt); every cookbook query (read from docs/cookbook.md
+by tests/cookbook.py) run on the published file and compared with tests/reference/live_sql's
 `*_between` answers for the same range, rounded the way the dashboards round.
 """
 
@@ -83,7 +83,7 @@ def at_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def test_the_readme_has_the_cookbook() -> None:
+def test_docs_have_the_cookbook() -> None:
     assert len(cookbook.queries()) >= 6
 
 
