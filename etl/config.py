@@ -27,7 +27,7 @@ STORAGE_VERSIONS = ("v1.0.0", "v1.1.0", "v1.2.0", "v1.3.0", "v1.4.0", "v1.5.0", 
 DEFAULT_STORAGE_VERSION = "v1.0.0"
 """The oldest: every DuckDB since 1.0 opens the store. Measured at 1M sessions it costs about
 15% of file size against v1.3.0 and newer, and nothing measurable in refresh or API time
-(README: client matrix)."""
+(docs/data-dictionary.md: client matrix)."""
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:

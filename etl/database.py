@@ -61,7 +61,7 @@ def translate(exc: BaseException, url: str) -> SourceError:
         )
     if sqlstate == "42703" or ("column" in lowered and "does not exist" in lowered):
         return SourceError(
-            f"{text}: the app's schema differs from what flowmetrics reads (see README, source contract)"
+            f"{text}: the app's schema differs from what flowmetrics reads (see docs/operations.md, source contract)"
         )
     transient = (
         sqlstate in _TRANSIENT_SQLSTATES

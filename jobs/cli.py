@@ -307,7 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_refresh)
 
-    p = sub.add_parser("schedule", help="run hourly and nightly refreshes on their cron schedules")
+    p = sub.add_parser(
+        "schedule",
+        help="run incremental refreshes on an interval and hourly and nightly refreshes on their cron schedules",
+    )
     p.set_defaults(func=cmd_schedule)
 
     p = sub.add_parser("serve", help="serve the read API from the store")

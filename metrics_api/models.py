@@ -3,7 +3,7 @@
 Class names and keys are the app's own (app.schemas.analytics): the dashboards read these
 keys, and clients generated from the OpenAPI document see the same component names. A
 field the app does not send is declared with `addition()`; it is marked `x-addition` in
-the OpenAPI schema and listed in README ("Read API"). Rates and medians arrive here
+the OpenAPI schema and listed in docs/exactness.md (response keys). Rates and medians arrive here
 already rounded (Python's round(), as the app did).
 """
 
