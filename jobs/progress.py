@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from jobs.history import RunRecord
+    from etl.runs import RunRecord
 
 log = logging.getLogger("flowmetrics.progress")
 

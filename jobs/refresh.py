@@ -19,7 +19,7 @@ from etl.errors import FlowmetricsError, RefreshFailed, RefreshLocked, SourceErr
 from etl.leftovers import remove_abandoned_builds
 from etl.previous import StoreDamaged
 from etl.publish import PublishResult, StoreBuild
-from jobs.history import RunRecord, append_run, read_runs, runs_frame, utcnow
+from etl.runs import RunRecord, append_run, read_runs, runs_frame, utcnow
 from jobs.lock import refresh_lock
 from jobs.plan import MODES
 from jobs.quality_log import record_quality

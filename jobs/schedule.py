@@ -60,7 +60,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from etl.config import Config
 from etl.errors import ConfigError, FlowmetricsError, RefreshFailed, RefreshLocked
 from jobs.claims import KEEP_CLAIMS, SlotAlreadyRun, claim_slot, claims_dir, is_claimed, prune_claims
-from jobs.history import RunRecord, utcnow
+from etl.runs import RunRecord, utcnow
 from jobs.refresh import run_refresh, summary
 
 log = logging.getLogger("flowmetrics.schedule")

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from etl.config import Config
 from etl.errors import StoreUnavailable
 from etl.store import open_store
-from jobs.history import RunRecord, read_runs
+from etl.runs import RunRecord, read_runs
 
 
 def _age(seconds: float) -> str:

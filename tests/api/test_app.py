@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from etl.config import Config
 from etl.errors import ConfigError, RefreshFailed
 from etl.publish import PublishResult
-from jobs.history import RunRecord, append_run, read_runs
+from etl.runs import RunRecord, append_run, read_runs
 from jobs.refresh import run_refresh
 from jobs.status import render_status
 from metrics_api.app import create_app
@@ -182,7 +182,7 @@ def test_health_last_run_prefers_the_run_history(api_client: Client, make_config
         "error": "connection refused",
         "started_at": "2026-11-20T10:05:00Z",
     }
-    # As jobs.history writes it: one JSON object per line; a torn last line is skipped.
+    # As etl.runs writes it: one JSON object per line; a torn last line is skipped.
     config.runs_log.write_text(
         json.dumps({"run_id": "run-2", "status": "success"})
         + "\n"

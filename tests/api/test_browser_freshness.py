@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 
 from etl.config import Config
-from jobs.history import RunRecord, append_run
+from etl.runs import RunRecord, append_run
 from metrics_api.app import create_app
 from tests.api.conftest import SECRET, publish_store
 from tests.api.sample import AS_OF, sample_rows

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from etl.config import Config
-from jobs.history import RunRecord, append_run
+from etl.runs import RunRecord, append_run
 from tests.api.conftest import bearer, encode_token, publish_store
 from tests.api.sample import (
     ACCOUNT_A,

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from etl.config import Config
-from jobs.history import RunRecord, append_run
+from etl.runs import RunRecord, append_run
 from tests.api.conftest import bearer, encode_token, publish_store
 from tests.api.sample import ADMIN_A, AS_OF, TREE_A1, sample_rows
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from jobs.cli import main
-from jobs.history import read_runs
+from etl.runs import read_runs
 from tests.cli.conftest import SEED_ANCHOR
 
 Capture = pytest.CaptureFixture[str]

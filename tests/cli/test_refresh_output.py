@@ -9,7 +9,7 @@ import pytest
 
 from etl.database import with_database
 from jobs.cli import main
-from jobs.history import read_runs
+from etl.runs import read_runs
 from tests.cli.conftest import SEED_ANCHOR
 
 Capture = pytest.CaptureFixture[str]

@@ -18,7 +18,7 @@ import pytest
 
 from etl.config import Config
 from etl.store import resolve_store
-from jobs.history import RunRecord, read_runs, utcnow
+from etl.runs import RunRecord, read_runs, utcnow
 from jobs.refresh import run_refresh
 from synthetic.seed import seed
 

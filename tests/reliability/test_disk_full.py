@@ -19,7 +19,7 @@ import duckdb
 import pytest
 
 from etl.store import resolve_store
-from jobs.history import read_runs, utcnow
+from etl.runs import read_runs, utcnow
 from jobs.refresh import run_refresh
 from tests.reliability.conftest import CHILD_TIMEOUT, make_config, make_env
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from etl.store import resolve_store
-from jobs.history import read_runs
+from etl.runs import read_runs
 from tests.reliability.conftest import CHILD_TIMEOUT, Child, Published, wait_for
 
 SLOW_REFRESH = """

@@ -18,7 +18,7 @@ import pytest
 
 from etl.errors import RefreshLocked
 from jobs.claims import claims_dir
-from jobs.history import read_runs
+from etl.runs import read_runs
 from jobs.refresh import run_refresh
 from jobs.schedule import run_scheduled
 from tests.reliability.conftest import (

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from etl.store import resolve_store
-from jobs.history import utcnow
+from etl.runs import utcnow
 from jobs.refresh import run_refresh
 from tests.reliability.conftest import (
     Child,

@@ -15,7 +15,7 @@ import pytest
 
 from etl import carry
 from etl.store import resolve_store
-from jobs.history import utcnow
+from etl.runs import utcnow
 from jobs.refresh import run_refresh
 from tests.reliability.conftest import Published
 

@@ -47,7 +47,7 @@ def test_allowed_imports_pass(tmp_path: Path) -> None:
         ({"etl/store.py": "from jobs import cli\n", "jobs/cli.py": ""}, "etl must not import jobs"),
         ({"etl/store.py": "def f():\n    import metrics_api.app\n", "metrics_api/app.py": ""}, "etl must not import"),
         ({"etl/seed_use.py": "from synthetic.seed import seed\n", "synthetic/seed.py": ""}, "etl must not import"),
-        ({"metrics_api/app.py": "from jobs.history import x\n", "jobs/history.py": ""}, "metrics_api must not"),
+        ({"metrics_api/app.py": "from jobs.refresh import x\n", "jobs/refresh.py": ""}, "metrics_api must not"),
         (
             {"jobs/cli.py": "from jobs import demo\n", "jobs/demo.py": "def f():\n    from .cli import main\n"},
             "import cycle: jobs.cli -> jobs.demo -> jobs.cli",

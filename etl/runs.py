@@ -1,7 +1,9 @@
 """Run history: one JSON line per refresh run, kept beside the store.
 
 Kept outside the store file so a failed run is recorded while the last good store stays
-untouched; every new store copies the history into its refresh_runs table.
+untouched; every new store copies the history into its refresh_runs table. The jobs write
+it (append_run), the read API reads it (read_runs, read_new_runs): this module is the one
+place that knows its format.
 """
 
 from __future__ import annotations
@@ -85,15 +87,45 @@ def append_run(path: Path, record: RunRecord) -> None:
 
 def read_runs(path: Path) -> list[RunRecord]:
     """All recorded runs, oldest first; a torn last line (a killed writer) is skipped."""
-    if not path.exists():
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
         return []
     runs = []
-    for line in path.read_text().splitlines():
+    for record in parse_records(data):
         try:
-            runs.append(RunRecord.from_json(line))
+            runs.append(RunRecord.from_json(json.dumps(record)))
         except (ValueError, TypeError):
             continue
     return runs
+
+
+def parse_records(data: bytes) -> list[dict[str, Any]]:
+    """The JSON objects of JSON-lines bytes (the run history's, the quality log's), in order.
+
+    A line that is not a whole JSON object (a killed writer's torn last line) is skipped.
+    """
+    records = []
+    for line in data.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def last_record(path: Path, *, tail_bytes: int = 65536) -> dict[str, Any] | None:
+    """The newest whole record of a JSON-lines file, read from its end; None when there is none."""
+    try:
+        with path.open("rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(max(0, size - tail_bytes))
+            records = parse_records(handle.read())
+    except OSError:
+        return None
+    return records[-1] if records else None
 
 
 # The columns are the store DDL's (etl/sql/store.sql), stated there once.
