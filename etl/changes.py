@@ -27,6 +27,7 @@ from etl.errors import FlowmetricsError
 from etl.extract import Snapshot
 from etl.previous import PreviousStore
 from etl.transform import facts
+from etl.transform.common import utc_day
 
 WATERMARK_SPAN = 2**31 - 2**24
 """Transactions since the watermark past which age() can no longer tell new rows from old
@@ -147,7 +148,7 @@ def _delta(source: ChangeSource, previous: PreviousStore, table: str, changed: p
 
 def _counts(stored: pl.DataFrame, changed: pl.DataFrame, table: str) -> pl.DataFrame:
     """Rows per day the source should have if nothing was deleted: the store's kept + re-read."""
-    new = changed.group_by(pl.col(DAY_OF[table]).dt.date().alias("day")).agg(pl.len().cast(pl.Int64).alias("rows"))
+    new = changed.group_by(utc_day(DAY_OF[table])).agg(pl.len().cast(pl.Int64).alias("rows"))
     return (
         pl.concat([stored.with_columns(pl.col("rows").cast(pl.Int64)), new]).group_by("day").agg(pl.col("rows").sum())
     )
@@ -168,7 +169,9 @@ def dirty_days(previous: PreviousStore, changes: Changes, trees: pl.DataFrame) -
         rated |= set(r.changed["session_id"].to_list())
     days |= previous.days_of("sessions", rated)
     if s.changed is not None:
-        days |= set(s.changed.filter(pl.col("session_id").is_in(list(rated)))["started_at"].dt.date().to_list())
+        days |= set(
+            s.changed.filter(pl.col("session_id").is_in(list(rated))).select(utc_day("started_at"))["day"].to_list()
+        )
     days |= previous.days_of_trees(moved_trees(previous.trees(), trees))
     return days
 
@@ -182,7 +185,7 @@ def moved_trees(before: pl.DataFrame, after: pl.DataFrame) -> list[str]:
 def _days(delta: Delta) -> set[date]:
     if delta.changed is None:
         return set()
-    return set(delta.changed[DAY_OF[delta.table]].dt.date().to_list())
+    return set(delta.changed.select(utc_day(DAY_OF[delta.table]))["day"].to_list())
 
 
 class IncrementalReads:
@@ -199,7 +202,7 @@ class IncrementalReads:
     def sessions_on_days(self, days: set[date]) -> pl.DataFrame:
         kept = self._previous.sessions_on_days(days, excluded=self._changes.sessions.touched)
         changed = self._changes.sessions.changed
-        new = changed.filter(pl.col("started_at").dt.date().is_in(list(days))) if changed is not None else None
+        new = changed.filter(utc_day("started_at").is_in(list(days))) if changed is not None else None
         return _merged(kept, new)
 
     @cached_property
@@ -225,7 +228,7 @@ class IncrementalReads:
         return self._ratings.filter(pl.col("created_at") < end)
 
     def ratings_on_days(self, days: set[date]) -> pl.DataFrame:
-        return self._ratings.filter(pl.col("created_at").dt.date().is_in(list(days)))
+        return self._ratings.filter(utc_day("created_at").is_in(list(days)))
 
     def comment_candidates(self) -> pl.DataFrame:
         """Every rating: recent_comments keeps each tree's newest with a comment."""
@@ -245,7 +248,7 @@ class IncrementalReads:
 
     def step_ratings_on_days(self, days: set[date]) -> pl.DataFrame | None:
         rows = self._step_ratings
-        return rows.filter(pl.col("created_at").dt.date().is_in(list(days))) if rows is not None else None
+        return rows.filter(utc_day("created_at").is_in(list(days))) if rows is not None else None
 
 
 def _merged(kept: pl.DataFrame, changed: pl.DataFrame | None) -> pl.DataFrame:

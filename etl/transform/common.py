@@ -1,4 +1,5 @@
-"""Shared metric building blocks: the outcome list, window filters, the median, ranking."""
+"""Shared metric building blocks, each rule stated once: the outcome list, the UTC day, the
+window filter, completion and the drop-off, the shown names, the median, rates, ranking."""
 
 from __future__ import annotations
 
@@ -8,15 +9,48 @@ import polars as pl
 
 OUTCOMES = ("resolved", "escalated", "workaround", "unresolved")
 
+UNKNOWN_NAME = "Unknown"
+"""An engineer's name as shown when NULL or empty (the app wrote `row.name or "Unknown"`)."""
+
+
+def shown_name(column: str = "name") -> pl.Expr:
+    """The name as the dashboards show it: UNKNOWN_NAME when NULL or empty."""
+    return pl.when(pl.col(column).is_null() | (pl.col(column) == "")).then(pl.lit(UNKNOWN_NAME)).otherwise(column)
+
+
+def shown_name_of(name: str | None) -> str:
+    """shown_name for one value (the page's own lookups)."""
+    return name or UNKNOWN_NAME
+
+
+def tree_name(column: str = "name") -> pl.Expr:
+    """A tree's name as the flow lists show it: '' when NULL."""
+    return pl.col(column).fill_null("")
+
+
+def utc_day(column: str) -> pl.Expr:
+    """The UTC calendar day of a timestamp column, as `day` (timestamps are UTC-aware)."""
+    return pl.col(column).dt.date().alias("day")
+
 
 def window_start(as_of: datetime, days: int) -> datetime:
     """A session is in a window when started_at >= as_of - N days (no upper bound)."""
     return as_of - timedelta(days=days)
 
 
+def started_in(as_of: datetime, days: int) -> pl.Expr:
+    """The window filter: started_at >= as_of - N days (no upper bound)."""
+    return pl.col("started_at") >= window_start(as_of, days)
+
+
 def completed() -> pl.Expr:
     """Completed means completed_at is set; the extract carries it as a non-null duration."""
     return pl.col("duration_minutes").is_not_null()
+
+
+def dropped_off() -> pl.Expr:
+    """An incomplete session whose raw last decision element names a node (last_node_id)."""
+    return ~completed() & pl.col("last_node_id").is_not_null()
 
 
 def outcome_counts(*, among_completed: bool) -> list[pl.Expr]:

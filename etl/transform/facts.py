@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from etl.transform.common import utc_day
+
 FACT_COLUMNS = (
     "session_id",
     "tree_id",
@@ -43,7 +45,7 @@ def fact_sessions(extracted: pl.LazyFrame, trees: pl.LazyFrame, rated: pl.LazyFr
         extracted.join(accounts, on="tree_id", how="left")
         .join(rated, on="session_id", how="left")
         .with_columns(
-            pl.col("started_at").dt.date().alias("day"),
+            utc_day("started_at"),
             pl.col("decision_elements").fill_null(0).cast(pl.Int32).alias("decision_count"),
             pl.col("node_ids").list.len().fill_null(0).cast(pl.Int32).alias("visit_count"),
             pl.col("last_node_id").alias("dropoff_node_id"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from etl.scopes import ACCOUNT, TREE, USER
-from etl.transform.common import completed, median_minutes, outcome_counts
+from etl.transform.common import completed, median_minutes, outcome_counts, utc_day
 from etl.transform.window import label, scoped
 
 HISTORY_SCOPES = (ACCOUNT, USER, TREE)
@@ -17,7 +17,7 @@ def daily_sessions(sessions: pl.LazyFrame, trees: pl.LazyFrame) -> pl.LazyFrame:
     Callers may feed disjoint time ranges separately (bounded memory): each day's rows
     depend only on that day's sessions.
     """
-    with_day = sessions.with_columns(pl.col("started_at").dt.date().alias("day"))
+    with_day = sessions.with_columns(utc_day("started_at"))
     keys = ["scope_id", "day"]
     parts = []
     for scope in HISTORY_SCOPES:

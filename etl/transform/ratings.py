@@ -7,7 +7,7 @@ from datetime import datetime
 
 import polars as pl
 
-from etl.transform.common import top_n, window_start
+from etl.transform.common import top_n, utc_day, window_start
 
 
 def window_ratings(ratings: pl.LazyFrame, as_of: datetime, periods: Mapping[str, int]) -> pl.LazyFrame:
@@ -39,7 +39,7 @@ def recent_comments(candidates: pl.LazyFrame) -> pl.LazyFrame:
 def daily_ratings(ratings: pl.LazyFrame) -> pl.LazyFrame:
     """One row per (tree, UTC day of created_at): count and sum of ratings."""
     return (
-        ratings.with_columns(pl.col("created_at").dt.date().alias("day"))
+        ratings.with_columns(utc_day("created_at"))
         .group_by("tree_id", "day")
         .agg(
             pl.len().cast(pl.Int64).alias("ratings"),
@@ -53,4 +53,4 @@ FACT_RATING_COLUMNS = ("rating_id", "session_id", "tree_id", "rating", "comment"
 
 def fact_ratings(ratings: pl.LazyFrame) -> pl.LazyFrame:
     """fact_ratings: the rating rows as read (extract_session_ratings.sql), with their UTC day."""
-    return ratings.with_columns(pl.col("created_at").dt.date().alias("day")).select(FACT_RATING_COLUMNS)
+    return ratings.with_columns(utc_day("created_at")).select(FACT_RATING_COLUMNS)

@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from etl.transform.common import completed, rate, window_start
+from etl.transform.common import dropped_off, rate, started_in, utc_day, window_start
 
 UNKNOWN_STEP = "Unknown Step"
 UNNAMED = "Unnamed"
@@ -127,7 +127,7 @@ def step_counts(sessions: pl.LazyFrame, as_of: datetime, periods: Mapping[str, i
     """Visits and drop-offs per (period, tree, node) of these sessions (rows may repeat a key)."""
     parts = []
     for period, days in periods.items():
-        windowed = sessions.filter(pl.col("started_at") >= window_start(as_of, days))
+        windowed = sessions.filter(started_in(as_of, days))
         visits = (
             windowed.select("tree_id", pl.col("node_ids").alias("node_id"))
             .explode("node_id")
@@ -136,7 +136,7 @@ def step_counts(sessions: pl.LazyFrame, as_of: datetime, periods: Mapping[str, i
             .agg(pl.len().cast(pl.Int64).alias("visits"), pl.lit(0, pl.Int64).alias("dropoffs"))
         )
         dropoffs = (
-            windowed.filter(~completed() & pl.col("last_node_id").is_not_null())
+            windowed.filter(dropped_off())
             .group_by("tree_id", pl.col("last_node_id").alias("node_id"))
             .agg(pl.lit(0, pl.Int64).alias("visits"), pl.len().cast(pl.Int64).alias("dropoffs"))
         )
@@ -209,7 +209,7 @@ def daily_step_visits(sessions: pl.LazyFrame) -> pl.LazyFrame:
     The same rules as window_step_feedback, counted per day so that any range of whole days
     is a sum. Each day's rows depend only on that day's sessions.
     """
-    with_day = sessions.with_columns(pl.col("started_at").dt.date().alias("day"))
+    with_day = sessions.with_columns(utc_day("started_at"))
     visits = (
         with_day.select("tree_id", "day", pl.col("node_ids").alias("node_id"))
         .explode("node_id")
@@ -218,7 +218,7 @@ def daily_step_visits(sessions: pl.LazyFrame) -> pl.LazyFrame:
         .agg(pl.len().cast(pl.Int64).alias("visits"))
     )
     dropoffs = (
-        with_day.filter(~completed() & pl.col("last_node_id").is_not_null())
+        with_day.filter(dropped_off())
         .group_by("tree_id", pl.col("last_node_id").alias("node_id"), "day")
         .agg(pl.len().cast(pl.Int64).alias("dropoffs"))
     )
@@ -241,7 +241,7 @@ def daily_helpful(step_ratings: pl.LazyFrame | None, tree_type: pl.DataType) -> 
     if step_ratings is None:
         return pl.LazyFrame(schema=schema)
     return (
-        step_ratings.with_columns(pl.col("created_at").dt.date().alias("day"))
+        step_ratings.with_columns(utc_day("created_at"))
         .group_by(STEP_DAY_KEYS)
         .agg(
             pl.col("helpful").fill_null(False).sum().cast(pl.Int64).alias("helpful_yes"),
@@ -270,7 +270,7 @@ def fact_step_ratings(step_ratings: pl.DataFrame | None) -> pl.DataFrame:
     """fact_step_ratings: the step rating rows as read (extract_step_ratings.sql), with their UTC day."""
     if step_ratings is None:
         return pl.DataFrame(schema=FACT_STEP_RATING_SCHEMA)
-    return step_ratings.with_columns(pl.col("created_at").dt.date().alias("day")).select(FACT_STEP_RATING_COLUMNS)
+    return step_ratings.with_columns(utc_day("created_at")).select(FACT_STEP_RATING_COLUMNS)
 
 
 FACT_STEP_RATING_SCHEMA = pl.Schema(

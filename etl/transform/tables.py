@@ -17,6 +17,7 @@ from datetime import date, datetime
 import polars as pl
 
 from etl.transform import dimensions, facts, history, ids, quality, ratings, steps, window
+from etl.transform.common import utc_day
 
 # The columns of the window sessions that the whole-window rollups need.
 ROLLUP_COLUMNS = ("tree_id", "user_id", "started_at", "duration_minutes", "outcome")
@@ -102,7 +103,7 @@ def window_part(
     per_day, helpful_rows = s, helpful
     if days is not None:
         wanted = list(days)
-        per_day = s.filter(pl.col("started_at").dt.date().is_in(wanted))
+        per_day = s.filter(utc_day("started_at").is_in(wanted))
         helpful_rows = helpful.filter(pl.col("day").is_in(wanted)) if helpful is not None else None
     time_series, daily, counts, fact, step_days = pl.collect_all(
         [

@@ -17,7 +17,11 @@ from etl.transform.common import (
     median_minutes,
     outcome_counts,
     rate,
+    shown_name,
+    started_in,
     top_n,
+    tree_name,
+    utc_day,
     window_start,
 )
 
@@ -25,7 +29,7 @@ KEYS = ["scope_id", "engineer_id"]
 
 
 def in_window(sessions: pl.LazyFrame, as_of: datetime, days: int) -> pl.LazyFrame:
-    return sessions.filter(pl.col("started_at") >= window_start(as_of, days))
+    return sessions.filter(started_in(as_of, days))
 
 
 def scoped(sessions: pl.LazyFrame, trees: pl.LazyFrame, scope: str) -> pl.LazyFrame:
@@ -93,7 +97,7 @@ def window_summary(
 def daily_counts(scoped_sessions: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
     """Sessions and each outcome (completed or not) per key and UTC day of started_at."""
     return (
-        scoped_sessions.with_columns(pl.col("started_at").dt.date().alias("day"))
+        scoped_sessions.with_columns(utc_day("started_at"))
         .group_by([*keys, "day"])
         .agg(pl.len().cast(pl.Int64).alias("sessions"), *outcome_counts(among_completed=False))
     )
@@ -144,7 +148,7 @@ def window_top_flows(
 
     Ties: tree name in code-point order, then tree id.
     """
-    names = trees.select("tree_id", pl.col("name").fill_null("").alias("tree_name"))
+    names = trees.select("tree_id", tree_name().alias("tree_name"))
     parts = []
     for period, days in periods.items():
         windowed = in_window(sessions, as_of, days)
@@ -167,7 +171,7 @@ def window_top_engineers(
     The name is shown as "Unknown" when NULL or empty (the app wrote `row.name or "Unknown"`);
     ties: that shown name in code-point order, then user id.
     """
-    shown = pl.when(pl.col("name").is_null() | (pl.col("name") == "")).then(pl.lit("Unknown")).otherwise("name")
+    shown = shown_name()
     names = users.select("user_id", shown.alias("name"))
     parts = []
     for period, days in periods.items():
