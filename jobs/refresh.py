@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 
 from etl.config import Config
 from etl.errors import FlowmetricsError, RefreshFailed, RefreshLocked, SourceError
-from etl.leftovers import remove_abandoned_builds
 from etl.previous import StoreDamaged
 from etl.publish import PublishResult, StoreBuild
+from etl.publish.leftovers import remove_abandoned_builds
 from etl.runs import RunRecord, append_run, read_runs, runs_frame, utcnow
 from jobs.lock import refresh_lock
 from jobs.plan import MODES

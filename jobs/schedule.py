@@ -59,8 +59,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from etl.config import Config
 from etl.errors import ConfigError, FlowmetricsError, RefreshFailed, RefreshLocked
-from jobs.claims import KEEP_CLAIMS, SlotAlreadyRun, claim_slot, claims_dir, is_claimed, prune_claims
 from etl.runs import RunRecord, utcnow
+from jobs.claims import KEEP_CLAIMS, SlotAlreadyRun, claim_slot, claims_dir, is_claimed, prune_claims
 from jobs.refresh import run_refresh, summary
 
 log = logging.getLogger("flowmetrics.schedule")

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 from etl.config import Config
 from etl.errors import StoreUnavailable
-from etl.store import open_store
 from etl.runs import RunRecord, read_runs
+from etl.store import open_store
 
 
 def _age(seconds: float) -> str:

@@ -9,10 +9,10 @@ import duckdb
 import polars as pl
 import pytest
 
-from etl import publish
-from etl.append import SORT_KEYS
 from etl.errors import PublishError
 from etl.publish import StoreBuild
+from etl.publish import build as publish
+from etl.publish.append import SORT_KEYS
 from etl.store import resolve_store
 from tests.api.conftest import publish_store, store_tables
 from tests.api.sample import AS_OF, sample_rows

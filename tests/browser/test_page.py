@@ -24,8 +24,8 @@ import uvicorn
 
 from etl.config import Config
 from etl.errors import RefreshFailed
-from jobs.demo import demo_admin
 from etl.runs import read_runs
+from jobs.demo import demo_admin
 from jobs.refresh import run_refresh
 from metrics_api.app import create_app
 from synthetic import embedded

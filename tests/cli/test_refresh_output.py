@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from etl.database import with_database
-from jobs.cli import main
 from etl.runs import read_runs
+from jobs.cli import main
 from tests.cli.conftest import SEED_ANCHOR
 
 Capture = pytest.CaptureFixture[str]

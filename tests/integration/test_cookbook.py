@@ -22,8 +22,8 @@ import pytest
 
 from etl import database
 from etl.config import Config
-from etl.store import create_store
 from etl.runs import read_runs
+from etl.store import create_store
 from jobs.plan import lookback_start
 from jobs.refresh import run_refresh
 from synthetic import embedded

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from etl.config import Config
-from etl.store import resolve_store
 from etl.runs import RunRecord, read_runs, utcnow
+from etl.store import resolve_store
 from jobs.refresh import run_refresh
 from synthetic.seed import seed
 

@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 
 from etl import database
 from etl.config import Config
+from etl.runs import RunRecord, utcnow
 from etl.store import open_store, published_meta
 from jobs.claims import claim_name, claims_dir
-from etl.runs import RunRecord, utcnow
 from jobs.refresh import run_refresh
 from metrics_api.app import create_app
 from synthetic.seed import seed

@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl.store import resolve_store
 from etl.runs import read_runs, utcnow
+from etl.store import resolve_store
 from jobs.refresh import run_refresh
 from tests.reliability.conftest import CHILD_TIMEOUT, make_config, make_env
 

@@ -13,8 +13,8 @@ import pytest
 
 from etl import database
 from etl.errors import RefreshFailed, SourceError
-from etl.store import resolve_store
 from etl.runs import read_runs
+from etl.store import resolve_store
 from jobs.refresh import run_refresh
 from tests.reliability.conftest import Published, make_config, make_env
 

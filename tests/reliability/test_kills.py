@@ -14,13 +14,13 @@ from pathlib import Path
 
 import duckdb
 
-from etl.store import resolve_store
 from etl.runs import read_runs
+from etl.store import resolve_store
 from tests.reliability.conftest import CHILD_TIMEOUT, Child, Published, wait_for
 
 SLOW_REFRESH = """
 import json, sys, time
-import etl.append, etl.swap
+import etl.publish.append, etl.publish.swap
 from jobs.cli import main
 
 def marked(name, call):
@@ -32,8 +32,8 @@ def marked(name, call):
         return call(*args, **kwargs)
     return slowed
 
-etl.append.insert = marked("insert", etl.append.insert)
-etl.swap.fsync = marked("fsync", etl.swap.fsync)
+etl.publish.append.insert = marked("insert", etl.publish.append.insert)
+etl.publish.swap.fsync = marked("fsync", etl.publish.swap.fsync)
 sys.exit(main(["refresh", "--mode", sys.argv[1]], environ=json.loads(sys.argv[2])))
 """
 """Child: the real `flowmetrics refresh` (CLI entry), its store writes announced and slowed."""

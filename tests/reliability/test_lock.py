@@ -17,8 +17,8 @@ import duckdb
 import pytest
 
 from etl.errors import RefreshLocked
-from jobs.claims import claims_dir
 from etl.runs import read_runs
+from jobs.claims import claims_dir
 from jobs.refresh import run_refresh
 from jobs.schedule import run_scheduled
 from tests.reliability.conftest import (

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from etl.config import Config
-from jobs.claims import claim_name, claims_dir
 from etl.runs import RunRecord, read_runs, utcnow
+from jobs.claims import claim_name, claims_dir
 from jobs.lock import refresh_lock
 from jobs.schedule import INCREMENTAL, build_scheduler, run_schedule, run_scheduled
 from tests.reliability.conftest import (

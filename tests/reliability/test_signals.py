@@ -13,8 +13,8 @@ from pathlib import Path
 
 import duckdb
 
-from etl.store import resolve_store
 from etl.runs import utcnow
+from etl.store import resolve_store
 from jobs.refresh import run_refresh
 from tests.reliability.conftest import (
     Child,
@@ -29,17 +29,17 @@ from tests.reliability.conftest import (
 
 SLOW_SCHEDULE = """
 import json, sys, time
-import etl.append
+import etl.publish.append
 from jobs.cli import main
 
-insert = etl.append.insert
+insert = etl.publish.append.insert
 
 def slow_insert(*args, **kwargs):
     # A real store takes seconds to write: stretch this small one so a signal lands mid-build.
     time.sleep(0.15)
     return insert(*args, **kwargs)
 
-etl.append.insert = slow_insert
+etl.publish.append.insert = slow_insert
 sys.exit(main(["schedule"], environ=json.loads(sys.argv[1])))
 """
 """Child: the real `flowmetrics schedule` (CLI entry), with a slowed-down store build."""

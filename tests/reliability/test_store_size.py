@@ -3,7 +3,7 @@
 An hourly refresh builds a new file and copies the older days into it; it used to start
 from a copy of the previous file and delete from it, and DuckDB does not give freed blocks
 back, so the file grew with every hourly run; a large store still starts from a copy
-(etl.carry), while the copy holds few free blocks. `make soak` runs the full 24 hourlies.
+(etl.publish.carry), while the copy holds few free blocks. `make soak` runs the full 24 hourlies.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from etl import carry
-from etl.store import resolve_store
+from etl.publish import carry
 from etl.runs import utcnow
+from etl.store import resolve_store
 from jobs.refresh import run_refresh
 from tests.reliability.conftest import Published
 

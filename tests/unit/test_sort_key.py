@@ -1,4 +1,4 @@
-"""Tests of etl.sort_key: sorting through one packed Int64 key matches Polars' multi-column sort."""
+"""Tests of etl.publish.sort_key: sorting through one packed Int64 key matches Polars' multi-column sort."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from etl.sort_key import packed_key, sort_by_keys
+from etl.publish.sort_key import packed_key, sort_by_keys
 
 Keys = list[tuple[str, bool]]
 

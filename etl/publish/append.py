@@ -8,7 +8,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from etl.sort_key import sort_by_keys
+from etl.publish.sort_key import sort_by_keys
 
 # Rows are written sorted by the key the API looks them up by: DuckDB's zone maps then
 # skip most row groups (a PRIMARY KEY made the file 7x larger and no faster).
@@ -35,7 +35,7 @@ SORT_KEYS: dict[str, str] = {
 
 
 def insert(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame, columns: list[str]) -> int:
-    # Sorting in Polars through one packed integer key (etl/sort_key.py) and appending in
+    # Sorting in Polars through one packed integer key (etl/publish/sort_key.py) and appending in
     # order is much faster than DuckDB's INSERT ... ORDER BY for the larger tables.
     keys = [key.split() for key in SORT_KEYS.get(name, "").split(",") if key.strip()]
     ordered = sort_by_keys(frame.select(columns), [(k[0], k[-1].upper() == "DESC") for k in keys])

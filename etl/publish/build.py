@@ -20,12 +20,13 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from etl import append, carry, statements, swap
-from etl.carry import HISTORY_TABLES
+from etl import statements
 from etl.config import DEFAULT_STORAGE_VERSION
 from etl.errors import AuditError, PublishError
-from etl.leftovers import remove_stale_builds
 from etl.previous import StoreDamaged
+from etl.publish import append, carry, swap
+from etl.publish.carry import HISTORY_TABLES
+from etl.publish.leftovers import remove_stale_builds
 from etl.store import SCHEMA_VERSION, create_store, resolve_store, version_prefix
 
 # Parts of a table are appended in batches of at least this many rows (or at publish).
