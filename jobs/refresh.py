@@ -7,7 +7,6 @@ and leaves the last good store published. Both the CLI and the scheduler come th
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -17,13 +16,12 @@ from datetime import UTC, datetime
 from etl.config import Config
 from etl.errors import FlowmetricsError, RefreshFailed, RefreshLocked, SourceError
 from etl.previous import StoreDamaged
-from etl.publish import PublishResult, StoreBuild
 from etl.publish.leftovers import remove_abandoned_builds
-from etl.runs import RunRecord, append_run, read_runs, runs_frame, utcnow
+from etl.runs import RunRecord, append_run, utcnow
 from jobs.lock import refresh_lock
 from jobs.plan import MODES
 from jobs.quality_log import record_quality
-from jobs.runner import Counts, Outcome, StepFailed, execute
+from jobs.runner import execute
 
 log = logging.getLogger("flowmetrics.refresh")
 
@@ -112,14 +110,14 @@ def _run_with_retries(
     as_of: datetime | None = None,
 ) -> None:
     delay = config.retry_backoff_seconds
-    failure: StepFailed | None = None
+    failure: RefreshFailed | None = None
     while True:
         record.attempts += 1
         try:
             refresh_once(config, url, record, progress, full=full, as_of=as_of)
             record.status = "success"
             break
-        except StepFailed as failed:
+        except RefreshFailed as failed:
             cause = failed.cause
             if isinstance(cause, SourceError) and cause.transient and record.attempts <= config.refresh_retries:
                 log.warning("retrying in %.1f s: %s", delay, cause)
@@ -136,7 +134,7 @@ def _run_with_retries(
             raise
     record.finished_at = utcnow()
     if failure is not None:
-        raise _recorded(config, record, RefreshFailed(failure.step, failure.cause)) from failure.cause
+        raise _recorded(config, record, failure) from failure.cause
     try:
         append_run(config.runs_log, record)
     except OSError as exc:
@@ -181,45 +179,13 @@ def refresh_once(
     the attempt recomputes everything from the source instead (and says so).
     """
     say = progress or log.debug
-
-    def publish(build: StoreBuild, counts: Counts, outcome: Outcome) -> PublishResult:
-        record.as_of = outcome.as_of
-        record.fallback = outcome.fallback
-        record.backfill = outcome.backfill
-        record.drift_rows = json.dumps(outcome.drift, sort_keys=True) if outcome.drift is not None else None
-        record.extract_rows, record.extract_seconds = counts.extract_rows, counts.extract_seconds
-        record.transform_rows, record.transform_seconds = counts.transform_rows, counts.transform_seconds
-        if outcome.drift and any(outcome.drift.values()):
-            log.warning("%s refresh: the incremental state differed from the source: %s", record.mode, outcome.drift)
-        build.write("refresh_runs", runs_frame([*read_runs(config.runs_log), _as_published(record)]))
-        meta = {
-            "as_of": outcome.as_of.isoformat(),
-            "built_at": utcnow().isoformat(),
-            "mode": record.mode,
-            "run_id": record.run_id,
-            "lookback_start": outcome.since.isoformat(),
-            "storage_version": build.storage_version,
-            "source_watermark": str(outcome.snapshot.watermark),
-            "source_identity": outcome.snapshot.identity,
-            "source_filenodes": outcome.snapshot.filenodes,
-            "snapshot_at": outcome.snapshot.taken_at.isoformat(),
-            **({"backfill": "true"} if outcome.backfill else {}),
-        }
-        return build.publish(meta)
-
     try:
-        result = execute(record.mode, config, url, publish, say, full=full, as_of=as_of)
-    except StepFailed as failed:
+        result = execute(record, config, url, say, full=full, as_of=as_of)
+    except RefreshFailed as failed:
         if full or not isinstance(failed.cause, StoreDamaged):
             raise
         reason = f"the published store is damaged: {failed.cause}"
         log.warning("%s refresh recomputes from the source: %s", record.mode, reason)
-        result = execute(record.mode, config, url, publish, say, as_of=as_of, fallback=reason)
+        result = execute(record, config, url, say, as_of=as_of, fallback=reason)
     record.publish_rows, record.publish_seconds = result.rows, result.seconds
     say(f"publish: {result.rows} rows, {result.bytes / 1e6:.1f} MB in {result.seconds:.2f} s -> {result.path.name}")
-
-
-def _as_published(record: RunRecord) -> RunRecord:
-    # The run that builds a file is in its refresh_runs; if publishing fails the file never
-    # appears, so within a published store this run is a success.
-    return RunRecord(**{**record.__dict__, "status": "success"})

@@ -8,17 +8,19 @@ history on a thread and connection of its own at the same time. The stages overl
 their seconds add up to more than the wall time.
 
 A failure is reported in the step whose code raised it: every step is a `stage(...)`
-block, the innermost one names the failure (`StepFailed`, with `raise … from` intact).
+block, the innermost one names the failure (`RefreshFailed`, with `raise … from` intact).
+The run's own rows (its refresh_runs row, store_meta) are written here too, last.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar, cast
 
@@ -27,10 +29,11 @@ import polars as pl
 from etl.changes import DriftCheck, IncrementalReads, Unvouched, detect, dirty_days, vouched_watermark
 from etl.config import PERIODS, Config
 from etl.contract import check_source
-from etl.errors import FlowmetricsError, StoreUnavailable
+from etl.errors import FlowmetricsError, RefreshFailed, StoreUnavailable
 from etl.extract import ExtractStats, Snapshot, Source
 from etl.previous import PreviousStore, StoreDamaged
 from etl.publish import PublishResult, StoreBuild
+from etl.runs import RunRecord, read_runs, runs_frame, utcnow
 from etl.store import SCHEMA_VERSION, published_meta
 from etl.transform import tables
 from etl.transform.assembly import Built, DayRange, WindowRatings, history_tables, rebuilt_days, window_tables
@@ -42,26 +45,17 @@ T = TypeVar("T")
 log = logging.getLogger("flowmetrics.refresh")
 
 
-class StepFailed(Exception):
-    """What failed, and in which step of the refresh (connect, extract, transform, audit, publish)."""
-
-    def __init__(self, step: str, cause: Exception) -> None:
-        super().__init__(f"{step}: {cause}")
-        self.step = step
-        self.cause = cause
-
-
 @contextmanager
 def stage(step: str) -> Iterator[None]:
     """Errors raised in the block are failures of `step`, unless an inner stage named them."""
     try:
         yield
-    except StepFailed:
+    except RefreshFailed:
         raise
     except FlowmetricsError as exc:
-        raise StepFailed(exc.step or step, exc) from exc
+        raise RefreshFailed(exc.step or step, exc) from exc
     except Exception as exc:
-        raise StepFailed(step, exc) from exc
+        raise RefreshFailed(step, exc) from exc
 
 
 @dataclass
@@ -163,23 +157,26 @@ class _Start:
 
 
 def execute(
-    mode: str,
+    record: RunRecord,
     config: Config,
     url: str,
-    publish: Callable[[StoreBuild, Counts, Outcome], PublishResult],
     say: Callable[[str], None],
     *,
     full: bool = False,
     as_of: datetime | None = None,
     fallback: str | None = None,
 ) -> PublishResult:
-    """Run a refresh into a new store; `publish` writes the run's own rows and publishes it.
+    """Run `record.mode`'s refresh into a new store, with the run's own rows, and publish it.
+
+    `record` gets what the run learnt (as_of, fallback, drift, rows and seconds per stage)
+    before its refresh_runs row is written into the new store.
 
     All reads share one source snapshot; `as_of` None is the time it was taken. Unless
     `full`, the run starts from the published store and the changes since its snapshot,
     or recomputes everything (and says why in Outcome.fallback) when the store cannot vouch
     for them. `fallback` forces a full run for that reason.
     """
+    mode = record.mode
     counts = Counts()
     stats: list[ExtractStats] = []
     with ExitStack() as stack:
@@ -258,7 +255,35 @@ def execute(
             backfill=backfill,
         )
         with stage("publish"):
-            return publish(build, counts, outcome)
+            return _publish(build, config, record, counts, outcome)
+
+
+def _publish(build: StoreBuild, config: Config, record: RunRecord, counts: Counts, outcome: Outcome) -> PublishResult:
+    """The run's refresh_runs row and store_meta into the new store, then publish it."""
+    record.as_of, record.fallback, record.backfill = outcome.as_of, outcome.fallback, outcome.backfill
+    record.drift_rows = json.dumps(outcome.drift, sort_keys=True) if outcome.drift is not None else None
+    record.extract_rows, record.extract_seconds = counts.extract_rows, counts.extract_seconds
+    record.transform_rows, record.transform_seconds = counts.transform_rows, counts.transform_seconds
+    if outcome.drift and any(outcome.drift.values()):
+        log.warning("%s refresh: the incremental state differed from the source: %s", record.mode, outcome.drift)
+    # The run that builds a file is in its refresh_runs; if publishing fails the file never
+    # appears, so within a published store this run is a success.
+    published = replace(record, status="success")
+    build.write("refresh_runs", runs_frame([*read_runs(config.runs_log), published]))
+    meta = {
+        "as_of": outcome.as_of.isoformat(),
+        "built_at": utcnow().isoformat(),
+        "mode": record.mode,
+        "run_id": record.run_id,
+        "lookback_start": outcome.since.isoformat(),
+        "storage_version": build.storage_version,
+        "source_watermark": str(outcome.snapshot.watermark),
+        "source_identity": outcome.snapshot.identity,
+        "source_filenodes": outcome.snapshot.filenodes,
+        "snapshot_at": outcome.snapshot.taken_at.isoformat(),
+        **({"backfill": "true"} if outcome.backfill else {}),
+    }
+    return build.publish(meta)
 
 
 def _start(
