@@ -7,10 +7,9 @@ column is one SourceError naming it, instead of a failure halfway through a read
 from __future__ import annotations
 
 from sqlalchemy import create_engine, inspect
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from etl.database import redact, translate
+from etl.database import redact, sqlalchemy_url, translate
 from etl.errors import SourceError
 
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -24,8 +23,7 @@ OPTIONAL: dict[str, tuple[str, ...]] = {"step_ratings": ("id", "tree_id", "node_
 
 def check_source(url: str) -> None:
     """Raise SourceError naming the first table or column of the contract the source lacks."""
-    parsed = make_url(url).set(drivername="postgresql+psycopg")
-    engine = create_engine(parsed, poolclass=None, connect_args={"connect_timeout": 10})
+    engine = create_engine(sqlalchemy_url(url), connect_args={"connect_timeout": 10})
     try:
         with engine.connect() as conn:
             inspector = inspect(conn)

@@ -5,10 +5,8 @@ Translates driver errors into SourceError once, here. Never computes metrics.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 import psycopg
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from etl.errors import SourceError
@@ -16,23 +14,33 @@ from etl.errors import SourceError
 _TRANSIENT_SQLSTATES = {"57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006"}
 
 
+def parse(url: str) -> URL:
+    """A PostgreSQL URL as SQLAlchemy parses it: the one place a DSN is taken apart."""
+    try:
+        return make_url(url)
+    except ArgumentError as exc:
+        raise SourceError(
+            f"{redact(url)!r} is not a database URL; use postgresql://user:password@host:5432/dbname"
+        ) from exc
+
+
 def with_database(url: str, dbname: str) -> str:
     """The same server URL pointing at another database."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + dbname))
+    return parse(url).set(database=dbname).render_as_string(hide_password=False)
 
 
 def database_name(url: str) -> str:
-    return urlsplit(url).path.lstrip("/") or "postgres"
+    return parse(url).database or "postgres"
 
 
 def libpq_url(url: str) -> str:
     """Drop SQLAlchemy-style driver suffixes (postgresql+psycopg://) for libpq and ADBC."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.split("+", 1)[0]
-    if scheme == "postgres":
-        scheme = "postgresql"
-    return urlunsplit(parts._replace(scheme=scheme))
+    return parse(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def sqlalchemy_url(url: str) -> URL:
+    """The URL for SQLAlchemy's engine (the psycopg 3 driver)."""
+    return parse(url).set(drivername="postgresql+psycopg")
 
 
 def redact(url: str) -> str:
