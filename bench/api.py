@@ -70,9 +70,9 @@ def measure_api(url: str, store: Path, tenant: dict[str, str], tree: Tree, port:
     from bench.loadgen import closed_loop, open_loop
 
     server = subprocess.Popen(
-        [sys.executable, "-m", "jobs.cli", "-q", "serve", "--port", str(port)],
+        [str(tree.python), "-m", "jobs.cli", "-q", "serve", "--port", str(port)],
         env=env_for(url, store),
-        cwd=ROOT,
+        cwd=tree.root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -23,7 +23,6 @@ import json
 import signal
 import statistics
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -32,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bench.api import _wait_for
-from bench.common import ANCHOR, DATA, ROOT, SECRET, env_for, log, store_path
+from bench.common import ANCHOR, DATA, SECRET, env_for, log, store_path
 from bench.refresh import measure_refresh
 from bench.trees import Tree
 from etl import database
@@ -319,9 +318,9 @@ def measure_freshness(
     try:
         with open(logs / "serve.log", "ab") as out:
             server = subprocess.Popen(
-                [sys.executable, "-m", "jobs.cli", "serve", "--port", str(port)],
+                [str(tree.python), "-m", "jobs.cli", "serve", "--port", str(port)],
                 env=env,
-                cwd=ROOT,
+                cwd=tree.root,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -330,7 +329,11 @@ def measure_freshness(
         base = {tree_id: total(tree_id) for tree_id in inserted}
         with open(logs / "schedule.log", "ab") as out:
             scheduler = subprocess.Popen(
-                [sys.executable, "-m", "jobs.cli", "schedule"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+                [str(tree.python), "-m", "jobs.cli", "schedule"],
+                env=env,
+                cwd=tree.root,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         processes.insert(0, ("schedule", scheduler, 300))  # stopped first: it finishes its refresh in flight
         started = time.time()

@@ -1,6 +1,6 @@
 """`make bench`: this tree's refresh and an older commit's, on the same seeded data, side by side.
 
-    python -m bench.run [--old HEAD~1 | REV | none] [--sizes 1000000,10000000] [--rounds 1] [--skip-api]
+    python -m bench.run [--old HEAD~1 | REV | none] [--new REV] [--sizes 1000000,10000000] [--rounds 1] [--skip-api]
                         [--modes nightly,hourly,incremental] [--freshness-seconds 300]
 
 Builds (or reuses) benchmark source databases in an embedded PostgreSQL under bench/data/.
@@ -48,7 +48,7 @@ from bench.floors import copy_floor
 from bench.incremental import measure_freshness, measure_incremental
 from bench.refresh import measure_refresh
 from bench.report import write_report
-from bench.trees import Tree, old_tree, this_tree, tree_queries
+from bench.trees import Tree, commit_tree, old_tree, this_tree, tree_queries
 from bench.workers import measure_workers
 from bench.workers import render as render_workers
 from synthetic import embedded
@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", help="session counts, comma-separated (default 1000000,10000000)")
     parser.add_argument("--old", default="HEAD~1", help="the commit to measure against (default HEAD~1; none: skip)")
+    parser.add_argument(
+        "--new",
+        help="measure this commit (extracted, like --old) instead of the checkout: edits made meanwhile stay out",
+    )
     parser.add_argument("--rounds", type=int, default=1, help="rounds per size and mode (default 1)")
     parser.add_argument(
         "--modes", default="nightly,hourly,incremental", help="default nightly,hourly,incremental (bench.trees)"
@@ -93,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     sizes = [int(s) for s in (args.sizes or ("100000" if args.only else "1000000,10000000")).split(",")]
     DATA.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    new = this_tree()
+    new = commit_tree(args.new, "new") if args.new else this_tree()
     trees = [new] if args.old == "none" or args.only else [old_tree(args.old), new]
     admin = embedded.start_embedded(DATA / "pg", stop_at_exit=False)
     if args.only == "workers":

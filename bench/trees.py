@@ -69,12 +69,21 @@ def this_tree() -> Tree:
 
 def old_tree(rev: str) -> Tree:
     """The commit `rev` names (in this checkout's repository), extracted and ready to run."""
+    return commit_tree(rev, "old")
+
+
+def commit_tree(rev: str, name: str) -> Tree:
+    """The commit `rev`, extracted to bench/data/<name>-<short sha> and ready to run as `name`.
+
+    As "new" (`--new REV`): a run that must not see the edits others make in this checkout
+    while it runs measures a commit instead of the checkout.
+    """
     sha = git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
     short = git("rev-parse", "--short", sha)
-    root = DATA / f"old-{short}"
+    root = DATA / f"{name}-{short}"
     if not root.exists():
         extract(sha, root)
-    tree = Tree("old", root, python_for(root), short, git("log", "-1", "--format=%s", sha))
+    tree = Tree(name, root, python_for(root), short, git("log", "-1", "--format=%s", sha))
     check_imports(tree)
     return tree
 
