@@ -1,1 +1,1 @@
-"""Unit tests of the pure transforms: tiny hand-written frames, exact expected frames."""
+"""Unit tests, one folder per package (tests/unit/etl/transform/ for etl/transform/, ...): no PostgreSQL."""

@@ -1,4 +1,8 @@
-"""The store's DuckDB storage format: METRICS_STORAGE_VERSION, the publish, the hourly copy."""
+"""The store's DuckDB storage format: the publish writes METRICS_STORAGE_VERSION's, a refresh
+after a change of setting (an hourly, which copies the older days) writes the new one.
+
+How the setting is read is tested in tests/unit/etl/test_config.py.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl.config import DEFAULT_STORAGE_VERSION, STORAGE_VERSIONS, Config
-from etl.errors import ConfigError
+from etl.config import Config
 from etl.publish import publish
 from etl.store import published_meta
 from jobs.refresh import run_refresh
@@ -33,23 +36,6 @@ def file_format(path: Path) -> str:
     finally:
         con.close()
     return str(tags["storage_version"])
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [(None, "v1.0.0"), ("v1.4.0", "v1.4.0"), ("1.2.0", "v1.2.0"), ("v2.0.0", "v2.0.0")],
-    ids=["default", "lts", "without-v", "newest"],
-)
-def test_metrics_storage_version(raw: str | None, expected: str) -> None:
-    env = {} if raw is None else {"METRICS_STORAGE_VERSION": raw}
-    assert config(**env).storage_version == expected
-    assert STORAGE_VERSIONS[0] == DEFAULT_STORAGE_VERSION
-
-
-@pytest.mark.parametrize("raw", ["v0.9.0", "latest", "1.4", "v3.0.0"])
-def test_a_bad_storage_version_names_the_variable_and_the_fix(raw: str) -> None:
-    with pytest.raises(ConfigError, match=rf"^METRICS_STORAGE_VERSION='{raw}' is not .*use one of v1\.0\.0, "):
-        config(METRICS_STORAGE_VERSION=raw)
 
 
 @pytest.mark.parametrize(("version", "reported"), [("v1.0.0", "v1.0.0+"), ("v1.4.0", "v1.4.0+"), ("v2.0.0", "v2.0.0+")])

@@ -11,7 +11,7 @@ import pytest
 from etl.transform.assembly import DayRange, WindowRatings, window_tables
 from etl.transform.tables import Dimensions, Rollups, window_part
 from jobs.plan import lookback_start, window_chunks
-from tests.unit.frames import (
+from tests.unit.etl.transform.frames import (
     AS_OF,
     RATINGS,
     SESSIONS,

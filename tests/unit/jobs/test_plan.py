@@ -1,4 +1,4 @@
-"""The day ranges a refresh reads the source in (jobs.refresh): contiguous, whole UTC days,
+"""Tests of jobs.plan: the day ranges a refresh reads the source in are contiguous, whole UTC days,
 covering exactly the lookback (open-ended) and the history before it."""
 
 from __future__ import annotations

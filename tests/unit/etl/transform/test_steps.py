@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from etl.transform.steps import node_titles, step_counts, tree_nodes, walk_nodes, window_step_feedback
-from tests.unit.frames import AS_OF, NODES, SESSIONS, STEP_RATINGS, TREES, assert_rows
+from tests.unit.etl.transform.frames import AS_OF, NODES, SESSIONS, STEP_RATINGS, TREES, assert_rows
 
 # --- walk_nodes / node_titles -----------------------------------------------------------
 

@@ -14,7 +14,7 @@ import pytest
 
 from etl.transform.quality import RULES, data_quality
 from etl.transform.steps import tree_nodes
-from tests.unit.frames import AS_OF, RATINGS, SESSIONS, STEP_RATINGS, TREES, USERS, assert_rows
+from tests.unit.etl.transform.frames import AS_OF, RATINGS, SESSIONS, STEP_RATINGS, TREES, USERS, assert_rows
 
 T = AS_OF - timedelta(hours=1)
 CHECK_NAMES = [

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from etl.transform.ratings import daily_ratings, recent_comments, window_ratings
-from tests.unit.frames import AS_OF, RATINGS, UTC, assert_rows
+from tests.unit.etl.transform.frames import AS_OF, RATINGS, UTC, assert_rows
 
 T = AS_OF - timedelta(hours=1)
 

@@ -9,7 +9,7 @@ import polars as pl
 
 from etl.transform.facts import fact_sessions, no_ratings
 from etl.transform.steps import daily_helpful, daily_step_feedback, daily_step_visits, step_counts, window_step_feedback
-from tests.unit.frames import RATED, SESSIONS, STEP_RATINGS, TIMESTAMP, TREES, UTC, assert_rows, extracted
+from tests.unit.etl.transform.frames import RATED, SESSIONS, STEP_RATINGS, TIMESTAMP, TREES, UTC, assert_rows, extracted
 
 DAY = datetime(2026, 10, 5, 23, 59, 59, 999999, tzinfo=UTC)  # the last microsecond of a UTC day
 NEXT = DAY + timedelta(microseconds=1)

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from etl.transform.history import daily_sessions
-from tests.unit.frames import HISTORY_SESSIONS, TREES, UTC, assert_rows
+from tests.unit.etl.transform.frames import HISTORY_SESSIONS, TREES, UTC, assert_rows
 
 TREE_FRAME = pl.LazyFrame(
     {"tree_id": ["t1", "t2"], "account_id": ["a1", "a2"], "name": ["One", "Two"], "tree_structure": [None, None]},

@@ -1,4 +1,4 @@
-"""`flowmetrics export --format parquet DIR` on a store written by the real publish."""
+"""jobs.export through `flowmetrics export --format parquet DIR`, on a store written by the real publish."""
 
 from __future__ import annotations
 
@@ -11,8 +11,16 @@ import pytest
 from etl import statements
 from etl.publish import PublishResult
 from jobs.cli import main
+from tests.api.conftest import publish_store
+from tests.api.sample import AS_OF, sample_rows
 
 Capture = pytest.CaptureFixture[str]
+
+
+@pytest.fixture(scope="module")
+def sample_store(tmp_path_factory: pytest.TempPathFactory) -> PublishResult:
+    """The hand-written store of tests/api/sample.py, published once; the tests only read it."""
+    return publish_store(tmp_path_factory.mktemp("sample") / "metrics.duckdb", sample_rows(), as_of=AS_OF)
 
 
 def export(metrics_db: Path, folder: Path) -> int:

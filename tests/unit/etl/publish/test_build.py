@@ -1,4 +1,4 @@
-"""StoreBuild: a store written table by table, in parts, published once or not at all."""
+"""Tests of etl.publish.build: StoreBuild writes a store table by table, in parts, published once or not at all."""
 
 from __future__ import annotations
 

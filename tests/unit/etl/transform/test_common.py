@@ -16,7 +16,7 @@ from etl.transform.common import (
     top_n,
     window_start,
 )
-from tests.unit.frames import AS_OF, assert_rows
+from tests.unit.etl.transform.frames import AS_OF, assert_rows
 
 
 def test_window_start_is_as_of_minus_days() -> None:

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from etl.transform.window import window_summary, window_time_series, window_top_engineers, window_top_flows
-from tests.unit.frames import AS_OF, HISTORY_SESSIONS, TREES, USERS, assert_rows
+from tests.unit.etl.transform.frames import AS_OF, HISTORY_SESSIONS, TREES, USERS, assert_rows
 
 PERIODS = {"7d": 7, "30d": 30}
 T = AS_OF - timedelta(hours=1)  # a start inside every window

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from etl.transform.dimensions import trees, users
-from tests.unit.frames import TREES, USERS, assert_rows
+from tests.unit.etl.transform.frames import TREES, USERS, assert_rows
 
 
 def test_users_keep_null_names_and_read_null_flags_as_false() -> None:
