@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -62,11 +64,14 @@ def test_results_come_in_call_order_from_one_worker_thread() -> None:
     assert not worker.is_alive()
 
 
-def test_worker_thread_carries_the_given_name() -> None:
-    recorder = Recorder()
-    with Prefetch(recorder.calls(1), name="extract") as fetched:
-        assert list(fetched) == [0]
-    assert recorder.worker().name == "extract"
+@pytest.mark.skipif(sys.platform != "linux", reason="the OS thread name is Linux's (/proc)")
+def test_the_worker_carries_the_given_name_in_the_os_as_top_shows_it() -> None:
+    def os_name() -> str:
+        return Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text().strip()
+
+    with Prefetch([os_name], name="read-history-lane") as fetched:
+        assert list(fetched) == ["read-history-la"]  # Linux keeps 15 bytes
+    assert os_name() != "read-history-la"  # the calling thread keeps its own
 
 
 def test_calls_may_come_from_a_generator() -> None:

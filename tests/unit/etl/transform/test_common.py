@@ -1,45 +1,26 @@
-"""Tests of etl.transform.common: window start, outcome counts, the median, rate, top_n."""
+"""Tests of etl.transform.common: outcome counts, the median, rate, top_n."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from etl.transform.common import (
-    completed,
     median_minutes,
     median_reference,
     outcome_counts,
     rate,
     top_n,
-    window_start,
 )
-from tests.unit.etl.transform.frames import AS_OF, assert_rows
-
-
-def test_window_start_is_as_of_minus_days() -> None:
-    assert window_start(AS_OF, 7) == AS_OF - timedelta(days=7)
-    assert window_start(AS_OF, 0) == AS_OF
-
-
-def test_completed_means_a_duration_is_set() -> None:
-    frame = pl.DataFrame({"duration_minutes": [1.5, None, 0.0, -2.0]}, schema={"duration_minutes": pl.Float64})
-    assert frame.select(completed()).to_series().to_list() == [True, False, True, True]
-
+from tests.unit.etl.transform.frames import assert_rows
 
 # --- median: PostgreSQL percentile_cont(0.5), bit for bit -------------------------------
 
-
-def test_the_chosen_pairs_tell_the_two_median_formulas_apart() -> None:
-    # PostgreSQL computes lo + (hi - lo) * 0.5, not (lo + hi) / 2; for these pairs the two
-    # differ, and for 0.1 and 1.2 the difference even flips round(x, 1): 0.7 vs 0.6.
-    assert (0.1 + 0.5) / 2 == 0.3 != 0.1 + (0.5 - 0.1) * 0.5
-    assert round((0.1 + 1.2) / 2, 1) == 0.7
-    assert round(0.1 + (1.2 - 0.1) * 0.5, 1) == 0.6
-
-
+# PostgreSQL computes lo + (hi - lo) * 0.5, not (lo + hi) / 2; for the pairs below the two
+# differ in floating point, and for 0.1 and 1.2 the difference even flips round(x, 1):
+# 0.6 (the formula) where the mean gives 0.7.
 MEDIAN_CASES = [
     pytest.param([7.5], 7.5, id="one"),
     pytest.param([3.0, 1.0, 2.0], 2.0, id="odd-takes-the-middle"),
@@ -67,9 +48,18 @@ def test_median_minutes_is_percentile_cont(durations: list[float | None], median
     assert_rows(sessions.group_by("g").agg(median_minutes()), expected, by=["g"], whole=True)
 
 
-@pytest.mark.parametrize(("durations", "median"), MEDIAN_CASES)
-def test_median_reference_is_the_same_formula(durations: list[float | None], median: float) -> None:
-    assert median_reference([d for d in durations if d is not None]) == median
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.none(), st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_subnormal=False)),
+        min_size=1,
+        max_size=12,
+    ).filter(lambda values: any(v is not None for v in values))
+)
+def test_median_minutes_is_the_explicit_formula_bit_for_bit(durations: list[float | None]) -> None:
+    sessions = pl.DataFrame({"duration_minutes": durations}, schema={"duration_minutes": pl.Float64})
+    [median] = sessions.select(median_minutes()).to_series().to_list()
+    assert median == median_reference([d for d in durations if d is not None])
 
 
 def test_median_minutes_per_group_and_null_without_completed() -> None:
