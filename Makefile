@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install lint format test test-full bench soak demo clean
+.PHONY: help install lint format test test-fast test-full bench soak demo clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ format: $(STAMP) ## format and auto-fix
 
 test: $(STAMP) ## the test suite (real PostgreSQL: DATABASE_URL or an embedded one)
 	$(BIN)/pytest -q -m "not full"
+
+test-fast: $(STAMP) ## `make test` without the slow tests and the pip-installed client matrix, while developing
+	$(BIN)/pytest -q -m "not full and not slow and not network"
 
 test-full: $(STAMP) ## the suite plus the large differential runs
 	$(BIN)/pytest -q

@@ -256,7 +256,7 @@ print(json.dumps({"version": duckdb.__version__, "rows": rows}, default=str))
 """
 
 
-@pytest.fixture(scope="module", params=list(CLIENTS), ids=list(CLIENTS))
+@pytest.fixture(scope="module", params=[pytest.param(c, marks=pytest.mark.network) for c in CLIENTS], ids=list(CLIENTS))
 def old_client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The python of a fresh virtual environment holding only a DuckDB 1.x client."""
     folder = tmp_path_factory.mktemp(f"duckdb-{request.param}")

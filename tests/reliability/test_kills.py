@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from etl.runs import read_runs
 from etl.store import resolve_store
@@ -72,6 +73,7 @@ def assert_whole(version: Path, run_id: str) -> None:
         con.close()
 
 
+@pytest.mark.slow
 def test_killed_refreshes_leave_nothing_after_the_next_success(
     published: Published, spawn: Callable[..., Child]
 ) -> None:

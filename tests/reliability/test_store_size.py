@@ -41,6 +41,7 @@ def history_rows(published: Published) -> list[tuple[object, ...]]:
     )
 
 
+@pytest.mark.slow
 def test_hourly_refreshes_keep_the_store_within_bound_of_a_nightly(published: Published) -> None:
     config, url = published.config, published.url
     nightly_history = history_rows(published)
@@ -63,6 +64,7 @@ def store_rows(published: Published) -> dict[str, list[tuple[object, ...]]]:
     return {t: query(published, f"SELECT * FROM {t} ORDER BY ALL") for t in tables if t not in skip}
 
 
+@pytest.mark.slow
 def test_an_hourly_from_a_copied_file_writes_what_one_from_copied_rows_does(
     published: Published, monkeypatch: pytest.MonkeyPatch
 ) -> None:
