@@ -69,7 +69,7 @@ def median_minutes() -> pl.Expr:
 
     percentile_cont takes rows floor((n-1)/2) and ceil((n-1)/2) of the sorted values and
     returns lo + (hi - lo) * 0.5; Polars' linear quantile is that same formula in the same
-    floating-point order (tests/unit/test_common.py checks it bit for bit against the
+    floating-point order (tests/unit/etl/transform/test_common.py checks it bit for bit against the
     explicit formula). Incomplete sessions (NULL duration) are ignored; a group without a
     completed session gets NULL.
     """
