@@ -1,4 +1,4 @@
-"""Assemble every store table from the extracted frames (pure: frames in, frames out).
+"""The builders etl.transform.assembly puts together: table parts from extracted frames (pure).
 
 `window_part` turns a day range of the window's sessions into what can be computed row by
 row or day by day (per-day rows, counts) plus the few columns the rollups need, so the
