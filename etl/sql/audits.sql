@@ -27,11 +27,18 @@ LEFT JOIN (
 ) t USING (period, scope, scope_id, engineer_id)
 WHERE t.sessions IS DISTINCT FROM s.total_sessions;
 
+-- audit: periods_named_in_days
+-- A period's name is its length: N days is 'Nd' (the keys of etl.config.PERIODS).
+SELECT DISTINCT period FROM window_summary WHERE NOT regexp_full_match(period, '[1-9][0-9]*d');
+
 -- audit: windows_nest
+-- Every window ends at as_of: a shorter one never has more sessions than a longer one.
+WITH sized AS (
+    SELECT *, TRY_CAST(regexp_extract(period, '^([0-9]+)d$', 1) AS INTEGER) AS days FROM window_summary
+)
 SELECT a.scope, a.scope_id, a.engineer_id
-FROM window_summary a JOIN window_summary b USING (scope, scope_id, engineer_id)
-WHERE (a.period = '7d' AND b.period = '30d' OR a.period = '30d' AND b.period = '90d')
-  AND a.total_sessions > b.total_sessions;
+FROM sized a JOIN sized b USING (scope, scope_id, engineer_id)
+WHERE a.days < b.days AND a.total_sessions > b.total_sessions;
 
 -- audit: top_lists_ranked
 SELECT list, period, scope, scope_id FROM (
@@ -48,6 +55,7 @@ WHERE dropoffs > visits OR visits <= 0 OR dropoff_rate < 0 OR dropoff_rate > 1
 SELECT tree_id FROM recent_comments GROUP BY tree_id HAVING count(*) > 10;
 
 -- audit: history_covers_window
+-- Every window lies within the lookback (the longest window), whatever the periods are.
 SELECT w.scope, w.scope_id FROM window_summary w
 LEFT JOIN (
     -- Only the lookback's days: the cost of this audit follows the window, not all history.
@@ -58,7 +66,7 @@ LEFT JOIN (
     GROUP BY ALL
 ) d
   USING (scope, scope_id)
-WHERE w.period = '90d' AND w.scope IN ('account', 'user', 'tree')
+WHERE w.scope IN ('account', 'user', 'tree')
   AND coalesce(d.sessions, 0) < w.total_sessions;
 
 -- audit: fact_sessions_unique
