@@ -3,16 +3,19 @@
 Class names and keys are the app's own (app.schemas.analytics): the dashboards read these
 keys, and clients generated from the OpenAPI document see the same component names. A
 field the app does not send is declared with `addition()`; it is marked `x-addition` in
-the OpenAPI schema and listed in docs/exactness.md (response keys). Rates and medians arrive here
-already rounded (Python's round(), as the app did).
+the OpenAPI schema and listed in docs/exactness.md (response keys).
+
+The store's rows are validated straight into these models (metrics_api.queries selects
+each model's fields by name), and the field types below are the only place the API rounds:
+Python's round(), as the app did.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 
 ADDITION = "x-addition"
 """OpenAPI marker of a field the app's own response does not have."""
@@ -32,6 +35,31 @@ def added_fields(model: type[BaseModel]) -> frozenset[str]:
     )
 
 
+def _minutes(value: float | None) -> float:
+    return round(value, 1) if value is not None else 0.0
+
+
+def _csat(value: float | None) -> float | None:
+    return round(value, 1) if value else None  # the app's `if avg`: no rating, or a zero mean
+
+
+Rate = Annotated[
+    float, AfterValidator(lambda value: round(value, 3)), Field(description="A 0..1 rate, rounded to 3 decimals.")
+]
+Minutes = Annotated[
+    float,
+    BeforeValidator(_minutes),
+    Field(description="Median duration in minutes, rounded to 1 decimal; 0.0 when no session was completed."),
+]
+Csat = Annotated[
+    float | None,
+    BeforeValidator(_csat),
+    Field(description="Mean session rating (1..5), rounded to 1 decimal; null when there is no rating."),
+]
+UtcTime = Annotated[datetime, AfterValidator(lambda value: value.astimezone(UTC))]
+"""A timestamp in UTC, whatever the reading session's time zone."""
+
+
 class OutcomeBreakdown(BaseModel):
     resolved: int
     escalated: int
@@ -42,10 +70,16 @@ class OutcomeBreakdown(BaseModel):
 class AnalyticsSummary(BaseModel):
     total_sessions: int
     completed_sessions: int
-    completion_rate: float
-    median_duration_minutes: float
+    completion_rate: Rate
+    median_duration_minutes: Minutes
     active_engineers: int
     outcome_breakdown: OutcomeBreakdown
+
+    @classmethod
+    def empty(cls) -> AnalyticsSummary:
+        """A scope with no session in the window has no summary row: every figure reads as zero."""
+        outcomes = dict.fromkeys(OutcomeBreakdown.model_fields, 0)
+        return cls.model_validate({**dict.fromkeys(cls.model_fields, 0), "outcome_breakdown": outcomes})
 
 
 class TimeSeriesPoint(BaseModel):
@@ -61,16 +95,16 @@ class TopFlow(BaseModel):
     tree_id: str
     name: str
     sessions: int
-    completion_rate: float
-    median_duration_minutes: float
+    completion_rate: Rate
+    median_duration_minutes: Minutes
 
 
 class TopEngineer(BaseModel):
     user_id: str
     name: str
     sessions: int
-    completion_rate: float
-    median_duration_minutes: float
+    completion_rate: Rate
+    median_duration_minutes: Minutes
 
 
 class StepFeedbackSummary(BaseModel):
@@ -78,18 +112,20 @@ class StepFeedbackSummary(BaseModel):
     node_title: str
     helpful_yes: int
     helpful_no: int
-    helpful_rate: float
+    helpful_rate: Rate
     visit_count: int
     dropoff_count: int
-    dropoff_rate: float
+    dropoff_rate: Rate
 
 
 class FlowRatingItem(BaseModel):
     rating: int
     comment: str
-    created_at: datetime
+    created_at: UtcTime
 
 
+DEFAULT_PERIOD = "30d"
+"""The period a request without one answers for (the app's Query default); the page opens on it."""
 PERIOD_DOC = "The window the body answers for (the request's period)."
 AS_OF_DOC = "When the data was computed: the refresh's reference time (also the X-Data-As-Of header)."
 
@@ -117,7 +153,7 @@ class FlowAnalyticsResponse(BaseModel):
     period: str = addition(PERIOD_DOC)
     as_of: datetime = addition(AS_OF_DOC)
     summary: AnalyticsSummary
-    avg_csat: float | None
+    avg_csat: Csat
     total_ratings: int
     time_series: list[TimeSeriesPoint]
     step_feedback: list[StepFeedbackSummary]

@@ -1,12 +1,12 @@
 """What operators look at besides the dashboards: run history, data-quality trend, staleness.
 
 Read from the files a refresh leaves beside the store (the run history, the quality
-history) and from the served snapshot. Only reads; `jobs` appends to these files.
+history; both JSON lines, parsed by etl.runs) and from the served snapshot. Only reads;
+`jobs` appends to these files.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from datetime import UTC, datetime, timedelta
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
+
+from etl.runs import parse_records
 
 RUN_FIELDS = (
     "run_id",
@@ -47,10 +49,8 @@ def timestamp(text: object) -> float | None:
 
 
 class JsonLines:
-    """A JSON-lines file, parsed again only when it has changed (size or mtime).
-
-    A torn last line (a killed writer) and lines that are not objects are skipped.
-    """
+    """The records of a JSON-lines file (etl.runs.parse_records), parsed again only when the
+    file has changed (size or mtime)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -63,22 +63,10 @@ class JsonLines:
             key = (st.st_size, st.st_mtime_ns)
             if key != self._seen:
                 data = self.path.read_bytes()
-                self._records, self._seen = _parse(data), key
+                self._records, self._seen = parse_records(data), key
         except FileNotFoundError:
             return []
         return self._records
-
-
-def _parse(data: bytes) -> list[dict[str, Any]]:
-    records = []
-    for line in data.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
 
 
 class RunHistory(JsonLines):
@@ -117,7 +105,7 @@ class LastSuccess:
                 self._file, self._read, self._run = None, 0, None
                 return None
             whole = data.rfind(b"\n") + 1  # a torn last line is read again once it is whole
-            for record in _parse(data[:whole]):
+            for record in parse_records(data[:whole]):
                 if record.get("mode") == self.mode and record.get("status") == "success":
                     self._run = record
             self._read += whole

@@ -21,9 +21,12 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from etl.config import Config
+from etl.config import PERIODS, Config
 from etl.errors import StoreUnavailable
+from etl.scopes import NO_ENGINEER, TREE
+from etl.transform.common import shown_name_of
 from metrics_api.auth import TokenVerifier, caller
+from metrics_api.models import DEFAULT_PERIOD
 from metrics_api.ops import JsonLines, RunHistory, lag_warning_seconds, public_run, stale_after_seconds
 from metrics_api.reader import StoreReader
 from metrics_api.snapshot import Snapshot, User
@@ -52,9 +55,21 @@ def _asset(name: str) -> bytes:
     return resources.files("metrics_api").joinpath("static", name).read_bytes()
 
 
+def _period_options() -> bytes:
+    """The preview's period choices: every period, the routes' default selected."""
+    return "".join(
+        f'<option value="{period}"{" selected" if period == DEFAULT_PERIOD else ""}>{days} days</option>'
+        for period, days in PERIODS.items()
+    ).encode()
+
+
 def build_page_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    index = _asset("index.html").replace(b"{{base}}", html.escape(config.api_prefix).encode())
+    index = (
+        _asset("index.html")
+        .replace(b"{{base}}", html.escape(config.api_prefix).encode())
+        .replace(b"{{periods}}", _period_options())
+    )
     assets = {name: _asset(name) for name in ASSETS}
     runs = RunHistory(config.runs_log)
     quality = JsonLines(config.quality_log)
@@ -171,33 +186,30 @@ def _current_quality(snap: Snapshot) -> list[dict[str, Any]]:
 def _choices(snap: Snapshot, user: User) -> bytes:
     team_reader = user.is_team_admin or user.is_super_admin
     with snap.queries() as q:
-        names = q.sql("SELECT coalesce(nullif(name, ''), 'Unknown') FROM users WHERE user_id = ?", [user.user_id])
-        engineers = (
+        names = q.sql("SELECT name FROM users WHERE user_id = ?", [user.user_id])
+        members = (
+            q.sql("SELECT user_id, name FROM users WHERE account_id = ?", [user.account_id]) if team_reader else []
+        )
+        # Busiest first in the period the preview opens on, so it opens on a tree with data.
+        sessions = dict(
             q.sql(
-                "SELECT user_id, coalesce(nullif(name, ''), 'Unknown') AS shown FROM users "
-                f"WHERE account_id = ? ORDER BY shown, user_id LIMIT {USERS_SHOWN}",
-                [user.account_id],
+                "SELECT scope_id, total_sessions FROM window_summary "
+                "WHERE period = ? AND scope = ? AND engineer_id = ?",
+                [DEFAULT_PERIOD, TREE, NO_ENGINEER],
             )
-            if team_reader
-            else []
         )
-        # Busiest first, so the preview opens on a tree with data. Super admins may read any tree.
-        where = "" if user.is_super_admin else "WHERE t.account_id = ?"
-        trees = q.sql(
-            "SELECT t.tree_id, coalesce(t.name, '') AS name, coalesce(s.total_sessions, 0) AS sessions "
-            "FROM trees t LEFT JOIN window_summary s ON s.period = '30d' AND s.scope = 'tree' "
-            f"AND s.scope_id = t.tree_id AND s.engineer_id = '' {where} "
-            f"ORDER BY sessions DESC, name, t.tree_id LIMIT {TREES_SHOWN}",
-            [] if user.is_super_admin else [user.account_id],
-        )
+    engineers = sorted((shown_name_of(name), user_id) for user_id, name in members)[:USERS_SHOWN]
+    # Super admins may read any tree.
+    readable = [tree for tree in snap.trees.values() if user.is_super_admin or tree.account_id == user.account_id]
+    trees = sorted(readable, key=lambda tree: (-sessions.get(tree.tree_id, 0), tree.name, tree.tree_id))[:TREES_SHOWN]
     body = {
         "user": {
             "user_id": user.user_id,
-            "name": names[0][0] if names else "Unknown",
+            "name": shown_name_of(names[0][0] if names else None),
             "team_reader": team_reader,
             "super_admin": user.is_super_admin,
         },
-        "engineers": [{"user_id": uid, "name": name} for uid, name in engineers],
-        "trees": [{"tree_id": tid, "name": name, "sessions": n} for tid, name, n in trees],
+        "engineers": [{"user_id": uid, "name": name} for name, uid in engineers],
+        "trees": [{"tree_id": t.tree_id, "name": t.name, "sessions": sessions.get(t.tree_id, 0)} for t in trees],
     }
     return json.dumps(body).encode()

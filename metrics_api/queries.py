@@ -1,81 +1,47 @@
 """The API's lookups on one store snapshot: one method per store table it reads.
 
-Each lookup's row is a NamedTuple whose fields are the columns it selects: the SELECT list
-is generated from the fields, so the layout is stated once and read by name in
-metrics_api.responses. Parameterised and fully fetched; never writes, never opens a store
-itself (the reader hands it a cursor).
+Each lookup selects the fields of a response model (metrics_api.models) by name, straight
+from the store's columns; `select` says which fields a column of another name, or an
+expression, stands for. The rows are validated into the model, which rounds. Parameterised
+and fully fetched; never writes, never opens a store itself (the reader hands it a cursor).
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import duckdb
+from pydantic import BaseModel
 
 from etl.scopes import ACCOUNT, NO_ENGINEER
+from metrics_api.models import (
+    AnalyticsSummary,
+    FlowRatingItem,
+    OutcomeBreakdown,
+    StepFeedbackSummary,
+    TimeSeriesPoint,
+    TopEngineer,
+    TopFlow,
+)
+
+M = TypeVar("M", bound=BaseModel)
 
 
-class SummaryRow(NamedTuple):
-    total_sessions: int
-    completed_sessions: int
-    completion_rate: float
-    median_duration_minutes: float | None
-    active_engineers: int
-    resolved: int
-    escalated: int
-    workaround: int
-    unresolved: int
+def select(model: type[BaseModel], **expressions: str) -> str:
+    """The SELECT list of `model`'s fields, in order: the store column of the field's name,
+    unless `expressions` gives the column or expression the field stands for."""
+    return ", ".join(f"{expressions[name]} AS {name}" if name in expressions else name for name in model.model_fields)
 
 
-class TimeSeriesRow(NamedTuple):
-    day: date
-    sessions: int
-    resolved: int
-    escalated: int
-    workaround: int
-    unresolved: int
-
-
-class TopFlowRow(NamedTuple):
-    tree_id: str
-    tree_name: str
-    sessions: int
-    completion_rate: float
-    median_duration_minutes: float | None
-
-
-class TopEngineerRow(NamedTuple):
-    user_id: str
-    name: str
-    sessions: int
-    completion_rate: float
-    median_duration_minutes: float | None
-
-
-class StepFeedbackRow(NamedTuple):
-    node_id: str
-    node_title: str
-    visits: int
-    dropoffs: int
-    dropoff_rate: float
-    helpful_yes: int
-    helpful_no: int
-    helpful_rate: float
-
-
-class RatingsRow(NamedTuple):
-    avg_csat: float | None
-    total_ratings: int
-
-
-class CommentRow(NamedTuple):
-    rating: int
-    comment: str
-    created_at: datetime
-
-
-R = TypeVar("R", bound=tuple[Any, ...])
+SUMMARY = select(
+    AnalyticsSummary,
+    outcome_breakdown="{" + ", ".join(f"'{name}': {name}" for name in OutcomeBreakdown.model_fields) + "}",
+)
+TIME_SERIES = select(TimeSeriesPoint, date="CAST(day AS VARCHAR)")  # ISO 8601, as date.isoformat()
+TOP_FLOW = select(TopFlow, name="tree_name")
+TOP_ENGINEER = select(TopEngineer)
+STEP_FEEDBACK = select(StepFeedbackSummary, visit_count="visits", dropoff_count="dropoffs")
+COMMENT = select(FlowRatingItem)
 
 
 class StoreQueries:
@@ -88,56 +54,72 @@ class StoreQueries:
     def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
         self._cursor = cursor
 
-    def _rows(self, row: type[R], table_and_filter: str, params: list[str]) -> list[R]:
-        columns = ", ".join(row._fields)  # type: ignore[attr-defined]
-        # fetchall: an unfinished fetch would block this cursor's connection.
-        found = self._cursor.execute(f"SELECT {columns} FROM {table_and_filter}", params).fetchall()
-        return [row(*values) for values in found]
-
     def sql(self, query: str, params: list[str]) -> list[tuple[Any, ...]]:
         """Any read-only query, fully fetched (the page's operator views)."""
+        # fetchall: an unfinished fetch would block this cursor's connection.
         return self._cursor.execute(query, params).fetchall()
 
-    def window_summary(
-        self, period: str, scope: str, scope_id: str, engineer_id: str = NO_ENGINEER
-    ) -> SummaryRow | None:
-        rows = self._rows(
-            SummaryRow,
+    def _models(self, model: type[M], columns: str, table_and_filter: str, params: list[str]) -> list[M]:
+        found = self._cursor.execute(f"SELECT {columns} FROM {table_and_filter}", params)
+        names = [column[0] for column in found.description]  # the SELECT list's aliases: the model's fields
+        return [model.model_validate(dict(zip(names, row, strict=True))) for row in found.fetchall()]
+
+    def summary(self, period: str, scope: str, scope_id: str, engineer_id: str = NO_ENGINEER) -> AnalyticsSummary:
+        rows = self._models(
+            AnalyticsSummary,
+            SUMMARY,
             "window_summary WHERE period = ? AND scope = ? AND scope_id = ? AND engineer_id = ?",
             [period, scope, scope_id, engineer_id],
         )
-        return rows[0] if rows else None
+        return rows[0] if rows else AnalyticsSummary.empty()
 
-    def window_time_series(
+    def time_series(
         self, period: str, scope: str, scope_id: str, engineer_id: str = NO_ENGINEER
-    ) -> list[TimeSeriesRow]:
-        return self._rows(
-            TimeSeriesRow,
+    ) -> list[TimeSeriesPoint]:
+        return self._models(
+            TimeSeriesPoint,
+            TIME_SERIES,
             "window_time_series WHERE period = ? AND scope = ? AND scope_id = ? AND engineer_id = ? ORDER BY day",
             [period, scope, scope_id, engineer_id],
         )
 
-    def window_top_flows(self, period: str, scope: str, scope_id: str) -> list[TopFlowRow]:
-        return self._rows(
-            TopFlowRow,
+    def top_flows(self, period: str, scope: str, scope_id: str) -> list[TopFlow]:
+        return self._models(
+            TopFlow,
+            TOP_FLOW,
             "window_top_flows WHERE period = ? AND scope = ? AND scope_id = ? ORDER BY rank",
             [period, scope, scope_id],
         )
 
-    def window_top_engineers(self, period: str, account_id: str) -> list[TopEngineerRow]:
-        return self._rows(
-            TopEngineerRow,
+    def top_engineers(self, period: str, account_id: str) -> list[TopEngineer]:
+        return self._models(
+            TopEngineer,
+            TOP_ENGINEER,
             "window_top_engineers WHERE period = ? AND scope = ? AND scope_id = ? ORDER BY rank",
             [period, ACCOUNT, account_id],
         )
 
-    def window_step_feedback(self, period: str, tree_id: str) -> list[StepFeedbackRow]:
-        # The shown order needs the rounded rate: metrics_api.responses.step_feedback sorts.
-        return self._rows(StepFeedbackRow, "window_step_feedback WHERE period = ? AND tree_id = ?", [period, tree_id])
+    def step_feedback(self, period: str, tree_id: str) -> list[StepFeedbackSummary]:
+        """Ordered by the rounded dropoff_rate desc, then node_id (code points), as the app sorted.
 
-    def window_ratings(self, period: str, tree_id: str) -> RatingsRow | None:
-        rows = self._rows(RatingsRow, "window_ratings WHERE period = ? AND tree_id = ?", [period, tree_id])
-        return rows[0] if rows else None
+        The app listed nodes in node_id order, then sorted stably by the rate it had rounded:
+        two nodes at 1/82 and 1/84 both show 0.012 and keep node_id order.
+        """
+        steps = self._models(
+            StepFeedbackSummary,
+            STEP_FEEDBACK,
+            "window_step_feedback WHERE period = ? AND tree_id = ?",
+            [period, tree_id],
+        )
+        return sorted(steps, key=lambda step: (-step.dropoff_rate, step.node_id))
 
-    def recent_comments(self, tree_id: str) -> list[CommentRow]:
-        return self._rows(CommentRow, "recent_comments WHERE tree_id = ? ORDER BY rank", [tree_id])
+    def ratings(self, period: str, tree_id: str) -> tuple[float | None, int]:
+        """(avg_csat, total_ratings) as stored; (None, 0) when the tree has no rating in the window."""
+        rows = self.sql(
+            "SELECT avg_csat, total_ratings FROM window_ratings WHERE period = ? AND tree_id = ?", [period, tree_id]
+        )
+        return (rows[0][0], rows[0][1]) if rows else (None, 0)
+
+    def recent_comments(self, tree_id: str) -> list[FlowRatingItem]:
+        # The author is never stored, so never included.
+        return self._models(FlowRatingItem, COMMENT, "recent_comments WHERE tree_id = ? ORDER BY rank", [tree_id])

@@ -4,10 +4,10 @@ a time, swapped on publish.
 A publish is noticed with one os.stat per request (METRICS_DB is a symlink to a versioned
 file; a publish points it at a new inode). A request takes one Snapshot at its start and
 uses only it, so a response never mixes two stores. A new version is warmed before it
-serves: the previous version's most used answers are built on it first, so a publish does
-not make every answer start uncached. A published file that changes on disk (truncated,
-overwritten) is damaged: it answers 503 until a new version is published. Never writes a
-store, never talks to PostgreSQL.
+serves: the reader builds the previous version's most used answers on it first
+(metrics_api.responses.build), so a publish does not make every answer start uncached. A
+published file that changes on disk (truncated, overwritten) is damaged: it answers 503
+until a new version is published. Never writes a store, never talks to PostgreSQL.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from pathlib import Path
 
 from etl.errors import StoreUnavailable
 from etl.store import store_identity
-from metrics_api.snapshot import DAMAGED, Snapshot, Warmer, load_snapshot, size_and_mtime
+from metrics_api import responses
+from metrics_api.snapshot import DAMAGED, Snapshot, load_snapshot, size_and_mtime
 
 RETRY_SECONDS = 5.0
 """How long a published version that would not open is left alone before trying again."""
@@ -37,8 +38,6 @@ class StoreReader:
         self._loading = threading.Lock()
         # A published version that would not open: (its identity, why, when).
         self._failed: tuple[tuple[int, int], str, float] | None = None
-        self.warm: Warmer | None = None
-        """Rebuilds a cached answer on a new version (set by the routes, which know the bodies)."""
 
     def _identity(self) -> tuple[int, int]:
         try:
@@ -115,11 +114,11 @@ class StoreReader:
             return current
 
     def _warm(self, loaded: Snapshot, previous: Snapshot | None) -> None:
-        if previous is None or self.warm is None:
+        if previous is None:
             return
         started = time.monotonic()
         try:
-            warmed = loaded.warm_from(previous, self.warm)
+            warmed = loaded.warm_from(previous, responses.build)
         except Exception as exc:  # only a head start: a failure here must not fail the request
             log.warning("warming %s stopped: %s", loaded.path.name, exc)
             return

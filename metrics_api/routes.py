@@ -10,9 +10,7 @@ environment or the clock (except health's age and lag).
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,10 +23,12 @@ from pydantic import ValidationError
 
 from etl.config import PERIODS, Config
 from etl.errors import StoreUnavailable
-from etl.scopes import ACCOUNT, ACCOUNT_ENGINEER, NO_ENGINEER, TREE, USER
+from etl.runs import last_record
+from etl.scopes import NO_ENGINEER
 from metrics_api import responses
 from metrics_api.auth import TokenVerifier, caller, may_read_tree, require_team_reader
 from metrics_api.models import (
+    DEFAULT_PERIOD,
     ErrorResponse,
     FlowAnalyticsResponse,
     HealthResponse,
@@ -38,13 +38,13 @@ from metrics_api.models import (
 )
 from metrics_api.ops import LastSuccess, timestamp
 from metrics_api.reader import StoreReader
-from metrics_api.snapshot import Snapshot
+from metrics_api.snapshot import Key, Snapshot
 
 Period = Annotated[
     str,
     Query(pattern=f"^({'|'.join(PERIODS)})$", description="Window before as_of: " + ", ".join(PERIODS) + "."),
 ]
-"""Declared as the app declares it (a pattern, default 30d), so a bad period gets the app's 422 body."""
+"""Declared as the app declares it (a pattern, default DEFAULT_PERIOD), so a bad period gets the app's 422 body."""
 BEARER = "bearerAuth"
 """OpenAPI security scheme of the analytics routes (declared in app.py). The header is read
 from the request directly: FastAPI's HTTPBearer dependency cost more than the rest of a
@@ -66,13 +66,14 @@ FLOW_ERRORS = {**ERRORS, 404: _error("No such tree in the caller's account.")}
 PING = b'{"status":"ok"}'
 
 
-async def _cached_answer(
-    snapshot: Snapshot, key: tuple[str, ...], build: Callable[..., bytes], *args: object
-) -> Response:
-    """The snapshot's cached bytes for `key`, else built off the event loop and remembered."""
+async def _cached_answer(snapshot: Snapshot, key: Key) -> Response:
+    """The snapshot's cached bytes for `key` (metrics_api.responses), else built off the event
+    loop and remembered."""
     body = snapshot.cached(key)
     if body is None:
-        body = await run_in_threadpool(build, snapshot, *args)
+        body = await run_in_threadpool(responses.build, snapshot, key)
+        if body is None:  # a flow whose tree the snapshot lacks: its route checked that first
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Flow not found")
         snapshot.remember(key, body)
     return _answer(snapshot, body)
 
@@ -86,20 +87,9 @@ def _answer(snapshot: Snapshot, body: bytes) -> Response:
 def _last_run(runs_log: Path, snapshot: Snapshot | None) -> dict[str, Any] | None:
     """Newest run: the run history beside the store (it also records failed runs after the
     last publish); else the newest refresh_runs row of the store itself."""
-    try:
-        with runs_log.open("rb") as handle:
-            size = handle.seek(0, 2)
-            handle.seek(max(0, size - 65536))
-            lines = handle.read().splitlines()
-    except OSError:
-        lines = []
-    for line in reversed(lines):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a torn last line of a killed writer
-        if isinstance(record, dict):
-            return record
+    record = last_record(runs_log)
+    if record is not None:
+        return record
     return snapshot.last_run if snapshot is not None else None
 
 
@@ -132,7 +122,6 @@ def _finished_at(run: dict[str, Any] | None) -> datetime | None:
 
 def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -> APIRouter:
     router = APIRouter()
-    reader.warm = _rebuild  # a new version is warmed with these bodies before it serves
     last_incremental = LastSuccess(config.runs_log, "incremental")
 
     async def bearer_user(request: Request) -> str:
@@ -155,7 +144,7 @@ def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -
     )
     async def team(
         user_id: str = authenticated,
-        period: Period = "30d",
+        period: Period = DEFAULT_PERIOD,
         engineer_id: Annotated[
             uuid.UUID | None, Query(description="Narrow summary and time series to this user's sessions.")
         ] = None,
@@ -165,9 +154,7 @@ def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -
         user = caller(snap, user_id)
         require_team_reader(user)
         engineer = str(engineer_id) if engineer_id is not None else NO_ENGINEER
-        return await _cached_answer(
-            snap, ("team", user.account_id, engineer, period), _team, user.account_id, engineer, period
-        )
+        return await _cached_answer(snap, ("team", user.account_id, engineer, period))
 
     @router.get(
         "/analytics/me",
@@ -176,11 +163,11 @@ def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -
         tags=["analytics"],
         openapi_extra=SECURED,
     )
-    async def me(user_id: str = authenticated, period: Period = "30d") -> Response:
+    async def me(user_id: str = authenticated, period: Period = DEFAULT_PERIOD) -> Response:
         """My Analytics: the caller's own sessions, whatever their tree."""
         snap = await snapshot()
         user = caller(snap, user_id)
-        return await _cached_answer(snap, ("me", user.user_id, period), _personal, user.user_id, period)
+        return await _cached_answer(snap, ("me", user.user_id, period))
 
     @router.get(
         "/analytics/flows/{tree_id}",
@@ -192,7 +179,7 @@ def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -
     async def flow(
         tree_id: Annotated[uuid.UUID, PathParam(description="Tree id (UUID).")],
         user_id: str = authenticated,
-        period: Period = "30d",
+        period: Period = DEFAULT_PERIOD,
     ) -> Response:
         """Flow Analytics of one tree of the caller's account (super admins: any tree)."""
         snap = await snapshot()
@@ -201,7 +188,7 @@ def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -
         # Another account's tree answers exactly like a missing one: existence does not leak.
         if tree is None or not may_read_tree(user, tree.account_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Flow not found")
-        return await _cached_answer(snap, ("flow", tree.tree_id, period), _flow, tree.tree_id, tree.name, period)
+        return await _cached_answer(snap, ("flow", tree.tree_id, period))
 
     @router.get(
         "/health",
@@ -249,59 +236,3 @@ def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -
         return Response(content=PING, media_type="application/json")
 
     return router
-
-
-# Body builders: run in a worker thread, on one cursor of the request's snapshot.
-
-
-def _team(snap: Snapshot, account_id: str, engineer_id: str, period: str) -> bytes:
-    # engineer_id narrows summary and time series only; it is always a slice of this
-    # account's trees, so another account's user id reads as no sessions.
-    scope = ACCOUNT_ENGINEER if engineer_id != NO_ENGINEER else ACCOUNT
-    with snap.queries() as q:
-        return responses.team(
-            period,
-            snap.as_of,
-            q.window_summary(period, scope, account_id, engineer_id),
-            q.window_time_series(period, scope, account_id, engineer_id),
-            q.window_top_flows(period, ACCOUNT, account_id),
-            q.window_top_engineers(period, account_id),
-        )
-
-
-def _personal(snap: Snapshot, user_id: str, period: str) -> bytes:
-    with snap.queries() as q:
-        return responses.personal(
-            period,
-            snap.as_of,
-            q.window_summary(period, USER, user_id),
-            q.window_time_series(period, USER, user_id),
-            q.window_top_flows(period, USER, user_id),
-        )
-
-
-def _flow(snap: Snapshot, tree_id: str, tree_name: str, period: str) -> bytes:
-    with snap.queries() as q:
-        return responses.flow(
-            tree_id,
-            tree_name,
-            period,
-            snap.as_of,
-            q.window_summary(period, TREE, tree_id),
-            q.window_ratings(period, tree_id),
-            q.window_time_series(period, TREE, tree_id),
-            q.window_step_feedback(period, tree_id),
-            q.recent_comments(tree_id),
-        )
-
-
-def _rebuild(snap: Snapshot, key: tuple[str, ...]) -> bytes | None:
-    """The body a cache key stands for, built on `snap` (warms a newly published version)."""
-    match key:
-        case ("team", account_id, engineer, period):
-            return _team(snap, account_id, engineer, period)
-        case ("me", user_id, period):
-            return _personal(snap, user_id, period)
-        case ("flow", tree_id, period) if tree_id in snap.trees:
-            return _flow(snap, tree_id, snap.trees[tree_id].name, period)
-    return None

@@ -26,6 +26,7 @@ from pydantic import TypeAdapter
 
 from etl.errors import StoreUnavailable
 from etl.store import SCHEMA_VERSION, open_store
+from etl.transform.common import tree_name
 from metrics_api.queries import StoreQueries
 
 CACHE_ENTRIES = 4096
@@ -194,8 +195,8 @@ def load_snapshot(metrics_db: Path) -> Snapshot:
         if "as_of" not in meta:
             raise StoreUnavailable(f"the store {path} has no as_of in store_meta: publish it again")
         user_rows = con.sql("SELECT user_id, account_id, is_active, is_team_admin, is_super_admin FROM users")
-        # NULL names shown as '' (the ETL's top_flows does the same).
-        tree_rows = con.sql("SELECT tree_id, account_id, coalesce(name, '') FROM trees")
+        # Names as the flow lists show them (the ETL's top_flows applies the same rule).
+        trees = con.sql("SELECT tree_id, account_id, name FROM trees").pl().select("tree_id", "account_id", tree_name())
         runs = con.sql("SELECT * FROM refresh_runs ORDER BY started_at DESC LIMIT 1")
         last_run = [dict(zip(runs.columns, row, strict=True)) for row in runs.fetchall()]
         snapshot = Snapshot(
@@ -203,7 +204,7 @@ def load_snapshot(metrics_db: Path) -> Snapshot:
             (st.st_dev, st.st_ino),
             con,
             {row[0]: User(*row) for row in user_rows.fetchall()},
-            {row[0]: Tree(*row) for row in tree_rows.fetchall()},
+            {row[0]: Tree(*row) for row in trees.iter_rows()},
             meta,
             last_run[0] if last_run else None,
         )

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from etl.config import Config
+from etl.config import PERIODS, Config
 from etl.runs import RunRecord, append_run
+from metrics_api.models import DEFAULT_PERIOD
 from tests.api.conftest import bearer, encode_token, publish_store
 from tests.api.sample import (
     ACCOUNT_A,
@@ -23,10 +24,13 @@ from tests.api.sample import (
     TREE_A1,
     TREE_A2,
     TREE_B1,
+    named,
     sample_rows,
+    user,
 )
 
 Client = Callable[[Config], TestClient]
+UNNAMED_TREE = "71000000-0000-4000-8000-0000000000a3"
 SECRET_TEXT = "connection to db-primary.internal:5432 refused"
 
 
@@ -160,3 +164,38 @@ def test_choices_need_a_token_and_follow_the_api_rules(sample_client: TestClient
     root = sample_client.get("/page/choices", headers=bearer(encode_token(SUPER_B))).json()
     assert {t["tree_id"] for t in root["trees"]} >= {TREE_A1, TREE_A2, TREE_B1}
     assert all(u["user_id"] != ACCOUNT_A for u in root["engineers"])
+
+
+def test_the_period_choices_are_the_periods_with_the_default_selected(sample_client: TestClient) -> None:
+    page = sample_client.get("/").text
+    options = [
+        f'<option value="{p}"{" selected" if p == DEFAULT_PERIOD else ""}>{d} days</option>' for p, d in PERIODS.items()
+    ]
+    assert "".join(options) in page and "{{" not in page
+
+
+def test_choices_show_names_as_the_dashboards_do_busiest_tree_first(
+    api_client: Client, make_config: Callable[..., Config], store_path: Path
+) -> None:
+    rows = sample_rows()
+    empty_named = "a0000000-0000-4000-8000-0000000000e3"
+    rows["users"].append(user(empty_named, ACCOUNT_A, ""))
+    rows["trees"].append(named("tree_id account_id name", UNNAMED_TREE, ACCOUNT_A, None))
+    publish_store(store_path, rows, as_of=AS_OF)
+    choices = api_client(make_config()).get("/page/choices", headers=bearer(encode_token(ADMIN_A))).json()
+    # Unknown for a NULL or empty name, ordered by the shown name, then user id.
+    assert [(u["name"], u["user_id"]) for u in choices["engineers"]] == [
+        ("Ada", ADMIN_A),
+        ("Bob", ENGINEER_A),
+        ("Old", INACTIVE_A),
+        ("Unknown", NAMELESS_A),
+        ("Unknown", empty_named),
+    ]
+    # Sessions in the default period, most first; a tree without sessions there has 0; NULL name shows as ''.
+    assert [(t["tree_id"], t["name"], t["sessions"]) for t in choices["trees"]] == [
+        (TREE_A1, "Printer offline", 4),
+        (TREE_A2, "VPN", 2),
+        (UNNAMED_TREE, "", 0),
+    ]
+    nameless = api_client(make_config()).get("/page/choices", headers=bearer(encode_token(NAMELESS_A))).json()
+    assert nameless["user"]["name"] == "Unknown"

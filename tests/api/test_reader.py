@@ -62,7 +62,7 @@ def test_old_snapshot_released_after_swap(store_path: Path) -> None:
     with old.queries() as q:  # a request still using the old version...
         publish_numbered(store_path, 2)
         assert reader.snapshot() is not old
-        assert q.window_summary("7d", "account", tiny_rows(1, AS_OF)["users"][0]["account_id"]) is not None
+        assert q.summary("7d", "account", tiny_rows(1, AS_OF)["users"][0]["account_id"]).total_sessions == 1
     del old, q
     gc.collect()
     assert gone() is None  # ...and once it is done, the old version is let go (and closed)
