@@ -15,10 +15,11 @@ from datetime import datetime, timedelta, timezone
 import jwt
 
 from etl import database
-from etl.config import Config
+from etl.config import PERIODS, Config
 from etl.store import open_store
 from jobs.logs import without_run_outcome
 from jobs.progress import Progress, refresh_event, report_refresh, seed_event
+from metrics_api.models import DEFAULT_PERIOD
 from synthetic import SEED_STAGES, embedded
 
 log = logging.getLogger("flowmetrics.demo")
@@ -32,16 +33,17 @@ def _has_sessions(url: str) -> bool:
 
 
 def demo_admin(config: Config) -> str:
-    """A team admin of the account with the most sessions in the 30-day window."""
+    """A team admin of the account with the most sessions in the team dashboard's default period."""
     _, con = open_store(config.metrics_db)
     try:
-        row = con.sql(
+        row = con.execute(
             """
             SELECT u.user_id FROM users u
-            JOIN window_summary s ON s.scope = 'account' AND s.period = '30d' AND s.scope_id = u.account_id
+            JOIN window_summary s ON s.scope = 'account' AND s.period = ? AND s.scope_id = u.account_id
             WHERE u.is_team_admin AND u.is_active
             ORDER BY s.total_sessions DESC, u.user_id LIMIT 1
-            """
+            """,
+            [DEFAULT_PERIOD],
         ).fetchall()
     finally:
         con.close()
@@ -120,14 +122,15 @@ def _serve_demo(
     assert config.jwt_secret is not None
     token = demo_token(config, demo_admin(config), config.jwt_secret)
     base = f"http://{host}:{port}{config.api_prefix}"
+    shortest = min(PERIODS, key=PERIODS.__getitem__)
     print(
         "\nflowmetrics demo is ready. Open the page (the token after # stays in your browser, valid 24 h,\n"
         "a team admin of the busiest account):\n\n"
         f"  {base}/#token={token}\n\n"
         "Or call the API:\n\n"
         f"  export TOKEN={token}\n"
-        f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{base}/analytics/team?period=30d'\n"
-        f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{base}/analytics/me?period=7d'\n"
+        f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{base}/analytics/team?period={DEFAULT_PERIOD}'\n"
+        f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{base}/analytics/me?period={shortest}'\n"
         f"  curl -s '{base}/health'\n"
         f"  curl -s '{base}/metrics'\n"
         f"  open {base}/docs\n\n"
