@@ -2,7 +2,7 @@
 
 Kept outside the store file so a failed run is recorded while the last good store stays
 untouched; every new store copies the history into its refresh_runs table. The jobs write
-it (append_run), the read API reads it (read_runs, read_new_runs): this module is the one
+it (append_run), the read API reads it (read_runs, parse_records, last_record): the one
 place that knows its format.
 """
 
