@@ -13,7 +13,7 @@ help: ## show this help
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,demo]"
+	$(BIN)/pip install --quiet -e ".[dev,demo,cluster]"
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install flowmetrics with its dev tools

@@ -6,6 +6,7 @@ Nothing else in flowmetrics reads os.environ. Secrets are never printed.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,9 @@ LOOKBACK_DAYS = max(PERIODS.values())
 
 STORAGE_VERSIONS = ("v1.0.0", "v1.1.0", "v1.2.0", "v1.3.0", "v1.4.0", "v1.5.0", "v2.0.0")
 """Storage formats DuckDB 2.x can write; a DuckDB release reads formats up to its own."""
+
+DASK_ADDRESS = re.compile(r"(tcp|tls)://[^\s/]+:\d+")
+"""A Dask scheduler's address, as `dask scheduler` prints it."""
 
 DEFAULT_STORAGE_VERSION = "v1.0.0"
 """The oldest: every DuckDB since 1.0 opens the store. Measured at 1M sessions it costs about
@@ -87,6 +91,8 @@ class Config:
     """METRICS_MISFIRE_GRACE_SECONDS: how late a scheduled run may still start."""
     storage_version: str = DEFAULT_STORAGE_VERSION
     """METRICS_STORAGE_VERSION: DuckDB storage format of new stores (which clients open them)."""
+    dask_scheduler: str | None = None
+    """METRICS_DASK_SCHEDULER: Dask scheduler (tcp://host:8786) building a full rebuild's older history."""
 
     @property
     def data_dir(self) -> Path:
@@ -168,6 +174,7 @@ class Config:
             retry_backoff_seconds=number("METRICS_RETRY_BACKOFF_SECONDS", 5.0),
             misfire_grace_seconds=integer("METRICS_MISFIRE_GRACE_SECONDS", 3600),
             storage_version=_storage_version(get("METRICS_STORAGE_VERSION")),
+            dask_scheduler=_dask_scheduler(get("METRICS_DASK_SCHEDULER")),
         )
 
 
@@ -181,3 +188,13 @@ def _storage_version(raw: str | None) -> str:
             f"use one of {', '.join(STORAGE_VERSIONS)} (default {DEFAULT_STORAGE_VERSION}: any DuckDB >= 1.0 opens it)"
         )
     return value
+
+
+def _dask_scheduler(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not DASK_ADDRESS.fullmatch(raw):
+        raise ConfigError(
+            f"METRICS_DASK_SCHEDULER={raw!r} is not a Dask scheduler address; use e.g. tcp://dask-scheduler:8786"
+        )
+    return raw

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import NoReturn
 
 from etl import database
-from etl.config import Config
+from etl.config import DASK_ADDRESS, Config
 from etl.errors import ConfigError, FlowmetricsError
 from jobs.logs import configure_logging, without_run_outcome
 from jobs.progress import Parser, Progress, refresh_event, report_refresh, seed_event
@@ -92,6 +92,15 @@ def positive_int(text: str) -> int:
     return value
 
 
+def scheduler_address(text: str) -> str:
+    """--cluster: a Dask scheduler's address, as `dask scheduler` prints it."""
+    if not DASK_ADDRESS.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a Dask scheduler address; use e.g. tcp://dask-scheduler:8786"
+        )
+    return text
+
+
 def app_source(config: Config) -> str:
     """DATABASE_URL: the app's PostgreSQL. Never the embedded one, which is the demo's and the tests'."""
     if config.database_url is None:
@@ -120,12 +129,25 @@ def cmd_refresh(config: Config, args: argparse.Namespace) -> int:
     from jobs.refresh import run_refresh
 
     url = app_source(config)
+    cluster = None
+    if args.cluster or args.workers:
+        from jobs.cluster import ClusterSpec, check_installed
+
+        check_installed()
+        cluster = ClusterSpec(scheduler=args.cluster, workers=args.workers)
     # The stages are said once, from the run record; the refresh's own "done"/"failed" line is
     # left out, since the summary below (or main's `error:` line) says it.
     with without_run_outcome():
         with progress(args, "refresh", refresh_event, stages=("extract", "publish"), stage_lines=False) as bar:
             record = run_refresh(
-                config, url, mode=args.mode, as_of=args.as_of, full=args.full, wait_seconds=args.wait, progress=bar
+                config,
+                url,
+                mode=args.mode,
+                as_of=args.as_of,
+                full=args.full,
+                wait_seconds=args.wait,
+                progress=bar,
+                cluster=cluster,
             )
         report_refresh(bar, record)
     seconds = sum(s or 0.0 for s in (record.extract_seconds, record.transform_seconds, record.publish_seconds))
@@ -305,6 +327,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="wait this long for a running refresh to finish (default: fail at once)",
     )
+    spread = p.add_mutually_exclusive_group()
+    spread.add_argument(
+        "--cluster",
+        type=scheduler_address,
+        metavar="ADDRESS",
+        help="with --mode nightly --full: read and build the older history on this Dask scheduler's workers "
+        "(default: METRICS_DASK_SCHEDULER, or this process)",
+    )
+    spread.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="with --mode nightly --full: the same on N local Dask worker processes, started for the run",
+    )
     p.set_defaults(func=cmd_refresh)
 
     p = sub.add_parser(
@@ -356,6 +392,9 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     args = parser.parse_args(argv)
     if getattr(args, "full", False) and args.mode != "nightly":
         parser.error(f"--full goes with --mode nightly only, not --mode {args.mode}")
+    if args.command == "refresh" and (args.cluster or args.workers) and not args.full:
+        flag = f"--cluster {args.cluster}" if args.cluster else f"--workers {args.workers}"
+        parser.error(f"{flag} builds the history of a full rebuild: use it with --mode nightly --full")
     args.environ = environ
     try:
         config = Config.from_env(environ)

@@ -18,6 +18,7 @@ from etl.errors import FlowmetricsError, RefreshFailed, RefreshLocked, SourceErr
 from etl.previous import StoreDamaged
 from etl.publish.leftovers import remove_abandoned_builds
 from etl.runs import RunRecord, append_run, utcnow
+from jobs.cluster import ClusterSpec
 from jobs.lock import refresh_lock
 from jobs.plan import MODES
 from jobs.quality_log import record_quality
@@ -39,6 +40,7 @@ def run_refresh(
     sleep: Callable[[float], None] = time.sleep,
     before_run: Callable[[], None] | None = None,
     progress: Callable[[str], None] | None = None,
+    cluster: ClusterSpec | None = None,
 ) -> RunRecord:
     """Refresh under the lock, retrying transient source errors; records every run.
 
@@ -50,12 +52,15 @@ def run_refresh(
     RefreshFailed when the run failed (the previous store stays published). `before_run`
     is called once the lock is held (the scheduler claims its slot there); whatever it
     raises cancels the run unrecorded. `progress` gets a line per read and write (default:
-    debug log lines).
+    debug log lines). `cluster` (nightly full): where the older history is read and built
+    (default: METRICS_DASK_SCHEDULER's cluster, or this process).
     """
     if mode not in MODES:
         raise FlowmetricsError(f"--mode {mode!r} is not one of {', '.join(MODES)}")
     if full and mode != "nightly":
         raise FlowmetricsError("--full rebuilds all history: use it with --mode nightly")
+    if cluster is not None and not full:
+        raise FlowmetricsError("a cluster builds the history of a full rebuild: use it with --mode nightly --full")
     explicit = as_of.astimezone(UTC) if as_of is not None else None
     # Until the snapshot is taken the run's as_of is not known; a run that never reads keeps now.
     record = RunRecord(mode=mode, trigger=trigger, as_of=explicit or utcnow(), scheduled_for=scheduled_for)
@@ -82,7 +87,7 @@ def run_refresh(
             log.warning("removed %s, left by a refresh that was killed", leftover.name)
         if before_run is not None:
             before_run()
-        _run_with_retries(config, database_url, record, sleep, progress, full=full, as_of=explicit)
+        _run_with_retries(config, database_url, record, sleep, progress, full=full, as_of=explicit, cluster=cluster)
         record_quality(config, record.run_id, record.as_of)
     return record
 
@@ -108,13 +113,14 @@ def _run_with_retries(
     *,
     full: bool = False,
     as_of: datetime | None = None,
+    cluster: ClusterSpec | None = None,
 ) -> None:
     delay = config.retry_backoff_seconds
     failure: RefreshFailed | None = None
     while True:
         record.attempts += 1
         try:
-            refresh_once(config, url, record, progress, full=full, as_of=as_of)
+            refresh_once(config, url, record, progress, full=full, as_of=as_of, cluster=cluster)
             record.status = "success"
             break
         except RefreshFailed as failed:
@@ -172,6 +178,7 @@ def refresh_once(
     *,
     full: bool = False,
     as_of: datetime | None = None,
+    cluster: ClusterSpec | None = None,
 ) -> None:
     """One attempt: read from one source snapshot, build a new store, publish it.
 
@@ -180,7 +187,7 @@ def refresh_once(
     """
     say = progress or log.debug
     try:
-        result = execute(record, config, url, say, full=full, as_of=as_of)
+        result = execute(record, config, url, say, full=full, as_of=as_of, cluster=cluster)
     except RefreshFailed as failed:
         if full or not isinstance(failed.cause, StoreDamaged):
             raise

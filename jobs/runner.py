@@ -4,8 +4,9 @@ knows about threads.
 The overlap is the one measured to pay off: each lane's reads run on a worker thread a
 few queries ahead of their consumer; the window is assembled on the calling thread while
 a writer thread writes what it yields; a nightly refresh assembles and writes the older
-history on a thread and connection of its own at the same time. The stages overlap, so
-their seconds add up to more than the wall time.
+history on a thread and connection of its own at the same time, or, given a cluster
+(jobs.cluster), has it read and built there in partitions and writes what comes back. The
+stages overlap, so their seconds add up to more than the wall time.
 
 A failure is reported in the step whose code raised it: every step is a `stage(...)`
 block, the innermost one names the failure (`RefreshFailed`, with `raise … from` intact).
@@ -36,7 +37,16 @@ from etl.publish import PublishResult, StoreBuild
 from etl.runs import RunRecord, read_runs, runs_frame, utcnow
 from etl.store import SCHEMA_VERSION, published_meta
 from etl.transform import tables
-from etl.transform.assembly import Built, DayRange, WindowRatings, history_tables, rebuilt_days, window_tables
+from etl.transform.assembly import (
+    Built,
+    DayRange,
+    WindowRatings,
+    history_before,
+    history_tables,
+    rebuilt_days,
+    window_tables,
+)
+from jobs.cluster import ClusterHistory, ClusterSpec, Partition
 from jobs.plan import HistoryLane, Plan, Read, WindowLane, plan_refresh
 from jobs.prefetch import Prefetch, name_os_thread
 
@@ -165,6 +175,7 @@ def execute(
     full: bool = False,
     as_of: datetime | None = None,
     fallback: str | None = None,
+    cluster: ClusterSpec | None = None,
 ) -> PublishResult:
     """Run `record.mode`'s refresh into a new store, with the run's own rows, and publish it.
 
@@ -174,7 +185,8 @@ def execute(
     All reads share one source snapshot; `as_of` None is the time it was taken. Unless
     `full`, the run starts from the published store and the changes since its snapshot,
     or recomputes everything (and says why in Outcome.fallback) when the store cannot vouch
-    for them. `fallback` forces a full run for that reason.
+    for them. `fallback` forces a full run for that reason. A full run's older history is
+    read and built on `cluster` (default: METRICS_DASK_SCHEDULER's), or here without one.
     """
     mode = record.mode
     counts = Counts()
@@ -230,9 +242,18 @@ def execute(
             pool = stack.enter_context(
                 ThreadPoolExecutor(max_workers=1, initializer=name_os_thread, initargs=("history",))
             )
-            # Entered after the pool: leaving the block stops these reads first, then joins the thread.
-            reads = stack.enter_context(Reads(history_source, lane.reads(), ahead=lane.ahead, name="read-history"))
-            history = pool.submit(_write_history, lane, reads, build, dims)
+            spread = cluster or ClusterSpec.configured(config)
+            if spread is None:
+                # Entered after the pool: leaving the block stops these reads first, then joins the thread.
+                reads = stack.enter_context(Reads(history_source, lane.reads(), ahead=lane.ahead, name="read-history"))
+                history = pool.submit(_write_history, lane, reads, build, dims)
+            else:
+                # Entered after the pool too: leaving the block cancels the tasks, then joins the thread.
+                remote = stack.enter_context(
+                    ClusterHistory(spread, url=url, snapshot_id=snapshot.snapshot_id, run_id=record.run_id, say=say)
+                )
+                stats.append(remote.stats)
+                history = pool.submit(_write_history_on_cluster, remote, lane, history_source, build, dims, plan.since)
         with Writer(build) as writer:
             rebuilt = start.dirty if incremental else None
             _drain(_window(plan, window, dims, rebuilt), window, writer.write, counts)
@@ -366,6 +387,38 @@ def _write_history(lane: HistoryLane, reads: Reads, build: StoreBuild, dims: tab
         history_ratings=lambda: reads.take(lane.history_ratings),
     )
     _drain(built, reads, write, counts)
+    return counts
+
+
+def _write_history_on_cluster(
+    remote: ClusterHistory,
+    lane: HistoryLane,
+    source: Source,
+    build: StoreBuild,
+    dims: tables.Dimensions,
+    since: datetime,
+) -> Counts:
+    """The lane's days in partitions on the cluster; the ratings older than its first day read here."""
+    counts = Counts()
+
+    def write(name: str, frame: pl.DataFrame) -> None:
+        counts.transform_rows += frame.height
+        with stage("publish"):
+            build.write(name, frame)
+
+    partitions = [Partition(start, end) for (start, end), _ in lane.chunks]
+    first = partitions[0].start if partitions else since
+    with stage("extract"):
+        step_ratings = source.step_ratings(None, first, name="history_step_ratings")
+        ratings = source.history_ratings(first)
+    started = time.perf_counter()
+    with stage("transform"):
+        older = list(history_before(step_ratings, ratings))
+    counts.transform_seconds += time.perf_counter() - started
+    for name, frame in older:
+        write(name, frame)
+    figures = remote.run(partitions, dims, write)
+    counts.transform_seconds += figures.build_seconds
     return counts
 
 

@@ -131,6 +131,45 @@ def history_tables(
     yield "daily_ratings", ratings.daily_ratings(older).collect()
 
 
+def history_days(
+    dims: Dimensions,
+    *,
+    start: datetime,
+    end: datetime,
+    sessions: pl.DataFrame,
+    rated: pl.DataFrame,
+    step_ratings: pl.DataFrame | None,
+    session_ratings: pl.DataFrame,
+) -> Built:
+    """history_tables' rows of the whole UTC days [start, end), from those days' rows alone.
+
+    `sessions` started on those days, `rated` holds their newest ratings, `step_ratings` and
+    `session_ratings` were created on them. Every row of history_tables is per session, per
+    rating or per day, so disjoint ranges of days give disjoint rows: ranges covering the
+    history from its first session's day, plus `history_before` for the ratings older than
+    that day, give exactly history_tables' rows (a partition of a distributed rebuild).
+    """
+    helpful = helpful_days(step_ratings)
+    yield "fact_step_ratings", steps.fact_step_ratings(step_ratings)
+    yield from history_part(
+        sessions, dims, rated=rated, helpful=days_between(helpful, start.date(), end.date())
+    ).items()
+    yield from _ratings_rows(session_ratings)
+
+
+def history_before(step_ratings: pl.DataFrame | None, session_ratings: pl.DataFrame) -> Built:
+    """history_tables' rows of the ratings created before the first session's day (no sessions)."""
+    yield "fact_step_ratings", steps.fact_step_ratings(step_ratings)
+    yield "daily_step_feedback", helpful_only(helpful_days(step_ratings))
+    yield from _ratings_rows(session_ratings)
+
+
+def _ratings_rows(session_ratings: pl.DataFrame) -> Built:
+    ratings_rows = session_ratings.lazy()
+    yield "fact_ratings", ratings.fact_ratings(ratings_rows).collect()
+    yield "daily_ratings", ratings.daily_ratings(ratings_rows).collect()
+
+
 def rebuilt_days(
     dims: Dimensions,
     *,
