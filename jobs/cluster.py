@@ -3,14 +3,12 @@
 Dask is imported here only, and only once a refresh asks for a cluster (`--cluster`,
 `--workers`, METRICS_DASK_SCHEDULER): a refresh in one process never loads it.
 
-A task opens its own source connection, joins the refresh's snapshot (the driver keeps its
-transaction open until every task is done), reads its days (sessions, their newest ratings,
-the step ratings and session ratings created on them), builds their rows with the pure
-`assembly.history_days` and returns them; the driver writes them into the new store as they
-come. The driver reads the dimensions once and sends them to every worker
-(jobs.cluster_dimensions). The history's rows are per session, per rating or per day, so the partitions' rows are
-disjoint and together with `history_before` (the few ratings older than the first session's
-day, read by the driver) they are the in-process lane's rows exactly.
+Each task (jobs.partition) reads and builds its days in the refresh's snapshot, which the
+driver keeps open until every task is done; the driver writes what comes back into the new
+store as it comes. The driver reads the dimensions once and sends them to every worker
+(jobs.cluster_dimensions). The history's rows are per session, per rating or per day, so
+the partitions' rows are disjoint, and with `history_before` (the few ratings older than
+the first session's day, read by the driver) they are the in-process lane's rows exactly.
 
 Faults: a task that raises runs again (up to RETRIES times), a task whose worker is lost runs
 elsewhere (Dask's own rescheduling, up to its `allowed-failures`). A partition that still
@@ -23,22 +21,19 @@ import importlib
 import importlib.util
 import logging
 import os
-import pickle
-import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
 from etl.config import Config
 from etl.errors import ConfigError, FlowmetricsError, RefreshFailed
-from etl.extract import ExtractStats, Source, compose
-from etl.transform.assembly import history_days
+from etl.extract import ExtractStats
 from etl.transform.tables import Dimensions
+from jobs.partition import Partition, PartitionFailed, PartitionResult, history_partition
 
 log = logging.getLogger("flowmetrics.refresh")
 
@@ -77,111 +72,17 @@ def check_installed() -> None:
         raise ConfigError(NOT_INSTALLED)
 
 
-@dataclass(frozen=True)
-class Partition:
-    """Sessions started, and ratings created, in [start, end): whole UTC days."""
-
-    start: datetime
-    end: datetime
-
-    @property
-    def days(self) -> str:
-        """The days, first and last (inclusive): 2025-01-01..2025-01-08."""
-        return f"{self.start:%Y-%m-%d}..{self.end - timedelta(days=1):%Y-%m-%d}"
-
-
-@dataclass
-class PartitionResult:
-    partition: Partition
-    tables: list[tuple[str, pl.DataFrame]]
-    stats: ExtractStats
-    read_seconds: float
-    build_seconds: float
-    worker: str
-
-
-class PartitionFailed(FlowmetricsError):
-    """A partition of the history failed on the cluster (after its retries); `error` is why."""
-
-    step: str
-
-    def __init__(self, step: str, partition: Partition, error: BaseException) -> None:
-        super().__init__(f"history partition {partition.days} failed on the cluster: {type(error).__name__}: {error}")
-        self.step = step
-        self.partition = partition
-        self.error = error
-        self.__cause__ = error
-
-    def __reduce__(self) -> tuple[Any, ...]:  # raised in a worker, raised again in the driver
-        return (PartitionFailed, (self.step, self.partition, self.error))
-
-
-def history_partition(url: str, snapshot_id: str, partition: Partition, held: str) -> PartitionResult:
-    """The task: read one partition's days in the refresh's snapshot, build their rows.
-
-    `held` names the plugin holding the run's dimensions on this worker (jobs.cluster_dimensions).
-    """
-    step = "connect"
-    started = time.perf_counter()
-    try:
-        dims: Dimensions = importlib.import_module("distributed").get_worker().plugins[held].dims
-        with Source(url) as source:
-            step = "extract"
-            source.join_snapshot(snapshot_id)
-            start, end = partition.start, partition.end
-            sessions = source.history_sessions(start, end)
-            rated = source.rated_sessions(start, end)
-            step_ratings = source.step_ratings(start, end, name="history_step_ratings")
-            session_ratings = source.query(
-                "history_ratings",
-                compose("extract_session_ratings.sql", rows="rows_created_in.sql", start=start, end=end),
-            )
-        read = time.perf_counter()
-        step = "transform"
-        built = history_days(
-            dims,
-            start=start,
-            end=end,
-            sessions=sessions,
-            rated=rated,
-            step_ratings=step_ratings,
-            session_ratings=session_ratings,
-        )
-        tables = list(built)
-    except Exception as exc:
-        raise PartitionFailed(step, partition, _portable(exc)) from exc
-    return PartitionResult(
-        partition=partition,
-        tables=tables,
-        stats=source.stats,
-        read_seconds=read - started,
-        build_seconds=time.perf_counter() - read,
-        worker=f"{socket.gethostname()}:{os.getpid()}",
-    )
-
-
-def _portable(error: Exception) -> BaseException:
-    """`error`, or its text when it cannot travel back to the driver (pickled)."""
-    try:
-        pickle.dumps(error)
-    except Exception:
-        return RuntimeError(f"{type(error).__name__}: {error}")
-    return error
-
-
 @dataclass
 class LaneFigures:
     """What the cluster lane did, for refresh_runs and the run's progress lines."""
 
     partitions: int = 0
-    rows: int = 0
     read_seconds: float = 0.0
     build_seconds: float = 0.0
     longest: float = 0.0
     longest_days: str = ""
     wall_seconds: float = 0.0
     workers: int = 0
-    tasks: list[tuple[str, float, float, str]] = field(default_factory=list)  # days, read, build, worker
 
 
 class ClusterHistory:
@@ -338,10 +239,8 @@ class ClusterHistory:
             self.stats.seconds[query] = self.stats.seconds.get(query, 0.0) + result.stats.seconds[query]
         days = result.partition.days
         seconds = result.read_seconds + result.build_seconds
-        figures.rows += result.stats.total_rows
         figures.read_seconds += result.read_seconds
         figures.build_seconds += result.build_seconds
-        figures.tasks.append((days, result.read_seconds, result.build_seconds, result.worker))
         if seconds > figures.longest:
             figures.longest, figures.longest_days = seconds, days
         self._say(

@@ -46,7 +46,8 @@ from etl.transform.assembly import (
     rebuilt_days,
     window_tables,
 )
-from jobs.cluster import ClusterHistory, ClusterSpec, Partition
+from jobs.cluster import ClusterHistory, ClusterSpec
+from jobs.partition import Partition
 from jobs.plan import HistoryLane, Plan, Read, WindowLane, plan_refresh
 from jobs.prefetch import Prefetch, name_os_thread
 

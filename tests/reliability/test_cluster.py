@@ -27,7 +27,8 @@ from etl.errors import ConfigError, RefreshFailed, SourceError
 from etl.runs import read_runs
 from etl.store import resolve_store
 from jobs.cli import main
-from jobs.cluster import ClusterSpec, Partition, PartitionFailed
+from jobs.cluster import ClusterSpec
+from jobs.partition import Partition, PartitionFailed
 from jobs.plan import history_chunks, lookback_start
 from jobs.refresh import run_refresh
 from synthetic import embedded
