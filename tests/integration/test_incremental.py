@@ -34,6 +34,7 @@ from tests.incremental import (
     make_config,
     refresh,
     store_meta,
+    write_store,
 )
 
 LATER = AS_OF + timedelta(hours=2, minutes=13, seconds=7, microseconds=250)
@@ -120,6 +121,30 @@ def test_as_of_defaults_to_the_source_snapshot(fresh_db: str, store_path: Path, 
 
 
 @pytest.mark.slow
+def test_the_hourly_reports_drift_and_corrects_it(fresh_db: str, store_path: Path, tmp_path: Path) -> None:
+    """A store whose rows are wrong (as a missed change would leave them): the hourly counts and mends them."""
+    seed_small(fresh_db, seed_value=4, sessions=900)
+    refresh(make_config(store_path), fresh_db, "nightly", AS_OF, full=True)
+    recent = f"TIMESTAMPTZ '{(AS_OF - timedelta(days=20)).isoformat()}'"
+    write_store(
+        store_path,
+        "UPDATE fact_sessions SET outcome = 'escalated', completed_at = coalesce(completed_at, started_at) "
+        f"WHERE session_id IN (SELECT session_id FROM fact_sessions WHERE started_at >= {recent} "
+        "AND outcome IS DISTINCT FROM 'escalated' ORDER BY session_id LIMIT 2)",
+        "UPDATE fact_ratings SET rating = 6 - rating WHERE rating_id = (SELECT min(rating_id) FROM fact_ratings "
+        f"WHERE created_at >= {recent} AND rating <> 3)",
+        "UPDATE fact_step_ratings SET helpful = NOT helpful WHERE step_rating_id = "
+        f"(SELECT min(step_rating_id) FROM fact_step_ratings WHERE created_at >= {recent})",
+    )
+    later = AS_OF + timedelta(minutes=30)
+    record = refresh(make_config(store_path), fresh_db, "hourly", later)
+    assert record.status == "success" and record.fallback is None, record
+    found = drift(record)
+    assert all(found.get(table, 0) > 0 for table in ("fact_sessions", "fact_ratings", "fact_step_ratings")), found
+    assert_same_store(store_path, References(tmp_path / "refs").build(fresh_db, later), what="the hourly's repair")
+
+
+@pytest.mark.slow
 def test_window_edges_exactly_at_as_of_minus_each_period(fresh_db: str, store_path: Path, tmp_path: Path) -> None:
     """Sessions and ratings exactly at as_of - 7d, - 30d, - 90d: in at as_of, out a minute later."""
     seed_small(fresh_db, seed_value=11, sessions=1_500)
@@ -153,7 +178,7 @@ def test_window_edges_exactly_at_as_of_minus_each_period(fresh_db: str, store_pa
 
 
 def _open_writes(url: str, at: datetime) -> tuple[psycopg.Connection[Any], psycopg.Connection[Any]]:
-    """Two app transactions left open: one inserts a session, one completes another."""
+    """Two app transactions left open (one inserts a session, one completes another), a third committed."""
     inserting = database.connect(url)
     App(inserting).insert_session(at - timedelta(minutes=7), completed_minutes=None)
     updating = database.connect(url)
@@ -161,6 +186,10 @@ def _open_writes(url: str, at: datetime) -> tuple[psycopg.Connection[Any], psyco
     app = App(updating)
     target = app.session("completed_at IS NULL AND started_at >= %(lo)s", lo=at - timedelta(days=20))
     app.update_session(target, "completed_at = started_at + interval '44 minutes', outcome = 'resolved'")
+    # A later transaction commits first: the snapshot's xmax passes the open ones, its xmin does not.
+    with database.connect(url) as later:
+        App(later).insert_session(at - timedelta(minutes=5))
+        later.commit()
     return inserting, updating
 
 

@@ -121,11 +121,22 @@ class Machine(RuleBasedStateMachine):
         return None if row is None else uuid.UUID(str(row[0]))
 
     @rule(
-        kind=st.sampled_from(KINDS),
-        salt=st.integers(0, 2**16),
-        offset=st.integers(-125 * 24 * 60, 24 * 60),
-        choice=st.integers(0, 5),
+        batch=st.lists(
+            st.tuples(
+                st.sampled_from(KINDS),
+                st.integers(0, 2**16),
+                st.integers(-125 * 24 * 60, 24 * 60),
+                st.integers(0, 5),
+            ),
+            min_size=1,
+            max_size=6,
+        )
     )
+    def changes(self, batch: list[tuple[str, int, int, int]]) -> None:
+        """A few app writes between two refreshes (writes are cheap, refreshes are not)."""
+        for kind, salt, offset, choice in batch:
+            self.change(kind, salt, offset, choice)
+
     def change(self, kind: str, salt: int, offset: int, choice: int) -> None:
         """One app write; `offset` (minutes from as_of) places new times, `choice` picks values."""
         at = self.as_of + timedelta(minutes=offset, microseconds=salt)
