@@ -417,6 +417,7 @@ def measure_freshness(
         "incremental_failed": len(incrementals) - len(done_runs),
         "other_runs": sorted({r.get("mode", "?") for r in runs if r.get("mode") != "incremental"}),
         "fallbacks": sorted({r["fallback"] for r in done_runs if r.get("fallback")}),
+        "run_seconds_each": [round(value, 2) for value in run_seconds],
         "run_seconds_median": round(statistics.median(run_seconds), 2) if run_seconds else None,
         "run_seconds_max": round(max(run_seconds), 2) if run_seconds else None,
         "extract_seconds_median": stage("extract_seconds"),
@@ -434,7 +435,10 @@ def measure_freshness(
 
 def _median(runs: list[dict[str, Any]], side: str, key: str) -> Any:
     values = [run[side][key] for run in runs if run[side].get(key) is not None]
-    return round(statistics.median(values), 2) if values else "-"
+    if not values:
+        return "-"
+    value = statistics.median(values)
+    return f"{value:,.0f}" if key.endswith("_rows") else round(value, 2)
 
 
 def _held(value: Any, budget: float) -> str:
@@ -529,6 +533,12 @@ def freshness_lines(f: dict[str, Any]) -> list[str]:
     row += [f"{f['incremental_runs']} ({f['incremental_failed']})"]
     row += [f"{f['run_seconds_median']} / {f['run_seconds_max']}", stages]
     lines += table(head, [row])
+    if f.get("run_seconds_each"):
+        lines += [
+            "",
+            "Each scheduled incremental's refresh seconds, in order (the first is the scheduler process's first "
+            f"run): {', '.join(str(v) for v in f['run_seconds_each'])}.",
+        ]
     if f.get("poll_errors") or f.get("fallbacks") or f.get("other_runs"):
         lines += [
             "",

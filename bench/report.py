@@ -95,6 +95,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["", f"1-minute load average around the refreshes: {min(load)} to {max(load)}."]
     lines += more_history(report)
     lines += render_incremental(report)
+    if report.get("notes"):
+        lines += ["", "Notes: " + "; ".join(report["notes"]) + "."]
     for n, entry in report["sizes"].items():
         if "api" in entry:
             lines += api_lines(int(n), entry)
