@@ -40,6 +40,8 @@ log = logging.getLogger("flowmetrics.refresh")
 RETRIES = 2
 """Reruns of a partition whose task raised (Client.submit(retries=...))."""
 WORKER_WAIT_SECONDS = 120.0
+STALL_SECONDS = 30.0
+"""How often a run waiting for partitions checks that the cluster still has workers."""
 """How long a run waits for a first worker to join the scheduler (an autoscaled cluster starts empty)."""
 NOT_INSTALLED = "Dask is not installed: install flowmetrics with its cluster extra (pip install 'flowmetrics[cluster]')"
 
@@ -162,10 +164,13 @@ class ClusterHistory:
             f"on {self.spec.describe()} ({figures.workers} threads)"
         )
         try:
-            for future in _dask().as_completed(futures, loop=client.loop):
-                result = self._result(future, futures[future])
-                future.release()
-                self._take(result, figures, write)
+            pending = list(futures)
+            while pending:
+                done, pending = self._next_done(client, pending)
+                for future in sorted(done, key=lambda f: futures[f].start):
+                    result = self._result(future, futures[future])
+                    future.release()
+                    self._take(result, figures, write)
         finally:
             if not self._closed:  # the rest, when a partition failed; the dimensions
                 client.cancel(list(futures))
@@ -219,6 +224,28 @@ class ClusterHistory:
                 ),
             ) from exc
         return client
+
+    def _next_done(self, client: Any, pending: list[Any]) -> tuple[list[Any], list[Any]]:
+        """The futures done next, and those still pending; fails when no worker is left.
+
+        Dask keeps a task waiting while no worker is there to run it: a cluster whose
+        workers are all gone would make the refresh wait for ever.
+        """
+        dask = _dask()
+        while True:
+            try:
+                done, not_done = dask.wait(pending, timeout=STALL_SECONDS, return_when="FIRST_COMPLETED")
+                return list(done), list(not_done)
+            except TimeoutError:
+                if client.scheduler_info().get("workers"):
+                    continue  # a long partition: the workers are still there
+                raise RefreshFailed(
+                    "extract",
+                    FlowmetricsError(
+                        f"no Dask worker left on {self.spec.describe()} for {STALL_SECONDS:.0f} s "
+                        f"with {len(pending)} partitions to go"
+                    ),
+                ) from None
 
     def _result(self, future: Any, partition: Partition) -> PartitionResult:
         try:
