@@ -42,6 +42,7 @@ RETRIES = 2
 WORKER_WAIT_SECONDS = 120.0
 STALL_SECONDS = 30.0
 """How often a run waiting for partitions checks that the cluster still has workers."""
+POLL_SECONDS = 0.05
 """How long a run waits for a first worker to join the scheduler (an autoscaled cluster starts empty)."""
 NOT_INSTALLED = "Dask is not installed: install flowmetrics with its cluster extra (pip install 'flowmetrics[cluster]')"
 
@@ -231,21 +232,22 @@ class ClusterHistory:
         Dask keeps a task waiting while no worker is there to run it: a cluster whose
         workers are all gone would make the refresh wait for ever.
         """
-        dask = _dask()
+        deadline = time.monotonic() + STALL_SECONDS
         while True:
-            try:
-                done, not_done = dask.wait(pending, timeout=STALL_SECONDS, return_when="FIRST_COMPLETED")
-                return list(done), list(not_done)
-            except TimeoutError:
-                if client.scheduler_info().get("workers"):
-                    continue  # a long partition: the workers are still there
-                raise RefreshFailed(
-                    "extract",
-                    FlowmetricsError(
-                        f"no Dask worker left on {self.spec.describe()} for {STALL_SECONDS:.0f} s "
-                        f"with {len(pending)} partitions to go"
-                    ),
-                ) from None
+            done = [future for future in pending if future.done()]
+            if done:
+                return done, [future for future in pending if future not in done]
+            if time.monotonic() > deadline:
+                if not client.scheduler_info().get("workers"):
+                    raise RefreshFailed(
+                        "extract",
+                        FlowmetricsError(
+                            f"no Dask worker left on {self.spec.describe()} for {STALL_SECONDS:.0f} s "
+                            f"with {len(pending)} partitions to go"
+                        ),
+                    )
+                deadline = time.monotonic() + STALL_SECONDS  # a long partition: the workers are there
+            time.sleep(POLL_SECONDS)
 
     def _result(self, future: Any, partition: Partition) -> PartitionResult:
         try:
