@@ -8,22 +8,17 @@ browser makes to another host is refused and recorded, so a CDN link fails the t
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from etl.config import Config
 from etl.runs import RunRecord, append_run
-from metrics_api.app import create_app
 from tests.api.conftest import SECRET, publish_store
 from tests.api.sample import AS_OF, sample_rows
-from tests.api.test_workers import free_port
+from tests.api.serving import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
@@ -46,30 +41,20 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-@contextmanager
-def serving(config: Config) -> Iterator[str]:
-    """The real app under uvicorn on a free loopback port, in a thread of this process."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-
-
 def config_for(store: Path, **env: str) -> Config:
     return Config.from_env({"METRICS_DB": str(store), "METRICS_JWT_SECRET": SECRET, **env}, dotenv=Path("/nonexistent"))
 
 
-def offline_page(browser: Browser, base: str, errors: list[str], elsewhere: list[str]) -> Page:
-    """A tab that may only reach `base`: whatever else it asks for is refused and noted."""
+def open_offline(
+    browser: Browser,
+    base: str,
+    errors: list[str],
+    elsewhere: list[str],
+    path: str = "/",
+    ready: str = "body[data-ready='1']",
+) -> Page:
+    """A tab on `base` + `path`, once `ready` is drawn, that may only reach `base`: whatever
+    else it asks for is refused and noted in `elsewhere`, and console errors in `errors`."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
 
     def route(request: Route) -> None:
@@ -82,6 +67,8 @@ def offline_page(browser: Browser, base: str, errors: list[str], elsewhere: list
     page.route("**/*", route)
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{base}{path}")
+    page.wait_for_selector(ready, timeout=15000)
     return page
 
 
@@ -91,9 +78,7 @@ def test_docs_draw_the_api_offline_under_the_prefix(browser: Browser, tmp_path: 
     with serving(config_for(store, METRICS_API_PREFIX="/api/v1")) as base:
         errors: list[str] = []
         elsewhere: list[str] = []
-        page = offline_page(browser, base, errors, elsewhere)
-        page.goto(f"{base}/api/v1/docs")
-        page.wait_for_selector(".opblock", timeout=15000)
+        page = open_offline(browser, base, errors, elsewhere, path="/api/v1/docs", ready=".opblock")
         paths = page.locator(".opblock-summary-path").all_text_contents()
         assert {"/api/v1/analytics/team", "/api/v1/analytics/me", "/api/v1/health"} <= {p.strip() for p in paths}
         assert page.locator(".swagger-ui .info .title").text_content() is not None
@@ -114,9 +99,7 @@ def test_the_page_warns_when_the_data_trails_the_source(browser: Browser, tmp_pa
     with serving(config) as base:
         errors: list[str] = []
         elsewhere: list[str] = []
-        page = offline_page(browser, base, errors, elsewhere)
-        page.goto(f"{base}/")
-        page.wait_for_selector("body[data-ready='1']", timeout=15000)
+        page = open_offline(browser, base, errors, elsewhere)
         warning = page.locator("#lag-warning")
         assert warning.is_visible()
         text = warning.text_content() or ""
@@ -131,9 +114,7 @@ def test_the_page_warns_when_the_data_trails_the_source(browser: Browser, tmp_pa
     publish_store(store, sample_rows(), as_of=datetime.now(UTC))
     with serving(config_for(store, METRICS_INCREMENTAL_SECONDS="0")) as base:
         errors = []
-        page = offline_page(browser, base, errors, elsewhere)
-        page.goto(f"{base}/")
-        page.wait_for_selector("body[data-ready='1']", timeout=15000)
+        page = open_offline(browser, base, errors, elsewhere)
         assert page.is_hidden("#lag-warning")
         assert (page.text_content("[data-key='lag']") or "").endswith(" s")
         assert elsewhere == [] and errors == []
@@ -145,16 +126,12 @@ def test_with_incremental_refreshes_off_the_page_allows_three_hours(browser: Bro
     with serving(config_for(store, METRICS_INCREMENTAL_SECONDS="0")) as base:
         errors: list[str] = []
         elsewhere: list[str] = []
-        page = offline_page(browser, base, errors, elsewhere)
-        page.goto(f"{base}/")
-        page.wait_for_selector("body[data-ready='1']", timeout=15000)
+        page = open_offline(browser, base, errors, elsewhere)
         assert page.is_hidden("#lag-warning")  # 2 h behind: within 3 x an hour
         assert page.text_content("[data-key='last_incremental']") == "off"
     publish_store(store, sample_rows(), as_of=datetime.now(UTC) - timedelta(hours=4), built_at=datetime.now(UTC))
     with serving(config_for(store, METRICS_INCREMENTAL_SECONDS="0")) as base:
-        page = offline_page(browser, base, errors, elsewhere)
-        page.goto(f"{base}/")
-        page.wait_for_selector("body[data-ready='1']", timeout=15000)
+        page = open_offline(browser, base, errors, elsewhere)
         text = page.locator("#lag-warning").text_content() or ""
         assert page.is_visible("#lag-warning") and "more than 3 h 0 min" in text, text
         assert "incremental refreshes are off" in text

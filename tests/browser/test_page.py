@@ -9,30 +9,26 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from etl.config import Config
 from etl.errors import RefreshFailed
 from etl.runs import read_runs
 from jobs.demo import demo_admin
 from jobs.refresh import run_refresh
-from metrics_api.app import create_app
 from synthetic import embedded
 from synthetic.seed import seed
 from tests.api.conftest import SECRET, encode_token, publish_store
 from tests.api.sample import AS_OF, sample_rows
-from tests.api.test_workers import free_port
+from tests.api.serving import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -81,24 +77,6 @@ def served(tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str) -> Itera
             yield Served(base, config, encode_token(demo_admin(config)))
     finally:
         embedded.drop_database(pg_admin_url, source)
-
-
-@contextmanager
-def serving(config: Config) -> Iterator[str]:
-    """The real app under a real uvicorn on a free loopback port, in a thread of this process."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @pytest.fixture(scope="module")
