@@ -348,6 +348,10 @@ def test_top_flows_keep_exactly_ten_with_a_deterministic_tie_break() -> None:
 ENGINEER_KEYS = ["period", "scope_id", "rank"]
 
 
+def top_engineers_7d(frame: pl.LazyFrame, users: pl.LazyFrame = USER_FRAME) -> pl.LazyFrame:
+    return window_top_engineers(frame, TREE_FRAME, users, AS_OF, {"7d": 7})
+
+
 def test_top_engineers_whole_frame_null_name_is_unknown() -> None:
     frame = sessions([("t1", "u1", T, 2.0, None), ("t1", "u2", T, None, None), ("t1", "u2", T, 6.0, None)])
     expected = pl.DataFrame(
@@ -369,8 +373,7 @@ def test_top_engineers_whole_frame_null_name_is_unknown() -> None:
         },
         orient="row",
     )
-    top = window_top_engineers(frame, TREE_FRAME, USER_FRAME, AS_OF, {"7d": 7})
-    assert_rows(top, expected, by=ENGINEER_KEYS, whole=True)
+    assert_rows(top_engineers_7d(frame), expected, by=ENGINEER_KEYS, whole=True)
 
 
 def test_top_engineers_drop_unknown_users_and_unknown_trees() -> None:
@@ -393,8 +396,7 @@ def test_top_engineers_drop_unknown_users_and_unknown_trees() -> None:
         },
         orient="row",
     )
-    top = window_top_engineers(frame, TREE_FRAME, USER_FRAME, AS_OF, {"7d": 7})
-    assert_rows(top, expected, by=ENGINEER_KEYS)
+    assert_rows(top_engineers_7d(frame), expected, by=ENGINEER_KEYS)
 
 
 def test_top_engineers_order_a_null_name_as_unknown() -> None:
@@ -419,7 +421,7 @@ def test_top_engineers_order_a_null_name_as_unknown() -> None:
         },
         schema={"rank": pl.Int32, "user_id": pl.String, "name": pl.String},
     )
-    assert_rows(window_top_engineers(frame, TREE_FRAME, users, AS_OF, {"7d": 7}), expected, by=["rank"])
+    assert_rows(top_engineers_7d(frame, users), expected, by=["rank"])
 
 
 def test_time_series_of_a_narrower_window_equals_counting_it_alone() -> None:
