@@ -79,54 +79,21 @@ def compare_everything(
     prefix: str = "",
 ) -> Comparison:
     """Every account (team, with and without engineer_id), a sample of users, every tree."""
-    result = Comparison()
-    get: Callable[[str, str], dict[str, Any]] = lambda path, user: _get(client, prefix + path, user)  # noqa: E731
+    ask = Questions(conn, lambda path, user: get_body(client, prefix + path, user), as_of)
     super_admin = _rows(conn, "SELECT id::text FROM users WHERE is_super_admin AND is_active ORDER BY id LIMIT 1")
-    accounts = _rows(
-        conn,
-        "SELECT account_id::text, min(id::text) FROM users WHERE is_team_admin AND is_active "
-        "GROUP BY account_id ORDER BY 1",
-    )
-    for account_id, admin in accounts:
-        engineers = [
-            r[0]
-            for r in _rows(
-                conn,
-                "SELECT DISTINCT s.user_id::text FROM sessions s JOIN trees t ON t.id = s.tree_id "
-                "WHERE t.account_id = %s::uuid ORDER BY 1 LIMIT %s",
-                account_id,
-                engineers_per_account,
-            )
-        ]
+    for account_id, admin in team_accounts(conn):
+        engineers = account_engineers(conn, account_id, engineers_per_account)
         outsider = _rows(
             conn, "SELECT id::text FROM users WHERE account_id <> %s::uuid ORDER BY id LIMIT 1", account_id
         )
         engineers += [r[0] for r in outsider]
         for period in PERIODS:
-            body = get(f"/analytics/team?period={period}", admin)
-            result.check(
-                f"team {account_id} {period}",
-                TeamAnalyticsResponse,
-                body,
-                live_sql.team_body(conn, account_id, period, as_of),
-            )
+            ask.team(account_id, admin, period)
             for engineer in engineers:
-                body = get(f"/analytics/team?period={period}&engineer_id={engineer}", admin)
-                expected = live_sql.team_body(conn, account_id, period, as_of, engineer_id=engineer)
-                result.check(f"team {account_id} engineer {engineer} {period}", TeamAnalyticsResponse, body, expected)
-    users = [
-        r[0]
-        for r in _rows(conn, "SELECT id::text FROM users WHERE is_active ORDER BY md5(id::text) LIMIT %s", users_sample)
-    ]
-    for user_id in users:
+                ask.team(account_id, admin, period, engineer)
+    for user_id in sampled_users(conn, users_sample):
         for period in PERIODS:
-            body = get(f"/analytics/me?period={period}", user_id)
-            result.check(
-                f"me {user_id} {period}",
-                PersonalAnalyticsResponse,
-                body,
-                live_sql.me_body(conn, user_id, period, as_of),
-            )
+            ask.me(user_id, period)
     trees = _rows(
         conn,
         "SELECT t.id::text, (SELECT min(u.id::text) FROM users u WHERE u.account_id = t.account_id AND u.is_active) "
@@ -137,17 +104,73 @@ def compare_everything(
         if reader is None:
             continue
         for period in PERIODS:
-            body = get(f"/analytics/flows/{tree_id}?period={period}", reader)
-            result.check(
-                f"flow {tree_id} {period}",
-                FlowAnalyticsResponse,
-                body,
-                live_sql.flow_body(conn, tree_id, period, as_of, caller_id=reader),
-            )
-    return result
+            ask.flow(tree_id, reader, period)
+    return ask.result
 
 
-def _get(client: TestClient, path: str, user_id: str) -> dict[str, Any]:
+@dataclass
+class Questions:
+    """Asks the API (through `get`, as a user) and the app's live SQL the same question; the
+    two bodies go to `result`."""
+
+    conn: psycopg.Connection[Any]
+    get: Callable[[str, str], dict[str, Any]]
+    as_of: datetime
+    result: Comparison = field(default_factory=Comparison)
+
+    def team(self, account_id: str, admin: str, period: str, engineer: str | None = None) -> None:
+        if engineer is None:
+            what, path = f"team {account_id} {period}", f"/analytics/team?period={period}"
+        else:
+            what = f"team {account_id} engineer {engineer} {period}"
+            path = f"/analytics/team?period={period}&engineer_id={engineer}"
+        expected = live_sql.team_body(self.conn, account_id, period, self.as_of, engineer_id=engineer)
+        self.result.check(what, TeamAnalyticsResponse, self.get(path, admin), expected)
+
+    def me(self, user_id: str, period: str) -> None:
+        expected = live_sql.me_body(self.conn, user_id, period, self.as_of)
+        got = self.get(f"/analytics/me?period={period}", user_id)
+        self.result.check(f"me {user_id} {period}", PersonalAnalyticsResponse, got, expected)
+
+    def flow(self, tree_id: str, reader: str, period: str) -> None:
+        expected = live_sql.flow_body(self.conn, tree_id, period, self.as_of, caller_id=reader)
+        got = self.get(f"/analytics/flows/{tree_id}?period={period}", reader)
+        self.result.check(f"flow {tree_id} {period}", FlowAnalyticsResponse, got, expected)
+
+
+def team_accounts(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
+    """(account_id, one of its active team admins) for every account that has one."""
+    return [
+        (account_id, admin)
+        for account_id, admin in _rows(
+            conn,
+            "SELECT account_id::text, min(id::text) FROM users WHERE is_team_admin AND is_active "
+            "GROUP BY account_id ORDER BY 1",
+        )
+    ]
+
+
+def account_engineers(conn: psycopg.Connection[Any], account_id: str, limit: int) -> list[str]:
+    """Up to `limit` users with sessions on the account's trees."""
+    return [
+        r[0]
+        for r in _rows(
+            conn,
+            "SELECT DISTINCT s.user_id::text FROM sessions s JOIN trees t ON t.id = s.tree_id "
+            "WHERE t.account_id = %s::uuid ORDER BY 1 LIMIT %s",
+            account_id,
+            limit,
+        )
+    ]
+
+
+def sampled_users(conn: psycopg.Connection[Any], limit: int) -> list[str]:
+    """Up to `limit` active users, sampled by md5 of the id."""
+    query = "SELECT id::text FROM users WHERE is_active ORDER BY md5(id::text) LIMIT %s"
+    return [r[0] for r in _rows(conn, query, limit)]
+
+
+def get_body(client: TestClient, path: str, user_id: str) -> dict[str, Any]:
     response = client.get(path, headers=token(user_id))
     assert response.status_code == 200, f"{path} as {user_id}: {response.status_code} {response.text}"
     body: dict[str, Any] = response.json()

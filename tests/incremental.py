@@ -29,9 +29,15 @@ from etl.store import resolve_store
 from jobs.plan import lookback_start
 from jobs.refresh import run_refresh
 from metrics_api.app import create_app
-from metrics_api.models import FlowAnalyticsResponse, PersonalAnalyticsResponse, TeamAnalyticsResponse
-from tests.differential import SECRET, Comparison, token
-from tests.reference import live_sql
+from tests.differential import (
+    SECRET,
+    Comparison,
+    Questions,
+    account_engineers,
+    get_body,
+    sampled_users,
+    team_accounts,
+)
 
 # Not on a whole second or day: window edges fall mid-day, mid-second.
 AS_OF = datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=UTC)
@@ -244,60 +250,21 @@ def compare_bodies(
     Scopes are a sample (by md5 of the id) plus the `users` and `trees` named, so that the
     rows a test changed are always asked about.
     """
-    result = Comparison()
-
-    def get(path: str, user_id: str) -> dict[str, Any]:
-        response = client.get(path, headers=token(user_id))
-        assert response.status_code == 200, f"{path} as {user_id}: {response.status_code} {response.text}"
-        body: dict[str, Any] = response.json()
-        return body
-
+    ask = Questions(conn, lambda path, user: get_body(client, path, user), as_of)
     named_users = [str(u) for u in users]
-    accounts = _rows(
-        conn,
-        "SELECT account_id::text, min(id::text) FROM users WHERE is_team_admin AND is_active "
-        "GROUP BY account_id ORDER BY 1",
-    )
-    for account_id, admin in accounts:
-        engineers = [
-            r[0]
-            for r in _rows(
-                conn,
-                "SELECT DISTINCT s.user_id::text FROM sessions s JOIN trees t ON t.id = s.tree_id "
-                "WHERE t.account_id = %s::uuid ORDER BY 1 LIMIT %s",
-                account_id,
-                engineers_per_account,
-            )
-        ]
+    for account_id, admin in team_accounts(conn):
+        engineers = account_engineers(conn, account_id, engineers_per_account)
         members = {r[0] for r in _rows(conn, "SELECT id::text FROM users WHERE account_id = %s::uuid", account_id)}
         engineers += [u for u in named_users if u not in engineers and u in members]
         for period in PERIODS:
-            result.check(
-                f"team {account_id} {period}",
-                TeamAnalyticsResponse,
-                get(f"/analytics/team?period={period}", admin),
-                live_sql.team_body(conn, account_id, period, as_of),
-            )
+            ask.team(account_id, admin, period)
             for engineer in engineers:
-                result.check(
-                    f"team {account_id} engineer {engineer} {period}",
-                    TeamAnalyticsResponse,
-                    get(f"/analytics/team?period={period}&engineer_id={engineer}", admin),
-                    live_sql.team_body(conn, account_id, period, as_of, engineer_id=engineer),
-                )
-    sampled = [
-        r[0]
-        for r in _rows(conn, "SELECT id::text FROM users WHERE is_active ORDER BY md5(id::text) LIMIT %s", users_sample)
-    ]
+                ask.team(account_id, admin, period, engineer)
+    sampled = sampled_users(conn, users_sample)
     active = {r[0] for r in _rows(conn, "SELECT id::text FROM users WHERE is_active")}
     for user_id in dict.fromkeys([*sampled, *(u for u in named_users if u in active)]):
         for period in PERIODS:
-            result.check(
-                f"me {user_id} {period}",
-                PersonalAnalyticsResponse,
-                get(f"/analytics/me?period={period}", user_id),
-                live_sql.me_body(conn, user_id, period, as_of),
-            )
+            ask.me(user_id, period)
     super_admin = _rows(conn, "SELECT id::text FROM users WHERE is_super_admin AND is_active ORDER BY id LIMIT 1")
     tree_ids = [
         r[0] for r in _rows(conn, "SELECT id::text FROM trees ORDER BY md5(id::text) LIMIT %s", trees_sample)
@@ -313,13 +280,8 @@ def compare_bodies(
         if reader is None:
             continue
         for period in PERIODS:
-            result.check(
-                f"flow {tree_id} {period}",
-                FlowAnalyticsResponse,
-                get(f"/analytics/flows/{tree_id}?period={period}", reader),
-                live_sql.flow_body(conn, tree_id, period, as_of, caller_id=reader),
-            )
-    return result
+            ask.flow(tree_id, reader, period)
+    return ask.result
 
 
 def assert_bodies(
