@@ -54,6 +54,15 @@ def small_changes(url: str) -> None:
         conn.commit()
 
 
+def refresh_after(url: str, store_path: Path, breaking: Callable[[Path], None], mode: str) -> RunRecord:
+    """A nightly full at AS_OF, `breaking` done to its store, a few app writes, then a `mode` refresh at LATER."""
+    seed_small(url)
+    refresh(make_config(store_path), url, "nightly", AS_OF, full=True)
+    breaking(store_path)
+    small_changes(url)
+    return refresh(make_config(store_path), url, mode, LATER)
+
+
 def assert_exact_fallback(
     record: RunRecord, keyword: str | None, url: str, store_path: Path, tmp_path: Path, *, bodies: bool = True
 ) -> None:
@@ -102,11 +111,7 @@ def _missing_table(store_path: Path) -> None:
 def test_another_schema_version(
     fresh_db: str, store_path: Path, tmp_path: Path, older: Callable[[Path], None], mode: str
 ) -> None:
-    seed_small(fresh_db)
-    refresh(make_config(store_path), fresh_db, "nightly", AS_OF, full=True)
-    older(store_path)
-    small_changes(fresh_db)
-    record = refresh(make_config(store_path), fresh_db, mode, LATER)
+    record = refresh_after(fresh_db, store_path, older, mode)
     assert_exact_fallback(record, "schema", fresh_db, store_path, tmp_path, bodies=older is _older_version)
 
 
@@ -170,21 +175,13 @@ def dangling_link(store_path: Path) -> None:
 def test_a_damaged_store(
     fresh_db: str, store_path: Path, tmp_path: Path, damage: Callable[[Path], None], mode: str
 ) -> None:
-    seed_small(fresh_db)
-    refresh(make_config(store_path), fresh_db, "nightly", AS_OF, full=True)
-    damage(store_path)
-    small_changes(fresh_db)
-    record = refresh(make_config(store_path), fresh_db, mode, LATER)
+    record = refresh_after(fresh_db, store_path, damage, mode)
     assert_exact_fallback(record, "damaged", fresh_db, store_path, tmp_path, bodies=mode == "incremental")
 
 
 @pytest.mark.slow
 def test_a_link_to_a_missing_file_is_no_store(fresh_db: str, store_path: Path, tmp_path: Path) -> None:
-    seed_small(fresh_db)
-    refresh(make_config(store_path), fresh_db, "nightly", AS_OF, full=True)
-    dangling_link(store_path)
-    small_changes(fresh_db)
-    record = refresh(make_config(store_path), fresh_db, "incremental", LATER)
+    record = refresh_after(fresh_db, store_path, dangling_link, "incremental")
     assert_exact_fallback(record, None, fresh_db, store_path, tmp_path)
 
 
