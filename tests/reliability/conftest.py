@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -167,3 +167,15 @@ def lock_holder(lock_path: Path) -> str:
         return lock_path.read_text().strip()
     except FileNotFoundError:
         return ""
+
+
+def cli_refresh(mode: str, env: Mapping[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m jobs.cli --quiet refresh --mode MODE` in a child process, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "jobs.cli", "--quiet", "refresh", "--mode", mode],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT,
+    )

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -17,7 +15,7 @@ import pytest
 
 from etl.runs import read_runs
 from etl.store import resolve_store
-from tests.reliability.conftest import CHILD_TIMEOUT, Child, Published, wait_for
+from tests.reliability.conftest import Child, Published, cli_refresh, wait_for
 
 SLOW_REFRESH = """
 import json, sys, time
@@ -89,14 +87,7 @@ def test_killed_refreshes_leave_nothing_after_the_next_success(
         assert resolve_store(store) == published.version
         assert_whole(published.version, published.run.run_id)
 
-    cli = subprocess.run(
-        [sys.executable, "-m", "jobs.cli", "--quiet", "refresh", "--mode", "hourly"],
-        env=env,
-        cwd=store.parent.parent,
-        capture_output=True,
-        text=True,
-        timeout=CHILD_TIMEOUT,
-    )
+    cli = cli_refresh("hourly", env, store.parent.parent)
     assert cli.returncode == 0, cli.stderr
     last = read_runs(published.config.runs_log)[-1]
     assert last.status == "success"

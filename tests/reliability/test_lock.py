@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +23,7 @@ from tests.reliability.conftest import (
     CHILD_TIMEOUT,
     HOLD_LOCK,
     Child,
+    cli_refresh,
     lock_holder,
     make_config,
     make_env,
@@ -68,14 +67,7 @@ def test_manual_refresh_exits_1_with_one_line_unless_it_waits(
     config = make_config(make_env(store_path))
     holder = hold_lock(spawn, config.lock_path)
     env = {**os.environ, "METRICS_DB": str(store_path), "DATABASE_URL": source_db}
-    cli = subprocess.run(
-        [sys.executable, "-m", "jobs.cli", "--quiet", "refresh", "--mode", "nightly"],
-        env=env,
-        cwd=store_path.parent.parent,
-        capture_output=True,
-        text=True,
-        timeout=CHILD_TIMEOUT,
-    )
+    cli = cli_refresh("nightly", env, store_path.parent.parent)
     assert cli.returncode == 1
     assert cli.stderr.strip().splitlines() == [
         f"error: another refresh is running (pid {holder.pid}) (lock {config.lock_path}); "
