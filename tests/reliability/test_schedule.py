@@ -55,16 +55,24 @@ def scheduler_thread(config: Config, url: str) -> Iterator[threading.Thread]:
         assert not thread.is_alive(), "the scheduler did not stop"
 
 
+def missed_hourly_env(
+    published: Published, now: datetime, minutes_ago: tuple[int, ...] = (3, 2, 1), **settings: str
+) -> dict[str, str]:
+    """The published store's environment, cron jobs only: hourly slots `minutes_ago` (missed), the nightly far off."""
+    return {
+        **published.env,
+        **CRON_ONLY,
+        "METRICS_HOURLY_CRON": recent_cron(now, minutes_ago=minutes_ago),
+        "METRICS_NIGHTLY_CRON": far_cron(now),
+        **settings,
+    }
+
+
 def test_missed_slots_run_once_on_start_within_the_grace(
     published: Published, caplog: pytest.LogCaptureFixture
 ) -> None:
     now = utcnow()
-    env = {
-        **published.env,
-        **CRON_ONLY,
-        "METRICS_HOURLY_CRON": recent_cron(now),
-        "METRICS_NIGHTLY_CRON": far_cron(now),
-    }
+    env = missed_hourly_env(published, now)
     config = make_config(env)
     slot = latest_recent_slot(now)
     caplog.set_level(logging.INFO, logger="flowmetrics")
@@ -84,13 +92,7 @@ def test_missed_slots_run_once_on_start_within_the_grace(
 
 def test_slots_older_than_the_grace_do_not_run(published: Published, caplog: pytest.LogCaptureFixture) -> None:
     now = utcnow()
-    env = {
-        **published.env,
-        **CRON_ONLY,
-        "METRICS_HOURLY_CRON": recent_cron(now, minutes_ago=(5, 4, 3)),
-        "METRICS_NIGHTLY_CRON": far_cron(now),
-        "METRICS_MISFIRE_GRACE_SECONDS": "60",
-    }
+    env = missed_hourly_env(published, now, minutes_ago=(5, 4, 3), METRICS_MISFIRE_GRACE_SECONDS="60")
     config = make_config(env)
     caplog.set_level(logging.INFO, logger="flowmetrics")
     with scheduler_thread(config, published.url):
@@ -117,12 +119,7 @@ def test_a_claimed_slot_runs_once(published: Published) -> None:
 
 def test_two_scheduler_processes_run_a_slot_once(published: Published, spawn: Callable[..., Child]) -> None:
     now = utcnow()
-    env = {
-        **published.env,
-        **CRON_ONLY,
-        "METRICS_HOURLY_CRON": recent_cron(now),
-        "METRICS_NIGHTLY_CRON": far_cron(now),
-    }
+    env = missed_hourly_env(published, now)
     config = make_config(env)
     slot = latest_recent_slot(now)
     schedulers = [spawn(SCHEDULER, json.dumps(env), published.url) for _ in range(2)]
