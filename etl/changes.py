@@ -17,7 +17,7 @@ change) cost a little; a missed change is never allowed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any, Protocol
 
@@ -35,6 +35,9 @@ ones (2^31, less a margin): the refresh recomputes instead."""
 REWRITE_SHARE = 0.5
 """More rows read again than this share of a table's (and REWRITE_MIN_ROWS): a rewrite."""
 REWRITE_MIN_ROWS = 1000
+BUCKET_WIDTH = 2
+"""A day that lost rows is narrowed to buckets of ids sharing their first 1, then 2 hex
+characters (16, then 256 buckets) before its ids are read."""
 
 KEYS = {"sessions": "session_id", "session_ratings": "rating_id", "step_ratings": "step_rating_id"}
 DAY_OF = {"sessions": "started_at", "session_ratings": "created_at", "step_ratings": "created_at"}
@@ -52,6 +55,12 @@ class ChangeSource(Protocol):
     def changed_step_ratings(self, xid: int) -> pl.DataFrame | None: ...
     def day_counts(self, table: str) -> pl.DataFrame: ...
     def ids_on_days(self, table: str, days: list[date]) -> pl.DataFrame: ...
+    def bucket_counts(
+        self, table: str, width: int, keys: list[str], start: datetime, end: datetime
+    ) -> pl.DataFrame: ...
+    def ids_in_buckets(
+        self, table: str, width: int, keys: list[str], start: datetime, end: datetime
+    ) -> pl.DataFrame: ...
 
 
 @dataclass(frozen=True)
@@ -142,8 +151,41 @@ def _delta(source: ChangeSource, previous: PreviousStore, table: str, changed: p
     short = compared.filter(pl.col("rows_source") < pl.col("rows"))["day"].to_list()
     if not short:
         return Delta(table, changed, frozenset())
-    present = set(source.ids_on_days(table, short)["id"].to_list())
-    return Delta(table, changed, frozenset(previous.ids_on_days(table, short) - present - set(ids)))
+    return Delta(table, changed, frozenset(_gone(source, previous, table, changed, short)))
+
+
+def _gone(
+    source: ChangeSource, previous: PreviousStore, table: str, changed: pl.DataFrame, short: list[date]
+) -> set[str]:
+    """The stored ids on the `short` days (days that lost rows) that the source no longer has.
+
+    Narrowed before any id is read: per (day, first character of the id), then per (day, first
+    BUCKET_WIDTH characters), counts of the source against what it should hold (the store's
+    kept rows and the re-read ones); only the ids of the buckets that lost rows are read.
+    """
+    key = KEYS[table]
+    new = changed.select(pl.col(key).alias("id"), utc_day(DAY_OF[table]))
+    kept = previous.rows_on_days(table, short).join(new.select("id"), on="id", how="anti")
+    should = pl.concat([kept.select("id", "day"), new.filter(pl.col("day").is_in(short))])
+    start = datetime.combine(min(short), time.min, tzinfo=UTC)
+    end = datetime.combine(max(short) + timedelta(days=1), time.min, tzinfo=UTC)
+    keys = [f"{day.isoformat()}/" for day in short]
+    for width in range(1, BUCKET_WIDTH + 1):
+        expected = (
+            should.with_columns(bucket=pl.col("id").str.slice(0, width))
+            .filter((pl.col("day").cast(pl.String) + "/" + pl.col("bucket").str.slice(0, width - 1)).is_in(keys))
+            .group_by("day", "bucket")
+            .agg(pl.len().cast(pl.Int64).alias("rows"))
+        )
+        actual = source.bucket_counts(table, width, keys, start, end)
+        compared = expected.join(actual, on=["day", "bucket"], how="left", suffix="_source").fill_null(0)
+        lost = compared.filter(pl.col("rows_source") < pl.col("rows"))
+        keys = [f"{day.isoformat()}/{bucket}" for day, bucket in lost.select("day", "bucket").iter_rows()]
+        if not keys:
+            return set()
+    present = set(source.ids_in_buckets(table, BUCKET_WIDTH, keys, start, end)["id"].to_list())
+    under = kept.filter((pl.col("day").cast(pl.String) + "/" + pl.col("id").str.slice(0, BUCKET_WIDTH)).is_in(keys))
+    return set(under["id"].to_list()) - present
 
 
 def _counts(stored: pl.DataFrame, changed: pl.DataFrame, table: str) -> pl.DataFrame:

@@ -21,7 +21,7 @@ from etl import statements
 from etl.database import libpq_url, translate
 from etl.errors import SourceError
 
-_PARAM = re.compile(r"(?<![:\w]):(since|start|end|xid|days)\b")
+_PARAM = re.compile(r"(?<![:\w]):(since|start|end|xid|days|width|parent|keys)\b")
 
 # The default row filter of each query with a `:rows` placeholder (etl/sql/rows_*.sql).
 DEFAULT_ROWS = {
@@ -55,6 +55,11 @@ def bind(query: str, **params: Any) -> str:
         value = params[name]
         if name == "xid":
             return f"'{int(value)}'::xid"
+        if name in ("width", "parent"):
+            return str(int(value))
+        if name == "keys":
+            quoted = ",".join('"' + str(key).replace("\\", "").replace('"', "") + '"' for key in value)
+            return "'{" + quoted.replace("'", "''") + "}'::text[]"
         if name == "days":
             return "'{" + ",".join(day.isoformat() for day in value) + "}'::date[]"
         if value is None:
@@ -248,6 +253,18 @@ class Source:
     def day_counts(self, table: str) -> pl.DataFrame:
         """Rows per UTC day of `table` (sessions, session_ratings, step_ratings)."""
         return self.query(f"{table}_per_day", _on_table(statements.read("day_counts.sql"), table))
+
+    def bucket_counts(self, table: str, width: int, keys: list[str], start: datetime, end: datetime) -> pl.DataFrame:
+        """Rows per (day, first `width` characters of the id) under `keys` ('day/prefix'), in [start, end)."""
+        query = _on_table(statements.read("bucket_counts.sql"), table)
+        return self.query(
+            f"{table}_buckets", bind(query, width=width, parent=width - 1, keys=keys, start=start, end=end)
+        )
+
+    def ids_in_buckets(self, table: str, width: int, keys: list[str], start: datetime, end: datetime) -> pl.DataFrame:
+        """The ids (`id`) of `table`'s rows under `keys` ('day/prefix' of `width` characters), in [start, end)."""
+        query = _on_table(statements.read("ids_in_buckets.sql"), table)
+        return self.query(f"{table}_ids", bind(query, width=width, keys=keys, start=start, end=end))
 
     def ids_on_days(self, table: str, days: list[date]) -> pl.DataFrame:
         """The ids (`id`, text) of `table`'s rows on these UTC days."""

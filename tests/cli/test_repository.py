@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def make_dry_run(*args: str) -> list[str]:
     """The commands `make -n` would run (nothing is run)."""
-    done = subprocess.run(["make", "-n", *args], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        ["make", "-n", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
     return done.stdout.splitlines()
 
 
