@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from synthetic import embedded
+from synthetic.seed import seed
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +27,17 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     pgdata = tmp_path_factory.mktemp("pg") / "data"
     yield embedded.start_embedded(pgdata, stop_at_exit=False)
     embedded.stop_embedded(pgdata)
+
+
+@contextmanager
+def seeded_database(admin_url: str, prefix: str, **seeding: Any) -> Iterator[str]:
+    """A new database on the test server, seeded (`seeding`: synthetic.seed's arguments), dropped on exit."""
+    url = embedded.create_database(admin_url, prefix=prefix)
+    try:
+        seed(url, **seeding)
+        yield url
+    finally:
+        embedded.drop_database(admin_url, url)
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from jobs.cli import main
-from synthetic import embedded
-from synthetic.seed import seed
+from tests.conftest import seeded_database
 
 SEED_ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 """The seeded sessions end here; refreshes run at this as_of, so the store is the same every day."""
@@ -19,12 +18,8 @@ SEED_ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def source_db(pg_admin_url: str) -> Iterator[str]:
     """A small seeded source (real PostgreSQL), dropped after the module."""
-    url = embedded.create_database(pg_admin_url, prefix="fm_cli")
-    try:
-        seed(url, sessions=400, accounts=2, days=40, seed=3, now=SEED_ANCHOR)
+    with seeded_database(pg_admin_url, "fm_cli", sessions=400, accounts=2, days=40, seed=3, now=SEED_ANCHOR) as url:
         yield url
-    finally:
-        embedded.drop_database(pg_admin_url, url)
 
 
 @pytest.fixture(scope="module")

@@ -31,8 +31,7 @@ from jobs.cluster import ClusterSpec
 from jobs.partition import Partition, PartitionFailed
 from jobs.plan import history_chunks, lookback_start
 from jobs.refresh import run_refresh
-from synthetic import embedded
-from synthetic.seed import seed
+from tests.conftest import seeded_database
 from tests.reliability.conftest import Child, make_config, make_env
 
 distributed = pytest.importorskip(
@@ -65,12 +64,10 @@ def assert_same_tables(actual: Tables, expected: Tables) -> None:
 
 @pytest.fixture(scope="module")
 def source(pg_admin_url: str) -> Iterator[str]:
-    url = embedded.create_database(pg_admin_url, prefix="fm_test")
-    try:
-        seed(url, sessions=3_000, accounts=3, days=400, seed=29, now=SEED_ANCHOR)
+    with seeded_database(
+        pg_admin_url, "fm_test", sessions=3_000, accounts=3, days=400, seed=29, now=SEED_ANCHOR
+    ) as url:
         yield url
-    finally:
-        embedded.drop_database(pg_admin_url, url)
 
 
 @pytest.fixture(scope="module")
