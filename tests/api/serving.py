@@ -1,17 +1,22 @@
-"""The real app under a real uvicorn, for the browser tests."""
+"""For the browser tests: the real app under a real uvicorn, and headless Chromium under Playwright."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from etl.config import Config
 from metrics_api.app import create_app
 from tests.api.test_workers import free_port
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 
 @contextmanager
@@ -30,3 +35,14 @@ def serving(config: Config) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@contextmanager
+def chromium(executable: Path, args: Sequence[str]) -> Iterator[Browser]:
+    """A headless Chromium (`executable`, run with `args`) driven by Playwright, closed on exit."""
+    from playwright.sync_api import sync_playwright  # only once the caller knows Chromium is there
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(executable), args=list(args), headless=True)
+        yield browser
+        browser.close()

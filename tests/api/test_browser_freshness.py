@@ -18,7 +18,7 @@ from etl.config import Config
 from etl.runs import RunRecord, append_run
 from tests.api.conftest import SECRET, publish_store
 from tests.api.sample import AS_OF, sample_rows
-from tests.api.serving import serving
+from tests.api.serving import chromium, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
@@ -30,15 +30,13 @@ if not CHROMIUM.exists():
         f"{CHROMIUM} is missing: `apt-get install -y chromium` to run the browser tests", allow_module_level=True
     )
 
-from playwright.sync_api import Browser, Page, Route, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, Route  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    with chromium(CHROMIUM, CHROMIUM_ARGS) as browser:
         yield browser
-        browser.close()
 
 
 def config_for(store: Path, **env: str) -> Config:

@@ -28,7 +28,7 @@ from synthetic import embedded
 from synthetic.seed import seed
 from tests.api.conftest import SECRET, encode_token, publish_store
 from tests.api.sample import AS_OF, sample_rows
-from tests.api.serving import serving
+from tests.api.serving import chromium, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -50,7 +50,7 @@ if not CHROMIUM.exists():
         f"{CHROMIUM} is missing: `apt-get install -y chromium` to run the browser tests", allow_module_level=True
     )
 
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, ConsoleMessage, Page  # noqa: E402
 
 
 @dataclass
@@ -81,10 +81,8 @@ def served(tmp_path_factory: pytest.TempPathFactory, pg_admin_url: str) -> Itera
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    with chromium(CHROMIUM, CHROMIUM_ARGS) as browser:
         yield browser
-        browser.close()
 
 
 def api(served: Served, path: str) -> Any:
