@@ -87,7 +87,7 @@ def io_counts(pid: int) -> dict[str, float]:
 def last_run(store: Path) -> dict[str, Any]:
     """The refresh's own seconds and its stages, from the newest line of the run history.
 
-    Read as plain JSON, not through this tree's jobs.history: an old tree's lines may differ.
+    Read as plain JSON, not through this tree's etl.runs: an old tree's lines may differ.
     The run seconds leave out starting Python and importing (the scheduler pays those once);
     the stages overlap, so they add up to more than the run.
     """
