@@ -100,42 +100,46 @@ def main(argv: list[str] | None = None) -> None:
     new = commit_tree(args.new, "new") if args.new else this_tree()
     trees = [new] if args.old == "none" or args.only else [old_tree(args.old), new]
     admin = embedded.start_embedded(DATA / "pg", stop_at_exit=False)
-    if args.only == "workers":
-        workers_only(admin, sizes[0], new)
-        return
-    report: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(),
-        "as_of": ANCHOR.isoformat(),
-        "rounds": args.rounds,
-        "cpu_count": os.cpu_count(),
-        "trees": {t.name: {"commit": t.commit, "subject": t.subject, "root": str(t.root)} for t in trees},
-        "sizes": {},
-    }
-    modes = args.modes.split(",")
-    freshness_at = 1_000_000 if 1_000_000 in sizes else min(sizes)
-    for n in sizes:
-        url = ensure_source(admin, f"bench_{n}", sessions=n, days=365)
-        entry = measure_size(url, n, trees, [m for m in modes if m != "incremental"], args.rounds)
-        if not args.skip_api and n == sizes[0]:
-            store = store_path(n, new.name)
-            tenant = largest_tenant(url)
-            entry["tenant"] = tenant
-            entry["live_ms"] = live_baseline(url, tenant)
-            entry["api"] = measure_api(url, store, tenant, new)
-            entry["workers"] = measure_workers(env_for(url, store), ROOT, tenant, SECRET, _wait_for)
-            log(f"workers: {entry['workers']}")
-        if "incremental" in modes:
-            # After the other modes: its changes to the source come after their comparisons.
-            entry["incremental"] = measure_incremental(url, n, new, args.rounds)
+    try:
+        if args.only == "workers":
+            workers_only(admin, sizes[0], new)
+            return
+        report: dict[str, Any] = {
+            "date": datetime.now(UTC).isoformat(),
+            "as_of": ANCHOR.isoformat(),
+            "rounds": args.rounds,
+            "cpu_count": os.cpu_count(),
+            "trees": {t.name: {"commit": t.commit, "subject": t.subject, "root": str(t.root)} for t in trees},
+            "sizes": {},
+        }
+        modes = args.modes.split(",")
+        freshness_at = 1_000_000 if 1_000_000 in sizes else min(sizes)
+        for n in sizes:
+            url = ensure_source(admin, f"bench_{n}", sessions=n, days=365)
+            entry = measure_size(url, n, trees, [m for m in modes if m != "incremental"], args.rounds)
+            if not args.skip_api and n == sizes[0]:
+                store = store_path(n, new.name)
+                tenant = largest_tenant(url)
+                entry["tenant"] = tenant
+                entry["live_ms"] = live_baseline(url, tenant)
+                entry["api"] = measure_api(url, store, tenant, new)
+                entry["workers"] = measure_workers(env_for(url, store), ROOT, tenant, SECRET, _wait_for)
+                log(f"workers: {entry['workers']}")
+            if "incremental" in modes:
+                # After the other modes: its changes to the source come after their comparisons.
+                entry["incremental"] = measure_incremental(url, n, new, args.rounds)
+                report["sizes"][str(n)] = entry
+                write_report(report, echo=False)
+                if n == freshness_at and args.freshness_seconds > 0:
+                    entry["freshness"] = measure_freshness(url, n, new, seconds=args.freshness_seconds)
             report["sizes"][str(n)] = entry
-            write_report(report, echo=False)
-            if n == freshness_at and args.freshness_seconds > 0:
-                entry["freshness"] = measure_freshness(url, n, new, seconds=args.freshness_seconds)
-        report["sizes"][str(n)] = entry
-        write_report(report, echo=False)  # after every size, so a stopped run keeps what it measured
-    if len(sizes) > 1:
-        report["hourly_same_window_more_history"] = more_history(admin, sizes[0], new)
-    write_report(report)
+            write_report(report, echo=False)  # after every size, so a stopped run keeps what it measured
+        if len(sizes) > 1:
+            report["hourly_same_window_more_history"] = more_history(admin, sizes[0], new)
+        write_report(report)
+    finally:
+        # The bench leaves no server behind: its PostgreSQL starts again (with its data) next time.
+        embedded.stop_embedded(DATA / "pg")
 
 
 def measure_size(url: str, n: int, trees: list[Tree], modes: list[str], rounds: int) -> dict[str, Any]:
