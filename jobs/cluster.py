@@ -32,7 +32,7 @@ import polars as pl
 from etl.config import Config
 from etl.errors import ConfigError, FlowmetricsError, RefreshFailed
 from etl.extract import ExtractStats
-from etl.transform.tables import Dimensions
+from etl.transform.parts import Dimensions
 from jobs.partition import Partition, PartitionFailed, PartitionResult, history_partition
 
 log = logging.getLogger("flowmetrics.refresh")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from distributed import WorkerPlugin
 
-from etl.transform.tables import Dimensions
+from etl.transform.parts import Dimensions
 
 
 class HeldDimensions(WorkerPlugin):

@@ -23,7 +23,7 @@ import polars as pl
 from etl.errors import FlowmetricsError
 from etl.extract import ExtractStats, Source, compose
 from etl.transform.assembly import history_days
-from etl.transform.tables import Dimensions
+from etl.transform.parts import Dimensions
 
 
 @dataclass(frozen=True)

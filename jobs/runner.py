@@ -36,7 +36,7 @@ from etl.previous import PreviousStore, StoreDamaged
 from etl.publish import PublishResult, StoreBuild
 from etl.runs import RunRecord, read_runs, runs_frame, utcnow
 from etl.store import SCHEMA_VERSION, published_meta
-from etl.transform import tables
+from etl.transform import parts
 from etl.transform.assembly import (
     Built,
     DayRange,
@@ -209,7 +209,7 @@ def execute(
         plan = plan_refresh(mode, when, full=start.full)
         started = time.perf_counter()
         with stage("transform"):
-            dims = tables.Dimensions.of(users, trees)
+            dims = parts.Dimensions.of(users, trees)
         counts.transform_seconds += time.perf_counter() - started
         history_source = None
         first = None
@@ -349,7 +349,7 @@ def _check_as_of(config: Config, as_of: datetime, *, explicit: bool) -> bool:
     )
 
 
-def _older_days(held: IncrementalReads, dims: tables.Dimensions, days: set[date]) -> Built:
+def _older_days(held: IncrementalReads, dims: parts.Dimensions, days: set[date]) -> Built:
     return rebuilt_days(
         dims,
         sessions=held.sessions_on_days(days),
@@ -359,7 +359,7 @@ def _older_days(held: IncrementalReads, dims: tables.Dimensions, days: set[date]
     )
 
 
-def _window(plan: Plan, reads: Reads, dims: tables.Dimensions, days: set[date] | None) -> Built:
+def _window(plan: Plan, reads: Reads, dims: parts.Dimensions, days: set[date] | None) -> Built:
     lane: WindowLane = plan.window
     return window_tables(
         dims,
@@ -373,7 +373,7 @@ def _window(plan: Plan, reads: Reads, dims: tables.Dimensions, days: set[date] |
     )
 
 
-def _write_history(lane: HistoryLane, reads: Reads, build: StoreBuild, dims: tables.Dimensions) -> Counts:
+def _write_history(lane: HistoryLane, reads: Reads, build: StoreBuild, dims: parts.Dimensions) -> Counts:
     counts = Counts()
 
     def write(name: str, frame: pl.DataFrame) -> None:
@@ -396,7 +396,7 @@ def _write_history_on_cluster(
     lane: HistoryLane,
     source: Source,
     build: StoreBuild,
-    dims: tables.Dimensions,
+    dims: parts.Dimensions,
     since: datetime,
 ) -> Counts:
     """The lane's days in partitions on the cluster; the ratings older than its first day read here."""

@@ -18,7 +18,7 @@ from datetime import date, datetime
 import polars as pl
 
 from etl.transform import ratings, steps
-from etl.transform.tables import (
+from etl.transform.parts import (
     Dimensions,
     Rollups,
     days_between,

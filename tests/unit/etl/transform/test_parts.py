@@ -1,4 +1,4 @@
-"""Tests of etl.transform.tables: every store table built from one small, dirty source."""
+"""Tests of etl.transform.parts: every store table built from one small, dirty source."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from etl.transform.assembly import DayRange, WindowRatings, window_tables
-from etl.transform.tables import Dimensions, Rollups, window_part
+from etl.transform.parts import Dimensions, Rollups, window_part
 from jobs.plan import lookback_start, window_chunks
 from tests.unit.etl.transform.frames import (
     AS_OF,
