@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import polars as pl
 
 from etl.errors import FlowmetricsError
-from etl.extract import Snapshot
+from etl.extract import DAY_COLUMNS, Snapshot
 from etl.previous import PreviousStore
 from etl.transform import facts
 from etl.transform.common import utc_day
@@ -40,7 +40,6 @@ BUCKET_WIDTH = 2
 characters (16, then 256 buckets) before its ids are read."""
 
 KEYS = {"sessions": "session_id", "session_ratings": "rating_id", "step_ratings": "step_rating_id"}
-DAY_OF = {"sessions": "started_at", "session_ratings": "created_at", "step_ratings": "created_at"}
 
 
 class Unvouched(FlowmetricsError):
@@ -54,7 +53,6 @@ class ChangeSource(Protocol):
     def changed_session_ratings(self, xid: int) -> pl.DataFrame: ...
     def changed_step_ratings(self, xid: int) -> pl.DataFrame | None: ...
     def day_counts(self, table: str) -> pl.DataFrame: ...
-    def ids_on_days(self, table: str, days: list[date]) -> pl.DataFrame: ...
     def bucket_counts(
         self, table: str, width: int, keys: list[str], start: datetime, end: datetime
     ) -> pl.DataFrame: ...
@@ -164,7 +162,7 @@ def _gone(
     kept rows and the re-read ones); only the ids of the buckets that lost rows are read.
     """
     key = KEYS[table]
-    new = changed.select(pl.col(key).alias("id"), utc_day(DAY_OF[table]))
+    new = changed.select(pl.col(key).alias("id"), utc_day(DAY_COLUMNS[table]))
     kept = previous.rows_on_days(table, short).join(new.select("id"), on="id", how="anti")
     should = pl.concat([kept.select("id", "day"), new.filter(pl.col("day").is_in(short))])
     start = datetime.combine(min(short), time.min, tzinfo=UTC)
@@ -190,7 +188,7 @@ def _gone(
 
 def _counts(stored: pl.DataFrame, changed: pl.DataFrame, table: str) -> pl.DataFrame:
     """Rows per day the source should have if nothing was deleted: the store's kept + re-read."""
-    new = changed.group_by(utc_day(DAY_OF[table])).agg(pl.len().cast(pl.Int64).alias("rows"))
+    new = changed.group_by(utc_day(DAY_COLUMNS[table])).agg(pl.len().cast(pl.Int64).alias("rows"))
     return (
         pl.concat([stored.with_columns(pl.col("rows").cast(pl.Int64)), new]).group_by("day").agg(pl.col("rows").sum())
     )
@@ -227,7 +225,7 @@ def moved_trees(before: pl.DataFrame, after: pl.DataFrame) -> list[str]:
 def _days(delta: Delta) -> set[date]:
     if delta.changed is None:
         return set()
-    return set(delta.changed.select(utc_day(DAY_OF[delta.table]))["day"].to_list())
+    return set(delta.changed.select(utc_day(DAY_COLUMNS[delta.table]))["day"].to_list())
 
 
 class IncrementalReads:
@@ -259,9 +257,13 @@ class IncrementalReads:
         kept = self._previous.step_ratings(excluded=self._changes.step_ratings.touched)
         return _merged(kept, self._changes.step_ratings.changed)
 
+    @cached_property
+    def _newest(self) -> pl.DataFrame:
+        return facts.newest_ratings(self._ratings)
+
     def rated_sessions(self, start: datetime, end: datetime | None = None) -> pl.DataFrame:
         """The newest rating of every rated session (a superset of those started in [start, end))."""
-        return facts.newest_ratings(self._ratings)
+        return self._newest
 
     def session_ratings(self, since: datetime) -> pl.DataFrame:
         return self._ratings.filter(pl.col("created_at") >= since)

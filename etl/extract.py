@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import adbc_driver_postgresql.dbapi as adbc
@@ -21,7 +21,7 @@ from etl import statements
 from etl.database import libpq_url, translate
 from etl.errors import SourceError
 
-_PARAM = re.compile(r"(?<![:\w]):(since|start|end|xid|days|width|parent|keys)\b")
+_PARAM = re.compile(r"(?<![:\w]):(since|start|end|xid|width|parent|keys)\b")
 
 # The default row filter of each query with a `:rows` placeholder (etl/sql/rows_*.sql).
 DEFAULT_ROWS = {
@@ -43,7 +43,7 @@ def compose(name: str, rows: str | None = None, **params: Any) -> str:
 
 
 def bind(query: str, **params: Any) -> str:
-    """Inline parameters as typed literals: aware datetimes (:since, :start, :end), an xid, dates.
+    """Inline parameters as typed literals: aware datetimes, an xid, ints (:width, :parent), text keys.
 
     None stands for no bound: '-infinity' for a start, 'infinity' for an end.
     """
@@ -60,8 +60,6 @@ def bind(query: str, **params: Any) -> str:
         if name == "keys":
             quoted = ",".join('"' + str(key).replace("\\", "").replace('"', "") + '"' for key in value)
             return "'{" + quoted.replace("'", "''") + "}'::text[]"
-        if name == "days":
-            return "'{" + ",".join(day.isoformat() for day in value) + "}'::date[]"
         if value is None:
             return "'infinity'::timestamptz" if name == "end" else "'-infinity'::timestamptz"
         if value.tzinfo is None:
@@ -265,10 +263,6 @@ class Source:
         """The ids (`id`) of `table`'s rows under `keys` ('day/prefix' of `width` characters), in [start, end)."""
         query = _on_table(statements.read("ids_in_buckets.sql"), table)
         return self.query(f"{table}_ids", bind(query, width=width, keys=keys, start=start, end=end))
-
-    def ids_on_days(self, table: str, days: list[date]) -> pl.DataFrame:
-        """The ids (`id`, text) of `table`'s rows on these UTC days."""
-        return self.query(f"{table}_ids", bind(_on_table(statements.read("ids_on_days.sql"), table), days=days))
 
     def first_session_at(self) -> datetime | None:
         """started_at of the oldest session (an index lookup)."""

@@ -150,7 +150,6 @@ class Outcome:
 
     as_of: datetime
     since: datetime
-    full: bool
     snapshot: Snapshot
     fallback: str | None = None
     drift: dict[str, int] | None = None
@@ -270,7 +269,6 @@ def execute(
         outcome = Outcome(
             as_of=when,
             since=plan.since,
-            full=plan.full,
             snapshot=snapshot,
             fallback=start.fallback,
             drift=checked.drift if checked is not None else None,
