@@ -11,6 +11,7 @@ environment or the clock (except health's age and lag).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +20,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
+from fastapi.types import DecoratedCallable
+from pydantic import BaseModel, ValidationError
 
 from etl.config import PERIODS, Config
 from etl.errors import StoreUnavailable
@@ -135,13 +137,13 @@ def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -
         current = reader.snapshot_nowait()
         return current if current is not None else await run_in_threadpool(reader.snapshot)
 
-    @router.get(
-        "/analytics/team",
-        response_model=TeamAnalyticsResponse,
-        responses=TEAM_ERRORS,
-        tags=["analytics"],
-        openapi_extra=SECURED,
-    )
+    def analytics(
+        path: str, model: type[BaseModel], errors: dict[int | str, dict[str, Any]]
+    ) -> Callable[[DecoratedCallable], DecoratedCallable]:
+        """An analytics route: its response model and error answers, bearer-secured in OpenAPI."""
+        return router.get(path, response_model=model, responses=errors, tags=["analytics"], openapi_extra=SECURED)
+
+    @analytics("/analytics/team", TeamAnalyticsResponse, TEAM_ERRORS)
     async def team(
         user_id: str = authenticated,
         period: Period = DEFAULT_PERIOD,
@@ -156,26 +158,14 @@ def build_router(config: Config, reader: StoreReader, verifier: TokenVerifier) -
         engineer = str(engineer_id) if engineer_id is not None else NO_ENGINEER
         return await _cached_answer(snap, ("team", user.account_id, engineer, period))
 
-    @router.get(
-        "/analytics/me",
-        response_model=PersonalAnalyticsResponse,
-        responses=ERRORS,
-        tags=["analytics"],
-        openapi_extra=SECURED,
-    )
+    @analytics("/analytics/me", PersonalAnalyticsResponse, ERRORS)
     async def me(user_id: str = authenticated, period: Period = DEFAULT_PERIOD) -> Response:
         """My Analytics: the caller's own sessions, whatever their tree."""
         snap = await snapshot()
         user = caller(snap, user_id)
         return await _cached_answer(snap, ("me", user.user_id, period))
 
-    @router.get(
-        "/analytics/flows/{tree_id}",
-        response_model=FlowAnalyticsResponse,
-        responses=FLOW_ERRORS,
-        tags=["analytics"],
-        openapi_extra=SECURED,
-    )
+    @analytics("/analytics/flows/{tree_id}", FlowAnalyticsResponse, FLOW_ERRORS)
     async def flow(
         tree_id: Annotated[uuid.UUID, PathParam(description="Tree id (UUID).")],
         user_id: str = authenticated,
