@@ -24,6 +24,7 @@ from tests.api.sample import (
     UNKNOWN_TREE,
     UNKNOWN_USER,
 )
+from tests.bodies import day, listed, step, summary
 
 PERIODS = ["7d", "30d", "90d"]
 Token = Callable[..., str]
@@ -45,57 +46,17 @@ def get(client: TestClient, path: str, token: str) -> Any:
     return body
 
 
-def summary(total: int, completed: int, rate: float, median: float, engineers: int, outcomes: tuple[int, ...]) -> Any:
-    return {
-        "total_sessions": total,
-        "completed_sessions": completed,
-        "completion_rate": rate,
-        "median_duration_minutes": median,
-        "active_engineers": engineers,
-        "outcome_breakdown": dict(zip(["resolved", "escalated", "workaround", "unresolved"], outcomes, strict=True)),
-    }
-
-
-def point(day: str, sessions: int, *outcomes: int) -> Any:
-    return {
-        "date": day,
-        "sessions": sessions,
-        **dict(zip(["resolved", "escalated", "workaround", "unresolved"], outcomes, strict=True)),
-    }
-
-
-def flow_item(tree_id: str, name: str, sessions: int, rate: float, median: float) -> Any:
-    keys = ["tree_id", "name", "sessions", "completion_rate", "median_duration_minutes"]
-    return dict(zip(keys, [tree_id, name, sessions, rate, median], strict=True))
-
-
-def engineer_item(user_id: str, name: str, sessions: int, rate: float, median: float) -> Any:
-    keys = ["user_id", "name", "sessions", "completion_rate", "median_duration_minutes"]
-    return dict(zip(keys, [user_id, name, sessions, rate, median], strict=True))
-
-
-def step(node_id: str, title: str, visits: int, dropoffs: int, rate: float, yes: int, no: int, helpful: float) -> Any:
-    keys = [
-        "node_id",
-        "node_title",
-        "visit_count",
-        "dropoff_count",
-        "dropoff_rate",
-        "helpful_yes",
-        "helpful_no",
-        "helpful_rate",
-    ]
-    return dict(zip(keys, [node_id, title, visits, dropoffs, rate, yes, no, helpful], strict=True))
-
-
-ZERO = summary(0, 0, 0.0, 0.0, 0, (0, 0, 0, 0))
-ZERO_ME = summary(0, 0, 0.0, 0.0, 1, (0, 0, 0, 0))  # the app reports one engineer in the personal view
-A_TOP_FLOWS = [flow_item(TREE_A1, "Printer offline", 4, 0.75, 9.9), flow_item(TREE_A2, "VPN", 2, 0.0, 0.0)]
-A_TOP_ENGINEERS = [engineer_item(NAMELESS_A, "Unknown", 3, 0.667, 12.2), engineer_item(ENGINEER_A, "Bob", 1, 1.0, 3.3)]
+ZERO = summary(0, 0, 0.0, 0.0, 0)
+ZERO_ME = summary(0, 0, 0.0, 0.0, 1)  # the app reports one engineer in the personal view
+A_TOP_FLOWS = [listed("tree", TREE_A1, "Printer offline", 4, 0.75, 9.9), listed("tree", TREE_A2, "VPN", 2, 0.0, 0.0)]
+A_TOP_ENGINEERS = [
+    listed("user", NAMELESS_A, "Unknown", 3, 0.667, 12.2),
+    listed("user", ENGINEER_A, "Bob", 1, 1.0, 3.3),
+]
 A_SUMMARY = {
-    "7d": summary(3, 2, 0.667, 12.2, 2, (1, 1, 0, 0)),  # 2/3 -> 0.667; 12.25 -> 12.2 (Python's round)
-    "30d": summary(6, 5, 0.833, 7.0, 3, (2, 1, 1, 1)),
-    "90d": summary(10, 7, 0.7, 15.6, 3, (2, 1, 1, 3)),
+    "7d": summary(3, 2, 0.667, 12.2, 2, resolved=1, escalated=1),  # 2/3 -> 0.667; 12.25 -> 12.2 (Python's round)
+    "30d": summary(6, 5, 0.833, 7.0, 3, resolved=2, escalated=1, workaround=1, unresolved=1),
+    "90d": summary(10, 7, 0.7, 15.6, 3, resolved=2, escalated=1, workaround=1, unresolved=3),
 }
 
 
@@ -104,7 +65,7 @@ def test_team_exact_body(client: TestClient, make_token: Token) -> None:
         "period": "7d",
         "as_of": AS_OF_TEXT,
         "summary": A_SUMMARY["7d"],
-        "time_series": [point("2026-11-18", 2, 1, 0, 0, 0), point("2026-11-20", 1, 0, 1, 0, 0)],
+        "time_series": [day("2026-11-18", 2, resolved=1), day("2026-11-20", 1, escalated=1)],
         "top_flows": A_TOP_FLOWS,
         "top_engineers": A_TOP_ENGINEERS,
     }
@@ -127,8 +88,8 @@ def test_team_defaults_to_30d(client: TestClient, make_token: Token) -> None:
 
 def test_team_narrowed_to_an_engineer_keeps_top_lists(client: TestClient, make_token: Token) -> None:
     body = get(client, f"/analytics/team?period=30d&engineer_id={ENGINEER_A}", make_token(ADMIN_A))
-    assert body["summary"] == summary(1, 1, 1.0, 3.3, 1, (1, 0, 0, 0))
-    assert body["time_series"] == [point("2026-11-18", 1, 1, 0, 0, 0)]
+    assert body["summary"] == summary(1, 1, 1.0, 3.3, 1, resolved=1)
+    assert body["time_series"] == [day("2026-11-18", 1, resolved=1)]
     assert body["top_flows"] == A_TOP_FLOWS
     assert body["top_engineers"] == A_TOP_ENGINEERS
 
@@ -150,7 +111,7 @@ def test_team_engineer_id_accepts_any_uuid_spelling(client: TestClient, make_tok
 
 def test_super_admin_team_is_their_own_account(client: TestClient, make_token: Token) -> None:
     body = get(client, "/analytics/team?period=7d", make_token(SUPER_B))
-    assert body["summary"] == summary(5, 5, 1.0, 1.0, 1, (5, 0, 0, 0))
+    assert body["summary"] == summary(5, 5, 1.0, 1.0, 1, resolved=5)
     assert [f["tree_id"] for f in body["top_flows"]] == [TREE_B1]
 
 
@@ -171,9 +132,12 @@ def test_me_exact_body(client: TestClient, make_token: Token) -> None:
     assert get(client, "/analytics/me?period=30d", make_token(ENGINEER_A)) == {
         "period": "30d",
         "as_of": AS_OF_TEXT,
-        "summary": summary(2, 1, 0.5, 3.3, 1, (1, 0, 0, 0)),
-        "time_series": [point("2026-11-18", 1, 1, 0, 0, 0), point("2026-11-19", 1, 0, 0, 0, 0)],
-        "top_flows": [flow_item(TREE_A1, "Printer offline", 1, 1.0, 3.3), flow_item(TREE_B1, "Billing", 1, 0.0, 0.0)],
+        "summary": summary(2, 1, 0.5, 3.3, 1, resolved=1),
+        "time_series": [day("2026-11-18", 1, resolved=1), day("2026-11-19", 1)],
+        "top_flows": [
+            listed("tree", TREE_A1, "Printer offline", 1, 1.0, 3.3),
+            listed("tree", TREE_B1, "Billing", 1, 0.0, 0.0),
+        ],
     }
 
 
@@ -203,10 +167,10 @@ def test_flow_exact_body(client: TestClient, make_token: Token) -> None:
         "tree_name": "Printer offline",
         "period": "30d",
         "as_of": AS_OF_TEXT,
-        "summary": summary(4, 3, 0.75, 9.9, 2, (1, 0, 1, 1)),  # 9.95 -> 9.9 (binary float)
+        "summary": summary(4, 3, 0.75, 9.9, 2, resolved=1, workaround=1, unresolved=1),  # 9.95 -> 9.9 (binary float)
         "avg_csat": 4.2,  # 4.25 -> 4.2
         "total_ratings": 4,
-        "time_series": [point("2026-10-25", 2, 1, 0, 1, 0), point("2026-11-18", 2, 1, 0, 0, 0)],
+        "time_series": [day("2026-10-25", 2, resolved=1, workaround=1), day("2026-11-18", 2, resolved=1)],
         "step_feedback": STEPS,
         "recent_comments": [
             {"rating": 5, "comment": "Fixed it", "created_at": "2026-11-19T08:00:00Z"},
@@ -219,7 +183,7 @@ def test_flow_exact_body(client: TestClient, make_token: Token) -> None:
 def test_flow_without_completions_or_ratings(client: TestClient, make_token: Token, period: str) -> None:
     body = get(client, f"/analytics/flows/{TREE_A2}?period={period}", make_token(ADMIN_A))
     sessions = 1 if period == "7d" else 2
-    assert body["summary"] == summary(sessions, 0, 0.0, 0.0, 1, (0, 0, 0, 0))  # NULL median -> 0.0
+    assert body["summary"] == summary(sessions, 0, 0.0, 0.0, 1)  # NULL median -> 0.0
     assert (body["avg_csat"], body["total_ratings"]) == (None, 0)
     assert body["step_feedback"] == []
     assert body["recent_comments"] == []

@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 
 from etl import database
 from synthetic import SOURCE_SCHEMA
+from tests.bodies import day, listed, step, summary
 from tests.reference import live_sql
 
 SCHEMA = SOURCE_SCHEMA
@@ -94,39 +95,6 @@ def add_step_rating(conn: Conn, tree: int, node_id: str, helpful: bool, created_
     )
 
 
-def outcomes(resolved: int = 0, escalated: int = 0, workaround: int = 0, unresolved: int = 0) -> dict[str, int]:
-    return {"resolved": resolved, "escalated": escalated, "workaround": workaround, "unresolved": unresolved}
-
-
-def day(date: str, sessions: int, **counts: int) -> dict[str, Any]:
-    return {"date": date, "sessions": sessions, **outcomes(**counts)}
-
-
-def listed(key: str, id_: str, name: str, sessions: int, rate: float, median: float) -> dict[str, Any]:
-    """A top_flows row (key "tree") or top_engineers row (key "user")."""
-    return {
-        f"{key}_id": id_,
-        "name": name,
-        "sessions": sessions,
-        "completion_rate": rate,
-        "median_duration_minutes": median,
-    }
-
-
-def step(node_id: str, title: str, visits: int, dropoffs: int, rate: float, yes: int = 0, no: int = 0,
-         helpful_rate: float = 0.0) -> dict[str, Any]:  # fmt: skip
-    return {
-        "node_id": node_id,
-        "node_title": title,
-        "helpful_yes": yes,
-        "helpful_no": no,
-        "helpful_rate": helpful_rate,
-        "visit_count": visits,
-        "dropoff_count": dropoffs,
-        "dropoff_rate": rate,
-    }
-
-
 def seed_team(conn: Conn) -> None:
     add_tree(conn, 1, "Printer")
     add_tree(conn, 2, "Router", account=ACCOUNT_B)
@@ -147,14 +115,7 @@ def test_team_body_counts_the_accounts_trees_in_the_window(conn: Conn) -> None:
     seed_team(conn)
 
     assert live_sql.team_body(conn, ACCOUNT_A, "7d", NOW) == {
-        "summary": {
-            "total_sessions": 6,
-            "completed_sessions": 5,
-            "completion_rate": 0.833,
-            "median_duration_minutes": 20.0,  # of -5, 10, 20, 30, 45
-            "active_engineers": 3,
-            "outcome_breakdown": outcomes(resolved=1, escalated=1, workaround=1),
-        },
+        "summary": summary(6, 5, 0.833, 20.0, 3, resolved=1, escalated=1, workaround=1),  # median of -5, 10, 20, 30, 45
         "time_series": [
             day("2024-03-08", 1, resolved=1),
             day("2024-03-10", 2, escalated=1, unresolved=1),
@@ -176,14 +137,7 @@ def test_team_engineer_narrows_summary_and_time_series_only(conn: Conn) -> None:
     body = live_sql.team_body(conn, ACCOUNT_A, "7d", NOW, engineer_id=uid(12))
 
     assert body == {
-        "summary": {
-            "total_sessions": 2,
-            "completed_sessions": 1,
-            "completion_rate": 0.5,
-            "median_duration_minutes": 30.0,
-            "active_engineers": 1,
-            "outcome_breakdown": outcomes(escalated=1),
-        },
+        "summary": summary(2, 1, 0.5, 30.0, 1, escalated=1),
         "time_series": [day("2024-03-10", 2, escalated=1, unresolved=1)],
         "top_flows": [listed("tree", uid(1), "Printer", 6, 0.833, 20.0)],
         "top_engineers": [
@@ -197,14 +151,7 @@ def test_team_body_of_an_account_without_sessions(conn: Conn) -> None:
     seed_team(conn)
 
     assert live_sql.team_body(conn, uid(777), "90d", NOW) == {
-        "summary": {
-            "total_sessions": 0,
-            "completed_sessions": 0,
-            "completion_rate": 0.0,
-            "median_duration_minutes": 0.0,
-            "active_engineers": 0,
-            "outcome_breakdown": outcomes(),
-        },
+        "summary": summary(0, 0, 0.0, 0.0, 0),
         "time_series": [],
         "top_flows": [],
         "top_engineers": [],
@@ -226,27 +173,17 @@ def test_top_flows_break_ties_by_code_point_name_then_id(conn: Conn) -> None:
     add_session(conn, 2, 11, at(14, 10), minutes=7)
     add_session(conn, 2, 11, at(14, 10))
 
+    # The trees with one session each (not completed), in the order expected; "golf" and "Éclair" come 11th and 12th.
+    ranked = {20: "Same", 21: "Same", 3: "Zulu", 4: "alpha", 5: "beta", 7: "delta", 8: "echo", 9: "foxtrot"}
+
     assert live_sql.team_body(conn, ACCOUNT_A, "7d", NOW) == {
-        "summary": {
-            "total_sessions": 16,
-            "completed_sessions": 5,
-            "completion_rate": 0.312,  # round(0.3125, 3): Python rounds half to even
-            "median_duration_minutes": 4.0,  # of 1, 2, 4, 7, 10
-            "active_engineers": 1,
-            "outcome_breakdown": outcomes(),
-        },
+        # completion 0.312: round(0.3125, 3), Python rounds half to even; median of 1, 2, 4, 7, 10
+        "summary": summary(16, 5, 0.312, 4.0, 1),
         "time_series": [day("2024-03-14", 16)],
         "top_flows": [
             listed("tree", uid(1), "Alpha", 4, 1.0, 3.0),  # interpolated: (2 + 4) / 2
             listed("tree", uid(2), "Beta", 2, 0.5, 7.0),
-            listed("tree", uid(20), "Same", 1, 0.0, 0.0),
-            listed("tree", uid(21), "Same", 1, 0.0, 0.0),
-            listed("tree", uid(3), "Zulu", 1, 0.0, 0.0),
-            listed("tree", uid(4), "alpha", 1, 0.0, 0.0),
-            listed("tree", uid(5), "beta", 1, 0.0, 0.0),
-            listed("tree", uid(7), "delta", 1, 0.0, 0.0),
-            listed("tree", uid(8), "echo", 1, 0.0, 0.0),
-            listed("tree", uid(9), "foxtrot", 1, 0.0, 0.0),
+            *(listed("tree", uid(n), name, 1, 0.0, 0.0) for n, name in ranked.items()),
         ],
         "top_engineers": [listed("user", uid(11), "Ann", 16, 0.312, 4.0)],
     }
@@ -264,15 +201,11 @@ def test_top_engineers_show_unknown_for_null_or_empty_names_and_skip_deleted_use
         add_session(conn, 50, n, at(14, 10))
     add_session(conn, 50, 99, at(14, 11))  # deleted user: in the summary, not in the list
 
+    # After the three "Unknown": the users with one session each, in the order expected; "hank" and "Émile" drop.
+    ranked = {5: "bob", 6: "carl", 7: "dave", 8: "erin", 9: "fred", 10: "gina"}
+
     assert live_sql.team_body(conn, ACCOUNT_A, "7d", NOW) == {
-        "summary": {
-            "total_sessions": 14,
-            "completed_sessions": 2,
-            "completion_rate": 0.143,
-            "median_duration_minutes": 4.5,
-            "active_engineers": 13,
-            "outcome_breakdown": outcomes(),
-        },
+        "summary": summary(14, 2, 0.143, 4.5, 13),
         "time_series": [day("2024-03-14", 14)],
         "top_flows": [listed("tree", uid(50), "Flow", 14, 0.143, 4.5)],
         "top_engineers": [
@@ -280,12 +213,7 @@ def test_top_engineers_show_unknown_for_null_or_empty_names_and_skip_deleted_use
             listed("user", uid(2), "Unknown", 1, 0.0, 0.0),  # the name "Unknown"
             listed("user", uid(3), "Unknown", 1, 0.0, 0.0),  # NULL name, shown as "Unknown"
             listed("user", uid(4), "Unknown", 1, 0.0, 0.0),  # empty name: `row.name or "Unknown"`
-            listed("user", uid(5), "bob", 1, 0.0, 0.0),
-            listed("user", uid(6), "carl", 1, 0.0, 0.0),
-            listed("user", uid(7), "dave", 1, 0.0, 0.0),
-            listed("user", uid(8), "erin", 1, 0.0, 0.0),
-            listed("user", uid(9), "fred", 1, 0.0, 0.0),
-            listed("user", uid(10), "gina", 1, 0.0, 0.0),
+            *(listed("user", uid(n), name, 1, 0.0, 0.0) for n, name in ranked.items()),
         ],
     }
 
@@ -303,14 +231,7 @@ def test_me_body_counts_the_users_sessions_on_any_tree(conn: Conn) -> None:
     add_session(conn, 1, 12, at(1, 10), minutes=1, outcome="resolved")  # someone else
 
     assert live_sql.me_body(conn, uid(11), "30d", NOW) == {
-        "summary": {
-            "total_sessions": 4,
-            "completed_sessions": 3,
-            "completion_rate": 0.75,
-            "median_duration_minutes": 6.0,
-            "active_engineers": 1,
-            "outcome_breakdown": outcomes(resolved=2, workaround=1),
-        },
+        "summary": summary(4, 3, 0.75, 6.0, 1, resolved=2, workaround=1),
         "time_series": [
             day("2024-03-01", 2, resolved=1, escalated=1),
             day("2024-03-02", 2, resolved=1, workaround=1),
@@ -341,14 +262,7 @@ def test_flow_body_summary_ratings_and_comments(conn: Conn) -> None:
     body = live_sql.flow_body(conn, uid(1).upper(), "7d", NOW)
 
     assert body == {
-        "summary": {
-            "total_sessions": 2,
-            "completed_sessions": 1,
-            "completion_rate": 0.5,
-            "median_duration_minutes": 3.0,
-            "active_engineers": 2,
-            "outcome_breakdown": outcomes(resolved=1),
-        },
+        "summary": summary(2, 1, 0.5, 3.0, 2, resolved=1),
         "avg_csat": 3.2,  # round(13 / 4, 1): Python rounds 3.25 to 3.2
         "total_ratings": 4,
         "time_series": [day("2024-03-14", 2, resolved=1)],
