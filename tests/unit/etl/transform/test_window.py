@@ -54,6 +54,8 @@ def summary_frame(rows: list[tuple[object, ...]], columns: list[str]) -> pl.Data
 
 
 SUMMARY_KEYS = ["period", "scope", "scope_id", "engineer_id"]
+COUNTS = ["total_sessions", "completed_sessions", "active_engineers"]
+OUTCOMES = ["resolved", "escalated", "workaround", "unresolved"]
 
 
 # --- window boundary --------------------------------------------------------------------
@@ -91,13 +93,8 @@ def test_summary_whole_frame() -> None:
     columns = [
         "scope_id",
         "engineer_id",
-        "total_sessions",
-        "completed_sessions",
-        "active_engineers",
-        "resolved",
-        "escalated",
-        "workaround",
-        "unresolved",
+        *COUNTS,
+        *OUTCOMES,
         "median_duration_minutes",
         "completion_rate",
         "period",
@@ -142,21 +139,13 @@ def test_account_engineer_narrows_the_account_to_one_user() -> None:
     )
     expected = summary_frame(
         [
-            ("7d", "account", "a1", "", 3, 2, 2, 1, 1, 0),
-            ("7d", "account", "a2", "", 1, 1, 1, 0, 0, 1),
-            ("7d", "account_engineer", "a1", "u1", 2, 1, 1, 1, 0, 0),
-            ("7d", "account_engineer", "a1", "u2", 1, 1, 1, 0, 1, 0),
-            ("7d", "account_engineer", "a2", "u1", 1, 1, 1, 0, 0, 1),
+            ("7d", "account", "a1", "", 3, 2, 2, 1, 1, 0, 0),
+            ("7d", "account", "a2", "", 1, 1, 1, 0, 0, 1, 0),
+            ("7d", "account_engineer", "a1", "u1", 2, 1, 1, 1, 0, 0, 0),
+            ("7d", "account_engineer", "a1", "u2", 1, 1, 1, 0, 1, 0, 0),
+            ("7d", "account_engineer", "a2", "u1", 1, 1, 1, 0, 0, 1, 0),
         ],
-        [
-            *SUMMARY_KEYS,
-            "total_sessions",
-            "completed_sessions",
-            "active_engineers",
-            "resolved",
-            "escalated",
-            "workaround",
-        ],
+        [*SUMMARY_KEYS, *COUNTS, *OUTCOMES],
     )
     summary = window_summary(frame, TREE_FRAME, AS_OF, {"7d": 7}).filter(pl.col("scope").str.starts_with("account"))
     assert_rows(summary, expected, by=SUMMARY_KEYS)
@@ -164,9 +153,7 @@ def test_account_engineer_narrows_the_account_to_one_user() -> None:
 
 def test_user_scope_has_one_active_engineer_whatever_the_tree() -> None:
     frame = sessions([("t1", "u1", T, 1.0, None), ("t3", "u1", T, 2.0, None), ("t9", "u1", T, None, None)])
-    expected = summary_frame(
-        [("7d", "user", "u1", "", 3, 2, 1)], [*SUMMARY_KEYS, "total_sessions", "completed_sessions", "active_engineers"]
-    )
+    expected = summary_frame([("7d", "user", "u1", "", 3, 2, 1)], [*SUMMARY_KEYS, *COUNTS])
     summary = window_summary(frame, TREE_FRAME, AS_OF, {"7d": 7}).filter(pl.col("scope") == "user")
     assert_rows(summary, expected, by=SUMMARY_KEYS)
 
@@ -199,7 +186,6 @@ OUTCOME_SESSIONS = [
     ("t1", "u1", T, 4.0, None),  # completed without outcome
     ("t1", "u1", T, None, None),
 ]
-OUTCOMES = ["resolved", "escalated", "workaround", "unresolved"]
 
 
 def test_summary_outcome_breakdown_counts_only_completed_known_outcomes() -> None:
@@ -235,18 +221,7 @@ def test_time_series_whole_frame_one_row_per_utc_day_with_sessions() -> None:
             ("t1", "u1", day4, 3.0, "workaround"),
         ]
     )
-    columns = [
-        "scope_id",
-        "engineer_id",
-        "day",
-        "sessions",
-        "resolved",
-        "escalated",
-        "workaround",
-        "unresolved",
-        "period",
-        "scope",
-    ]
+    columns = ["scope_id", "engineer_id", "day", "sessions", *OUTCOMES, "period", "scope"]
     rows = []
     for scope, scope_id, engineer_id in [
         ("account", "a1", ""),
