@@ -26,6 +26,12 @@ Client = Callable[[Config], TestClient]
 TEAM = "/analytics/team?period=7d"
 
 
+@pytest.fixture
+def admin() -> dict[str, str]:
+    """The Authorization header of account A's team admin."""
+    return bearer(encode_token(ADMIN_A))
+
+
 def as_of_for(n: int) -> str:
     return (AS_OF + timedelta(minutes=n)).isoformat().replace("+00:00", "Z")
 
@@ -37,17 +43,16 @@ def publish_numbered(store_path: Path, n: int) -> Path:
 
 
 def test_new_store_served_without_restart(
-    api_client: Client, make_config: Callable[..., Config], store_path: Path
+    api_client: Client, make_config: Callable[..., Config], store_path: Path, admin: dict[str, str]
 ) -> None:
     publish_numbered(store_path, 3)
     client = api_client(make_config())
-    token = bearer(encode_token(ADMIN_A))
-    first = client.get(TEAM, headers=token)
+    first = client.get(TEAM, headers=admin)
     assert first.json()["summary"]["total_sessions"] == 3
     assert first.headers["x-data-as-of"] == first.json()["as_of"] == as_of_for(3)
 
     second_path = publish_numbered(store_path, 7)
-    second = client.get(TEAM, headers=token)
+    second = client.get(TEAM, headers=admin)
     assert second.json()["summary"]["total_sessions"] == 7
     assert second.headers["x-data-as-of"] == second.json()["as_of"] == as_of_for(7)
     assert client.get("/health").json()["store_version"] == second_path.name
@@ -80,13 +85,15 @@ def test_requests_do_not_wait_for_a_new_version(store_path: Path) -> None:
     assert reader.snapshot().as_of == AS_OF + timedelta(minutes=2)
 
 
-def test_unreadable_store_is_503(api_client: Client, make_config: Callable[..., Config], store_path: Path) -> None:
+def test_unreadable_store_is_503(
+    api_client: Client, make_config: Callable[..., Config], store_path: Path, admin: dict[str, str]
+) -> None:
     store_path.parent.mkdir(parents=True)
     garbage = store_path.with_name("metrics.duckdb.vgarbage")
     garbage.write_bytes(b"this is not a database" * 100)
     os.symlink(garbage.name, store_path)
     client = api_client(make_config())
-    response = client.get("/analytics/me", headers=bearer(encode_token(ADMIN_A)))
+    response = client.get("/analytics/me", headers=admin)
     assert response.status_code == 503
     assert str(garbage) in response.json()["detail"]
     health = client.get("/health")
@@ -94,12 +101,11 @@ def test_unreadable_store_is_503(api_client: Client, make_config: Callable[..., 
 
 
 def test_a_version_that_will_not_open_leaves_the_last_good_one_in_service(
-    api_client: Client, make_config: Callable[..., Config], store_path: Path
+    api_client: Client, make_config: Callable[..., Config], store_path: Path, admin: dict[str, str]
 ) -> None:
     publish_numbered(store_path, 3)
     client = api_client(make_config())
-    token = bearer(encode_token(ADMIN_A))
-    assert client.get(TEAM, headers=token).json()["summary"]["total_sessions"] == 3
+    assert client.get(TEAM, headers=admin).json()["summary"]["total_sessions"] == 3
     broken = store_path.with_name("metrics.duckdb.vbroken")
     broken.write_bytes(b"not a database" * 100)
     link = store_path.with_name(".broken.link")
@@ -107,19 +113,19 @@ def test_a_version_that_will_not_open_leaves_the_last_good_one_in_service(
     os.replace(link, store_path)  # as publish swaps, but to an unreadable file
 
     for _ in range(3):  # served from the last good version; the broken one is not retried each time
-        response = client.get(TEAM, headers=token)
+        response = client.get(TEAM, headers=admin)
         assert (response.status_code, response.json()["summary"]["total_sessions"]) == (200, 3)
     health = client.get("/health").json()
     assert (health["status"], health["as_of"]) == ("degraded", as_of_for(3))
     assert "could not be opened" in health["detail"] and str(broken) not in health["detail"]
 
     publish_numbered(store_path, 4)
-    assert client.get(TEAM, headers=token).json()["summary"]["total_sessions"] == 4
+    assert client.get(TEAM, headers=admin).json()["summary"]["total_sessions"] == 4
     assert client.get("/health").json()["status"] == "ok"
 
 
 def test_store_of_another_schema_version_is_503(
-    api_client: Client, make_config: Callable[..., Config], store_path: Path
+    api_client: Client, make_config: Callable[..., Config], store_path: Path, admin: dict[str, str]
 ) -> None:
     store_path.parent.mkdir(parents=True)
     old = store_path.with_name("metrics.duckdb.vold")
@@ -128,19 +134,18 @@ def test_store_of_another_schema_version_is_503(
     con.execute("INSERT INTO store_meta VALUES ('schema_version', '0'), ('as_of', '2026-01-01T00:00:00+00:00')")
     con.close()
     os.symlink(old.name, store_path)
-    response = api_client(make_config()).get("/analytics/me", headers=bearer(encode_token(ADMIN_A)))
+    response = api_client(make_config()).get("/analytics/me", headers=admin)
     assert response.status_code == 503
     assert "schema_version '0'" in response.json()["detail"]
 
 
 @pytest.mark.slow
 def test_concurrent_requests_while_publishing(
-    api_client: Client, make_config: Callable[..., Config], store_path: Path
+    api_client: Client, make_config: Callable[..., Config], store_path: Path, admin: dict[str, str]
 ) -> None:
     """Every answer is one store's: its as_of, header, totals and (health) path agree."""
     paths = {as_of_for(1): publish_numbered(store_path, 1)}
     client = api_client(make_config())
-    token = bearer(encode_token(ADMIN_A))
     stop = threading.Event()
     seen: list[tuple[str, int, dict[str, Any], str]] = []
     failures: list[BaseException] = []
@@ -148,7 +153,7 @@ def test_concurrent_requests_while_publishing(
     def hammer(path: str) -> None:
         try:
             while not stop.is_set():
-                response = client.get(path, headers=token)
+                response = client.get(path, headers=admin)
                 seen.append((path, response.status_code, response.json(), response.headers.get("x-data-as-of", "")))
                 time.sleep(0.002)  # leave the publishing thread some of the GIL
         except BaseException as exc:  # surfaced below: a thread's exception is otherwise lost
