@@ -22,6 +22,7 @@ from typing import Any
 from bench.common import ANCHOR, DATA, env_for, store_contents
 from bench.cpu import CpuSampler, postmaster_pid
 from bench.trees import Tree, refresh_args
+from etl.store import current_store
 
 TIME = "/usr/bin/time"  # GNU time: %M is the peak RSS (KiB) of the command it runs
 STAGES = ("extract", "transform", "publish")
@@ -60,6 +61,7 @@ def measure_refresh(tree: Tree, url: str, store: Path, mode: str, *, as_of: date
         **written,
         **last_run(store),
         "store_mib": round(store.resolve().stat().st_size / 2**20, 1),
+        **overlay_size(store),
         "load_before": round(load_before, 2),
         "load_after": round(os.getloadavg()[0], 2),
         **store_contents(store),
@@ -107,3 +109,9 @@ def last_run(store: Path) -> dict[str, Any]:
     if line.get("drift_rows"):
         result["drift_rows"] = json.loads(line["drift_rows"])
     return result
+
+
+def overlay_size(store: Path) -> dict[str, float]:
+    """`overlay_mib`: the incremental's published overlay, when one lies beside the store."""
+    overlay = current_store(store).overlay
+    return {"overlay_mib": round(overlay.stat().st_size / 2**20, 1)} if overlay is not None else {}

@@ -20,7 +20,7 @@ import polars as pl
 
 from etl import statements
 from etl.errors import FlowmetricsError
-from etl.store import SCHEMA_VERSION, resolve_store
+from etl.store import SCHEMA_VERSION, current_store, open_current
 
 FACT_TABLES = {"sessions": "fact_sessions", "session_ratings": "fact_ratings", "step_ratings": "fact_step_ratings"}
 """The store's copy of each source table whose changes a refresh finds."""
@@ -35,16 +35,17 @@ class StoreDamaged(FlowmetricsError):
 
 
 class PreviousStore:
-    """The published store, open read-only for the duration of one refresh."""
+    """The current store (the base and its overlay, etl.store), open read-only for one refresh."""
 
     def __init__(self, metrics_db: Path) -> None:
-        self.path = resolve_store(metrics_db)
+        self.current = current_store(metrics_db)
+        self.path = self.current.served
         self._con: duckdb.DuckDBPyConnection | None = None
         self.meta: dict[str, str] = {}
 
     def __enter__(self) -> PreviousStore:
         try:
-            self._con = duckdb.connect(str(self.path), read_only=True)
+            self._con = open_current(self.current)
             self.meta = {str(k): str(v) for k, v in self._con.sql("SELECT key, value FROM store_meta").fetchall()}
         except duckdb.Error as exc:
             self.__exit__()

@@ -16,10 +16,14 @@ def read(name: str) -> str:
     return (SQL_DIR / name).read_text()
 
 
-def audits() -> list[tuple[str, str]]:
-    """(name, query) pairs from audits.sql; each query must return zero rows."""
+def audits(*, whole: bool = True) -> list[tuple[str, str]]:
+    """(name, query) pairs from audits.sql; each query must return zero rows.
+
+    `whole` False: only those an overlay can pass alone (not marked `-- needs: all history`).
+    """
     parts = re.split(r"^-- audit: (\S+)\s*$", read("audits.sql"), flags=re.MULTILINE)
-    return [(name, query.strip().rstrip(";")) for name, query in zip(parts[1::2], parts[2::2], strict=True)]
+    found = [(name, query.strip().rstrip(";")) for name, query in zip(parts[1::2], parts[2::2], strict=True)]
+    return [(name, query) for name, query in found if whole or "-- needs: all history" not in query]
 
 
 @cache

@@ -5,11 +5,21 @@ The path in METRICS_DB is a symlink to a versioned file beside it
 symlink with an atomic rename, so a reader sees either the old or the new store, never a
 mix, and each version has its own path (DuckDB caches open databases by path within one
 process). This module never writes a store.
+
+The incremental refresh publishes an overlay beside it, `METRICS_DB.overlay` (a symlink
+to `metrics.duckdb.overlay.v<stamp>` in the same way): every table the API reads in full,
+and of the per-day history tables (HISTORY_TABLES) only the days changed since the base
+store it lies on (store_meta `overlay_days`). The base plus its overlay is the current
+store (`open_current`); an overlay on another base, or one that cannot be read, is
+ignored: the base alone is then the current store, and a refresh finds again what the
+overlay held (the base's watermark is older).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -19,6 +29,18 @@ from etl.errors import StoreUnavailable
 
 SCHEMA_VERSION = "3"
 VERSION_MARK = ".v"
+OVERLAY_MARK = ".overlay"
+
+HISTORY_TABLES = (
+    "daily_sessions",
+    "daily_ratings",
+    "daily_step_feedback",
+    "fact_sessions",
+    "fact_ratings",
+    "fact_step_ratings",
+)
+"""The per-day tables (each has a `day`): a refresh keeps the days it does not rebuild, and
+an overlay holds only the days it changed."""
 
 
 def version_prefix(metrics_db: Path) -> str:
@@ -32,6 +54,126 @@ def resolve_store(metrics_db: Path) -> Path:
     except (FileNotFoundError, RuntimeError):
         raise StoreUnavailable(f"no store at {metrics_db}: run `flowmetrics refresh --mode nightly` first") from None
     return target
+
+
+def overlay_path(metrics_db: Path) -> Path:
+    """The symlink the incremental refresh publishes its overlay at."""
+    return metrics_db.with_name(metrics_db.name + OVERLAY_MARK)
+
+
+Identity = tuple[tuple[int, int], tuple[int, int] | None]
+"""(device, inode) of the base file and of the overlay link's file: changes exactly when a
+base or an overlay is published."""
+
+
+@dataclass(frozen=True)
+class Current:
+    """The current store: the base version METRICS_DB points at and the overlay on it, if any."""
+
+    base: Path
+    overlay: Path | None
+    identity: Identity
+    """Of the files found (an overlay ignored counts too)."""
+
+    @property
+    def served(self) -> Path:
+        """The file that holds every table the API reads: the overlay if there is one."""
+        return self.overlay or self.base
+
+
+def current_store(metrics_db: Path) -> Current:
+    """The published base and the overlay on it (None when absent, on another base, or unreadable)."""
+    base = resolve_store(metrics_db)
+    try:
+        base_stat = os.stat(base)
+    except FileNotFoundError:  # replaced and removed meanwhile
+        raise StoreUnavailable(f"the store {base} was replaced while opening it: try again") from None
+    try:
+        overlay = overlay_path(metrics_db).resolve(strict=True)
+        overlay_stat = os.stat(overlay)
+    except (FileNotFoundError, RuntimeError):
+        return Current(base, None, identity_of(base_stat, None))
+    on_base = meta_of(overlay).get("base_version") == base.name
+    return Current(base, overlay if on_base else None, identity_of(base_stat, overlay_stat))
+
+
+def served_stats(metrics_db: Path) -> tuple[os.stat_result, os.stat_result | None]:
+    """The stats of METRICS_DB's file and of its overlay link's (None: no overlay); two stat calls.
+
+    Raises FileNotFoundError without a store.
+    """
+    base = os.stat(metrics_db)
+    try:
+        return base, os.stat(overlay_path(metrics_db))
+    except FileNotFoundError:
+        return base, None
+
+
+def identity_of(base: os.stat_result, overlay: os.stat_result | None) -> Identity:
+    return ((base.st_dev, base.st_ino), (overlay.st_dev, overlay.st_ino) if overlay is not None else None)
+
+
+def open_current(current: Current) -> duckdb.DuckDBPyConnection:
+    """A read-only connection that sees the current store's tables by their names.
+
+    Without an overlay, the base file itself. With one, an in-memory database with both
+    attached and a view per table: HISTORY_TABLES from the base but for the overlay's
+    days, plus the overlay's rows; every other table the overlay's.
+    """
+    if current.overlay is None:
+        return duckdb.connect(str(current.base), read_only=True)
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{quoted(current.base)}' AS base (READ_ONLY)")
+        con.execute(f"ATTACH '{quoted(current.overlay)}' AS overlay (READ_ONLY)")
+        tables = [
+            row[0]
+            for row in con.sql("SELECT table_name FROM duckdb_tables() WHERE database_name = 'overlay'").fetchall()
+        ]
+        days = overlay_days_query("overlay")
+        for table in tables:
+            if table in HISTORY_TABLES:
+                con.execute(
+                    f"CREATE VIEW {table} AS SELECT * FROM base.{table} WHERE day NOT IN ({days}) "
+                    f"UNION ALL SELECT * FROM overlay.{table}"
+                )
+            else:
+                con.execute(f"CREATE VIEW {table} AS SELECT * FROM overlay.{table}")
+        return con
+    except BaseException:
+        con.close()
+        raise
+
+
+def overlay_days_query(database: str) -> str:
+    """The days (DATE) an overlay attached as `database` holds (store_meta `overlay_days`)."""
+    return (
+        f"SELECT CAST(day AS DATE) FROM (SELECT unnest(string_split(value, ',')) AS day FROM {database}.store_meta "
+        "WHERE key = 'overlay_days') WHERE day <> ''"
+    )
+
+
+def overlay_days(meta: dict[str, str]) -> set[date]:
+    """The days an overlay holds, from its store_meta."""
+    return {date.fromisoformat(day) for day in meta.get("overlay_days", "").split(",") if day}
+
+
+def quoted(path: Path) -> str:
+    """A path inside a single-quoted SQL string."""
+    return str(path).replace("'", "''")
+
+
+def meta_of(path: Path) -> dict[str, str]:
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return {}
+    try:
+        return {str(k): str(v) for k, v in con.sql("SELECT key, value FROM store_meta").fetchall()}
+    except duckdb.Error:
+        return {}
+    finally:
+        con.close()
 
 
 def store_identity(metrics_db: Path) -> tuple[int, int] | None:
@@ -63,17 +205,19 @@ def schema_version(metrics_db: Path) -> str | None:
 
 
 def published_meta(metrics_db: Path) -> dict[str, str]:
-    """The published store's store_meta (schema_version, storage_version, ...); empty if none."""
+    """The published base store's store_meta (schema_version, storage_version, ...); empty if none."""
     try:
-        _, con = open_store(metrics_db)
+        return meta_of(resolve_store(metrics_db))
     except StoreUnavailable:
         return {}
+
+
+def current_meta(metrics_db: Path) -> dict[str, str]:
+    """The current store's store_meta (the overlay's when there is one); empty if none."""
     try:
-        return {str(k): str(v) for k, v in con.sql("SELECT key, value FROM store_meta").fetchall()}
-    except duckdb.Error:
+        return meta_of(current_store(metrics_db).served)
+    except (StoreUnavailable, FileNotFoundError):
         return {}
-    finally:
-        con.close()
 
 
 def stored_schema_version(con: duckdb.DuckDBPyConnection) -> str | None:

@@ -18,6 +18,7 @@ from etl.errors import FlowmetricsError, RefreshFailed, RefreshLocked, SourceErr
 from etl.previous import StoreDamaged
 from etl.publish.leftovers import remove_abandoned_builds
 from etl.runs import RunRecord, append_run, utcnow
+from etl.store import overlay_path
 from jobs.cluster import ClusterSpec
 from jobs.lock import refresh_lock
 from jobs.plan import MODES
@@ -83,7 +84,10 @@ def run_refresh(
         record.started_at = utcnow()
         # Under the lock no other build can be in progress: whatever a killed refresh left
         # is abandoned, and goes now rather than after an hour.
-        for leftover in remove_abandoned_builds(config.metrics_db):
+        for leftover in [
+            *remove_abandoned_builds(config.metrics_db),
+            *remove_abandoned_builds(overlay_path(config.metrics_db)),
+        ]:
             log.warning("removed %s, left by a refresh that was killed", leftover.name)
         if before_run is not None:
             before_run()

@@ -35,7 +35,7 @@ from etl.extract import ExtractStats, Snapshot, Source
 from etl.previous import PreviousStore, StoreDamaged
 from etl.publish import PublishResult, StoreBuild
 from etl.runs import RunRecord, read_runs, runs_frame, utcnow
-from etl.store import SCHEMA_VERSION, published_meta
+from etl.store import SCHEMA_VERSION, current_meta
 from etl.transform import parts
 from etl.transform.assembly import (
     Built,
@@ -223,15 +223,16 @@ def execute(
         checked = DriftCheck(source, start.held) if start.held is not None and mode != "incremental" else None
         reader: Any = start.held if mode == "incremental" and start.held is not None else (checked or source)
         window = stack.enter_context(Reads(reader, plan.window.reads(), ahead=plan.window.ahead, name="read-window"))
-        # An incremental keeps every day that did not change (the lookback's too) and writes
-        # the changed ones; hourly and nightly write the whole lookback again.
+        # An incremental writes an overlay of the changed days (the lookback's too) on the
+        # base store; hourly and nightly write a new base with the whole lookback again.
         incremental = mode == "incremental" and not plan.full
         with stage("publish"):
             build = stack.enter_context(
                 StoreBuild(
                     config.metrics_db,
-                    history_before=None if plan.full else (date.max if incremental else plan.since.date()),
+                    history_before=None if plan.full or incremental else plan.since.date(),
                     rebuilt_days=sorted(start.dirty) if incremental else older,
+                    overlay=incremental,
                     progress=say,
                     storage_version=config.storage_version,
                 )
@@ -336,7 +337,7 @@ def _start(
 
 def _check_as_of(config: Config, as_of: datetime, *, explicit: bool) -> bool:
     """True for a backfill (an explicit as_of before the published one); an implicit one never goes back."""
-    published = published_meta(config.metrics_db).get("as_of")
+    published = current_meta(config.metrics_db).get("as_of")
     if published is None or as_of >= datetime.fromisoformat(published):
         return False
     if explicit:

@@ -1,25 +1,26 @@
 """The store reader: one read-only snapshot (metrics_api.snapshot) of the published store at
 a time, swapped on publish.
 
-A publish is noticed with one os.stat per request (METRICS_DB is a symlink to a versioned
-file; a publish points it at a new inode). A request takes one Snapshot at its start and
-uses only it, so a response never mixes two stores. A new version is warmed before it
-serves: the reader builds the previous version's most used answers on it first
-(metrics_api.responses.build), so a publish does not make every answer start uncached. A
-published file that changes on disk (truncated, overwritten) is damaged: it answers 503
-until a new version is published. Never writes a store, never talks to PostgreSQL.
+A publish is noticed with two os.stat calls per request (METRICS_DB and its overlay are
+symlinks to versioned files; a publish points one at a new inode). The overlay, when it
+lies on the current base, is what serves: it holds every table the API reads (etl.store).
+A request takes one Snapshot at its start and uses only it, so a response never mixes
+two stores. A new version is warmed before it serves: the reader builds the previous
+version's most used answers on it first (metrics_api.responses.build), so a publish does
+not make every answer start uncached. A published file that changes on disk (truncated,
+overwritten) is damaged: it answers 503 until a new version is published. Never writes a
+store, never talks to PostgreSQL.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from pathlib import Path
 
 from etl.errors import StoreUnavailable
-from etl.store import store_identity
+from etl.store import Identity, identity_of, served_stats
 from metrics_api import responses
 from metrics_api.snapshot import DAMAGED, Snapshot, load_snapshot, size_and_mtime
 
@@ -37,19 +38,25 @@ class StoreReader:
         self._snapshot: Snapshot | None = None
         self._loading = threading.Lock()
         # A published version that would not open: (its identity, why, when).
-        self._failed: tuple[tuple[int, int], str, float] | None = None
+        self._failed: tuple[Identity, str, float] | None = None
 
-    def _identity(self) -> tuple[int, int]:
+    def _identity(self) -> Identity:
         try:
-            st = os.stat(self.metrics_db)
+            base, overlay = served_stats(self.metrics_db)
         except FileNotFoundError:
             raise StoreUnavailable(
                 f"no store at {self.metrics_db} yet: run `flowmetrics refresh --mode nightly`"
             ) from None
-        identity = (st.st_dev, st.st_ino)
+        identity = identity_of(base, overlay)
         snapshot = self._snapshot
         # A published version never changes: a new size or mtime on the same inode is damage.
-        if snapshot is not None and snapshot.identity == identity and snapshot.file_state != size_and_mtime(st):
+        served = overlay if snapshot is not None and snapshot.serves_overlay else base
+        if (
+            snapshot is not None
+            and served is not None
+            and snapshot.identity == identity
+            and snapshot.file_state != size_and_mtime(served)
+        ):
             snapshot.damage("its size or modification time changed")
         return identity
 
@@ -58,7 +65,7 @@ class StoreReader:
         snapshot = self._snapshot
         return snapshot.damaged if snapshot is not None else None
 
-    def failure(self, identity: tuple[int, int]) -> str | None:
+    def failure(self, identity: Identity) -> str | None:
         """Why this published version could not be opened, if it failed in the last few seconds."""
         failed = self._failed
         if failed is None or failed[0] != identity or time.monotonic() - failed[2] > RETRY_SECONDS:
@@ -126,5 +133,7 @@ class StoreReader:
 
     def problem(self) -> str | None:
         """Why the published version is not the one being served, if it would not open."""
-        identity = store_identity(self.metrics_db)
-        return self.failure(identity) if identity is not None else None
+        try:
+            return self.failure(identity_of(*served_stats(self.metrics_db)))
+        except FileNotFoundError:
+            return None

@@ -25,7 +25,7 @@ import duckdb
 from pydantic import TypeAdapter
 
 from etl.errors import StoreUnavailable
-from etl.store import SCHEMA_VERSION, open_store
+from etl.store import SCHEMA_VERSION, Identity, current_store
 from etl.transform.common import tree_name
 from metrics_api.queries import StoreQueries
 
@@ -65,7 +65,7 @@ class Snapshot:
     def __init__(
         self,
         path: Path,
-        identity: tuple[int, int],
+        identity: Identity,
         con: duckdb.DuckDBPyConnection,
         users: dict[str, User],
         trees: dict[str, Tree],
@@ -74,6 +74,8 @@ class Snapshot:
     ) -> None:
         self.path = path
         self.identity = identity
+        self.serves_overlay = False
+        """True when `path` is an overlay (etl.store), False for a base store."""
         self.users = users
         self.trees = trees
         self.meta = meta
@@ -180,11 +182,17 @@ def _utc(text: str) -> datetime:
 
 
 def load_snapshot(metrics_db: Path) -> Snapshot:
-    """Open the currently published version read-only and load what every request needs."""
-    path, con = open_store(metrics_db)
+    """Open the current store's served file (its overlay, or the base) read-only and load
+    what every request needs."""
+    # The identity of the files actually found: a publish racing this open must not leave
+    # us holding B while remembering A's inode (or the reverse).
+    current = current_store(metrics_db)
+    path = current.served
     try:
-        # The identity of the file actually opened: a publish racing this open must not
-        # leave us holding B while remembering A's inode (or the reverse).
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise StoreUnavailable(f"cannot open the store {path}: {exc}") from exc
+    try:
         st = os.stat(path)
         meta: dict[str, str] = dict(con.sql("SELECT key, value FROM store_meta").fetchall())
         if meta.get("schema_version") != SCHEMA_VERSION:
@@ -201,7 +209,7 @@ def load_snapshot(metrics_db: Path) -> Snapshot:
         last_run = [dict(zip(runs.columns, row, strict=True)) for row in runs.fetchall()]
         snapshot = Snapshot(
             path,
-            (st.st_dev, st.st_ino),
+            current.identity,
             con,
             {row[0]: User(*row) for row in user_rows.fetchall()},
             {row[0]: Tree(*row) for row in trees.iter_rows()},
@@ -209,6 +217,7 @@ def load_snapshot(metrics_db: Path) -> Snapshot:
             last_run[0] if last_run else None,
         )
         snapshot.file_state = size_and_mtime(st)
+        snapshot.serves_overlay = current.overlay is not None
         return snapshot
     except (duckdb.Error, ValueError, KeyError) as exc:
         con.close()

@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from etl import database
 from etl.config import PERIODS, Config
 from etl.runs import RunRecord
-from etl.store import resolve_store
+from etl.store import current_store, open_current, overlay_path
 from jobs.plan import lookback_start
 from jobs.refresh import run_refresh
 from metrics_api.app import create_app
@@ -99,15 +99,19 @@ class References:
 
 
 def copy_store(source: Path, target: Path) -> None:
-    """A copy of the published store `source` published at `target` (same versioned name)."""
-    version = resolve_store(source)
+    """A copy of the current store `source` (its base and overlay) published at `target` (same versioned names)."""
+    current = current_store(source)
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(version, target.parent / version.name)
-    os.symlink(version.name, target)
+    shutil.copyfile(current.base, target.parent / current.base.name)
+    os.symlink(current.base.name, target)
+    if current.overlay is not None:
+        shutil.copyfile(current.overlay, target.parent / current.overlay.name)
+        os.symlink(current.overlay.name, overlay_path(target))
 
 
 def store_meta(metrics_db: Path) -> dict[str, str]:
-    con = duckdb.connect(str(resolve_store(metrics_db)), read_only=True)
+    """The current store's metadata (its overlay's, when there is one)."""
+    con = duckdb.connect(str(current_store(metrics_db).served), read_only=True)
     try:
         return {str(k): str(v) for k, v in con.sql("SELECT key, value FROM store_meta").fetchall()}
     finally:
@@ -115,8 +119,8 @@ def store_meta(metrics_db: Path) -> dict[str, str]:
 
 
 def write_store(metrics_db: Path, *statements: str) -> None:
-    """Edit the published file in place (a test's way of making it stale or wrong)."""
-    con = duckdb.connect(str(resolve_store(metrics_db)))
+    """Edit the current store's served file (its overlay, or the base) in place, to make it stale or wrong."""
+    con = duckdb.connect(str(current_store(metrics_db).served))
     try:
         for statement in statements:
             con.execute(statement)
@@ -144,27 +148,20 @@ def _value(value: Any) -> Any:
 
 
 def read_tables(metrics_db: Path, since: date | None = None) -> dict[str, Table]:
-    """Every data table of the published store; with `since`, day-partitioned tables from that day on."""
-    con = duckdb.connect(str(resolve_store(metrics_db)), read_only=True)
+    """Every data table of the current store (base and overlay); with `since`, per-day tables from that day on."""
+    current = current_store(metrics_db)
+    con = open_current(current)
     try:
-        names = [
-            str(r[0])
-            for r in con.sql(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1"
-            ).fetchall()
-        ]
+        served = duckdb.connect(str(current.served), read_only=True)
+        try:
+            names = [str(r[0]) for r in served.sql("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
+        finally:
+            served.close()
         tables = {}
         for name in names:
             if name in NOT_DATA:
                 continue
-            columns = tuple(
-                (str(c), str(t))
-                for c, t in con.execute(
-                    "SELECT column_name, data_type FROM information_schema.columns "
-                    "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
-                    [name],
-                ).fetchall()
-            )
+            columns = tuple((str(c), str(t)) for c, t, *_ in con.sql(f'DESCRIBE SELECT * FROM "{name}"').fetchall())
             where = f" WHERE day >= DATE '{since.isoformat()}'" if since is not None and name in DAY_PARTITIONED else ""
             rows = con.sql(f'SELECT * FROM "{name}"{where}').fetchall()
             tables[name] = Table(columns, Counter(tuple(_value(v) for v in row) for row in rows))

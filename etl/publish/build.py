@@ -4,6 +4,10 @@ Never writes the live file (DuckDB allows one writer or many readers, never both
 version gets its own name, and METRICS_DB is a symlink swapped with one rename. Never
 computes metrics: it only writes the frames it is given (and, for an hourly refresh,
 carries the older per-day history over from the previous store).
+
+An overlay build (the incremental refresh's, `overlay=True`) is published the same way at
+METRICS_DB.overlay, on top of the base store (etl.store): it holds the changed days of
+HISTORY_TABLES and every other table whole. Publishing a base removes the overlay.
 """
 
 from __future__ import annotations
@@ -25,9 +29,16 @@ from etl.config import DEFAULT_STORAGE_VERSION
 from etl.errors import AuditError, PublishError
 from etl.previous import StoreDamaged
 from etl.publish import append, carry, swap
-from etl.publish.carry import HISTORY_TABLES
 from etl.publish.leftovers import remove_stale_builds
-from etl.store import SCHEMA_VERSION, create_store, resolve_store, version_prefix
+from etl.store import (
+    HISTORY_TABLES,
+    SCHEMA_VERSION,
+    Current,
+    create_store,
+    current_store,
+    overlay_path,
+    version_prefix,
+)
 
 # Parts of a table are appended in batches of at least this many rows (or at publish).
 # Each INSERT commits on its own, and DuckDB logs an append smaller than its row groups
@@ -86,11 +97,17 @@ class StoreBuild:
         *,
         history_before: date | None = None,
         rebuilt_days: Collection[date] = (),
+        overlay: bool = False,
         progress: Callable[[str], None] | None = None,
         storage_version: str = DEFAULT_STORAGE_VERSION,
     ) -> None:
-        self.metrics_db = metrics_db
+        self.base_db = metrics_db
+        self.overlay = overlay
+        self.metrics_db = overlay_path(metrics_db) if overlay else metrics_db
         self.rebuilt_days = sorted(set(rebuilt_days))
+        self.overlay_days: set[date] = set()
+        if overlay:
+            history_before = date.max  # an overlay holds the rebuilt days alone
         self.storage_version = storage_version
         self.history_before = history_before
         self.rows = 0
@@ -105,9 +122,10 @@ class StoreBuild:
         self.seconds = 0.0  # spent writing: the stages around it overlap with other work
         folder = metrics_db.parent
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        self.version = folder / f"{version_prefix(metrics_db)}{stamp}"
+        self.version = folder / f"{version_prefix(self.metrics_db)}{stamp}"
         self.building = folder / f".{self.version.name}.building"
         self.previous: Path | None = None
+        self.current: Current | None = None
 
     def __enter__(self) -> StoreBuild:
         started = time.perf_counter()
@@ -119,15 +137,25 @@ class StoreBuild:
         if not os.access(folder, os.W_OK):
             raise PublishError(f"the store folder {folder} is not writable; check METRICS_DB and its permissions")
         remove_stale_builds(self.metrics_db)
-        self.previous = resolve_store(self.metrics_db) if self.metrics_db.exists() else None
-        if self.history_before is not None and self.previous is None:
+        self.current = current_store(self.base_db) if self.base_db.exists() else None
+        if self.current is not None:
+            self.previous = self.current.overlay if self.overlay else self.current.base
+        if self.history_before is not None and self.current is None:
             raise PublishError(
-                f"an hourly refresh needs a published store at {self.metrics_db}: run a nightly refresh first"
+                f"an hourly refresh needs a published store at {self.base_db}: run a nightly refresh first"
             )
         try:
-            if self.previous is not None and self.history_before is not None:
+            if self.current is not None and self.overlay:
+                start, self.overlay_days = carry.start_overlay(
+                    self.building, self.current, self.storage_version, self.rebuilt_days
+                )
+                self._con = start.con
+                self.rows += start.rows
+                self._written.update(HISTORY_TABLES)
+                self._say(f"overlay: {start.rows} rows of earlier changed days kept")
+            elif self.current is not None and self.history_before is not None:
                 start = carry.start_hourly(
-                    self.building, self.previous, self.history_before, self.storage_version, self.rebuilt_days
+                    self.building, self.current, self.history_before, self.storage_version, self.rebuilt_days
                 )
                 self._con = start.con
                 self.rows += start.rows
@@ -139,8 +167,8 @@ class StoreBuild:
                 self._con.execute(statements.read("store.sql"))
         except duckdb.Error as exc:
             self._discard()
-            if self.previous is not None and self.history_before is not None:
-                raise StoreDamaged(f"{self.previous.name} could not be carried over: {exc}") from exc
+            if self.current is not None and self.history_before is not None:
+                raise StoreDamaged(f"{self.current.served.name} could not be carried over: {exc}") from exc
             raise PublishError(f"cannot create the new store {self.building}: {exc}") from exc
         except BaseException:
             self._discard()
@@ -200,10 +228,14 @@ class StoreBuild:
         missing = set(self._columns) - self._written - {"store_meta"}
         if missing:
             raise PublishError(f"no data given for store tables: {', '.join(sorted(missing))}")
+        meta = dict(meta)
+        if self.overlay and self.current is not None:
+            meta["base_version"] = self.current.base.name
+            meta["overlay_days"] = ",".join(day.isoformat() for day in sorted(self.overlay_days))
         store_meta = pl.DataFrame({"key": ["schema_version", *meta], "value": [SCHEMA_VERSION, *meta.values()]})
         try:
             self.rows += append.insert(con, "store_meta", store_meta, self._columns["store_meta"])
-            _audit(con)
+            _audit(con, whole=not self.overlay)
             con.execute("CHECKPOINT")
         except duckdb.Error as exc:
             raise PublishError(f"writing the new store failed: {exc}") from exc
@@ -218,6 +250,8 @@ class StoreBuild:
             self._remove_files()
             raise
         swap.remove_old_versions(self.metrics_db, keep={self.version, self.previous})
+        if not self.overlay:
+            swap.remove_overlay(overlay_path(self.metrics_db))  # it lay on the replaced base
         self.seconds += time.perf_counter() - started
         return PublishResult(self.version, self.rows, self.seconds, self.version.stat().st_size)
 
@@ -258,9 +292,10 @@ class StoreBuild:
             leftover.unlink(missing_ok=True)
 
 
-def _audit(con: duckdb.DuckDBPyConnection) -> None:
+def _audit(con: duckdb.DuckDBPyConnection, *, whole: bool) -> None:
+    """Every audit of a whole store; of an overlay, those that need no more than its days."""
     failed = []
-    for name, query in statements.audits():
+    for name, query in statements.audits(whole=whole):
         offending = con.sql(f"SELECT count(*) FROM ({query})").fetchall()[0][0]
         if offending:
             failed.append(f"{name} ({offending} rows)")

@@ -17,6 +17,10 @@ copied only when it is large (MIN_COPY_BYTES: below that, copying rows takes wel
 second) and holds at most MAX_FREE_SHARE of free blocks; past that, the rows are copied and
 the next file is compact again. A file in another storage format is never copied (its
 rows are); one of another schema version is refused (`_check_schema`).
+
+When the previous store has an overlay (etl.store), the overlay's days come from the
+overlay, the others from the base. An incremental refresh starts its overlay with
+`start_overlay`: an empty file holding the previous overlay's days it does not rebuild.
 """
 
 from __future__ import annotations
@@ -31,16 +35,15 @@ import duckdb
 
 from etl import statements
 from etl.errors import PublishError
-from etl.store import SCHEMA_VERSION, create_store, stored_schema_version
-
-# Tables whose older days an hourly refresh keeps from the previous store.
-HISTORY_TABLES = (
-    "daily_sessions",
-    "daily_ratings",
-    "daily_step_feedback",
-    "fact_sessions",
-    "fact_ratings",
-    "fact_step_ratings",
+from etl.store import (
+    HISTORY_TABLES,
+    SCHEMA_VERSION,
+    Current,
+    create_store,
+    meta_of,
+    overlay_days,
+    quoted,
+    stored_schema_version,
 )
 
 MAX_FREE_SHARE = 0.10
@@ -60,27 +63,60 @@ class Start:
 
 
 def start_hourly(
-    building: Path, previous: Path, before: date, storage_version: str, rebuilt: Collection[date] = ()
+    building: Path, previous: Current, before: date, storage_version: str, rebuilt: Collection[date] = ()
 ) -> Start:
     """Create `building` holding the rows of HISTORY_TABLES older than `before` from `previous`.
 
     The rows of the days in `rebuilt` are left out too: the refresh writes them again.
     """
-    if _file_can_be_copied(previous, storage_version):
-        shutil.copyfile(previous, building)
+    over = _overlay_days(previous)
+    if _file_can_be_copied(previous.base, storage_version):
+        shutil.copyfile(previous.base, building)
         con = duckdb.connect(str(building))
         try:
-            return Start(con, _empty_rebuilt(con, before, rebuilt), copied_file=True)
+            kept = _empty_rebuilt(con, before, [*rebuilt, *over])
+            return Start(con, kept + _copy_overlay_rows(con, previous, before, rebuilt), copied_file=True)
         except BaseException:
             con.close()
             raise
     con = create_store(building, storage_version)
     try:
         con.execute(statements.read("store.sql"))
-        return Start(con, _copy_older_rows(con, previous, before, rebuilt), copied_file=False)
+        copied = _copy_older_rows(con, previous.base, before, [*rebuilt, *over])
+        return Start(con, copied + _copy_overlay_rows(con, previous, before, rebuilt), copied_file=False)
     except BaseException:
         con.close()
         raise
+
+
+def start_overlay(
+    building: Path, previous: Current, storage_version: str, rebuilt: Collection[date]
+) -> tuple[Start, set[date]]:
+    """Create an overlay file holding the previous overlay's days not in `rebuilt`.
+
+    Returns the start and the days the new overlay holds (the previous overlay's and `rebuilt`).
+    """
+    con = create_store(building, storage_version)
+    try:
+        con.execute(statements.read("store.sql"))
+        rows = _copy_overlay_rows(con, previous, date.max, rebuilt)
+        return Start(con, rows, copied_file=False), _overlay_days(previous) | set(rebuilt)
+    except BaseException:
+        con.close()
+        raise
+
+
+def _overlay_days(previous: Current) -> set[date]:
+    return overlay_days(meta_of(previous.overlay)) if previous.overlay is not None else set()
+
+
+def _copy_overlay_rows(
+    con: duckdb.DuckDBPyConnection, previous: Current, before: date, rebuilt: Collection[date]
+) -> int:
+    """Insert the overlay's rows of HISTORY_TABLES older than `before`, but the rebuilt days."""
+    if previous.overlay is None:
+        return 0
+    return _copy_older_rows(con, previous.overlay, before, rebuilt)
 
 
 def _file_can_be_copied(previous: Path, storage_version: str) -> bool:
@@ -116,22 +152,22 @@ def _empty_rebuilt(con: duckdb.DuckDBPyConnection, before: date, rebuilt: Collec
     return kept
 
 
-def _copy_older_rows(con: duckdb.DuckDBPyConnection, previous: Path, before: date, rebuilt: Collection[date]) -> int:
-    """Insert the rows of HISTORY_TABLES older than `before` from `previous`; returns them.
+def _copy_older_rows(con: duckdb.DuckDBPyConnection, previous: Path, before: date, left_out: Collection[date]) -> int:
+    """Insert the rows of HISTORY_TABLES older than `before` from `previous`, but of `left_out`; returns them.
 
     The previous store is attached read-only (readers keep it open; DuckDB lets many read).
     Rows keep their stored order (sorted by key within each part written).
     """
-    con.execute(f"ATTACH '{_quoted(previous)}' AS previous (READ_ONLY)")
+    con.execute(f"ATTACH '{quoted(previous)}' AS previous (READ_ONLY)")
     try:
         copied = 0
         for table in HISTORY_TABLES:
-            con.execute(
+            inserted = con.execute(
                 f"INSERT INTO {table} SELECT * FROM previous.{table} "
                 "WHERE day < ? AND day NOT IN (SELECT unnest(?::DATE[]))",
-                [before, list(rebuilt)],
-            )
-            copied += int(con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+                [before, sorted(set(left_out))],
+            ).fetchall()
+            copied += int(inserted[0][0])
         return copied
     finally:
         con.execute("DETACH previous")
@@ -145,7 +181,3 @@ def _check_schema(con: duckdb.DuckDBPyConnection, previous: Path) -> None:
             f"the published store {previous.name} has schema version {version}, this flowmetrics writes "
             f"{SCHEMA_VERSION}: run a nightly refresh to rebuild it"
         )
-
-
-def _quoted(path: Path) -> str:
-    return str(path).replace("'", "''")

@@ -35,3 +35,9 @@ def remove_old_versions(metrics_db: Path, keep: set[Path | None]) -> None:
     for candidate in metrics_db.parent.glob(version_prefix(metrics_db) + "*"):
         if candidate.name not in kept and not candidate.name.endswith(".wal"):
             candidate.unlink(missing_ok=True)
+
+
+def remove_overlay(overlay: Path) -> None:
+    """Unlink an overlay and its versions (after a new base: the overlay lay on the old one)."""
+    overlay.unlink(missing_ok=True)
+    remove_old_versions(overlay, keep=set())

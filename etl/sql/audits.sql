@@ -1,5 +1,6 @@
 -- Audits: each query must return zero rows, or the new store is not published.
--- Blocks are separated by "-- audit: <name>" lines.
+-- Blocks are separated by "-- audit: <name>" lines. A block marked "-- needs: all history"
+-- is left out when an overlay is audited: it holds only the days it changed (etl/store.py).
 
 -- audit: users_unique
 SELECT user_id FROM users GROUP BY user_id HAVING count(*) > 1;
@@ -56,6 +57,7 @@ SELECT tree_id FROM recent_comments GROUP BY tree_id HAVING count(*) > 10;
 
 -- audit: history_covers_window
 -- Every window lies within the lookback (the longest window), whatever the periods are.
+-- needs: all history (an overlay holds only the days it changed)
 SELECT w.scope, w.scope_id FROM window_summary w
 LEFT JOIN (
     -- Only the lookback's days: the cost of this audit follows the window, not all history.

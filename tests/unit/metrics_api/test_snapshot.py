@@ -50,7 +50,7 @@ def test_the_snapshot_holds_the_published_version_and_its_dimensions(store_path:
     loaded = load_snapshot(store_path)
     assert loaded.path == sample.path != store_path
     st = os.stat(sample.path)
-    assert loaded.identity == (st.st_dev, st.st_ino)
+    assert loaded.identity == ((st.st_dev, st.st_ino), None)  # no overlay
     assert loaded.file_state == (st.st_size, st.st_mtime_ns)
     rows = sample_rows()
     assert sorted(loaded.users) == sorted(u["user_id"] for u in rows["users"])

@@ -1,0 +1,157 @@
+"""The incremental refresh's overlay (etl/store.py): what it writes, what serves, what replaces it.
+
+The incremental publishes METRICS_DB.overlay on top of the base store; the API serves the
+overlay, analysts' METRICS_DB stays the base until the next hourly or nightly, which
+removes the overlay. An overlay that does not lie on the current base, or cannot be read,
+is ignored, and the incremental over the base alone is still exact.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from etl import database
+from etl.store import HISTORY_TABLES, current_store, overlay_days, overlay_path, resolve_store
+from metrics_api.reader import StoreReader
+from synthetic.seed import seed
+from tests.incremental import (
+    AS_OF,
+    SEED_ANCHOR,
+    App,
+    References,
+    assert_same_store,
+    make_config,
+    refresh,
+    store_meta,
+)
+
+
+def _meta(path: Path) -> dict[str, str]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return {str(k): str(v) for k, v in con.sql("SELECT key, value FROM store_meta").fetchall()}
+    finally:
+        con.close()
+
+
+def _days_held(path: Path) -> set[str]:
+    """The days of the per-day tables an overlay file holds rows of."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        union = " UNION ".join(f"SELECT DISTINCT day FROM {table}" for table in HISTORY_TABLES)
+        return {row[0].isoformat() for row in con.sql(union).fetchall()}
+    finally:
+        con.close()
+
+
+def _facts(path: Path) -> int:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return int(con.sql("SELECT count(*) FROM fact_sessions").fetchall()[0][0])
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_the_incremental_publishes_an_overlay_that_serves_until_the_next_base(
+    fresh_db: str, store_path: Path, tmp_path: Path
+) -> None:
+    seed(fresh_db, sessions=1_200, accounts=2, days=120, seed=5, now=SEED_ANCHOR)
+    config = make_config(store_path)
+    refs = References(tmp_path / "refs")
+    refresh(config, fresh_db, "nightly", AS_OF, full=True)
+    base = resolve_store(store_path)
+
+    first_at = AS_OF + timedelta(minutes=1)
+    with database.connect(fresh_db) as conn:
+        App(conn).insert_session(SEED_ANCHOR - timedelta(days=1, hours=2))
+        conn.commit()
+    record = refresh(config, fresh_db, "incremental", first_at)
+    assert record.fallback is None, record.fallback
+
+    # The base is untouched: analysts' METRICS_DB is still the nightly's file.
+    current = current_store(store_path)
+    assert resolve_store(store_path) == base == current.base
+    assert current.overlay is not None and current.overlay.name.startswith("metrics.duckdb.overlay.v")
+    meta = _meta(current.overlay)
+    assert meta["base_version"] == base.name and meta["as_of"] == first_at.isoformat()
+    assert _meta(base)["as_of"] == AS_OF.isoformat()
+    # Of the per-day tables it holds the changed day alone: a small share of the base's rows.
+    first_days = overlay_days(meta)
+    assert first_days == {(SEED_ANCHOR - timedelta(days=1, hours=2)).date()}
+    assert _days_held(current.overlay) <= {day.isoformat() for day in first_days}
+    assert 0 < _facts(current.overlay) < _facts(base) / 20
+
+    # The API serves the overlay.
+    snapshot = StoreReader(store_path).snapshot()
+    assert snapshot.path == current.overlay and snapshot.as_of == first_at
+
+    # A second incremental keeps the first's days and adds its own.
+    second_at = first_at + timedelta(minutes=1)
+    with database.connect(fresh_db) as conn:
+        App(conn).insert_session(SEED_ANCHOR - timedelta(days=9))
+        conn.commit()
+    refresh(config, fresh_db, "incremental", second_at)
+    second = current_store(store_path)
+    assert second.base == base and second.overlay not in (None, current.overlay)
+    assert overlay_days(store_meta(store_path)) == first_days | {(SEED_ANCHOR - timedelta(days=9)).date()}
+    assert_same_store(store_path, refs.build(fresh_db, second_at), what="two overlays on one base")
+
+    # The hourly publishes a new base and removes the overlay; the API serves the base.
+    hourly_at = second_at + timedelta(minutes=1)
+    refresh(config, fresh_db, "hourly", hourly_at)
+    after = current_store(store_path)
+    assert after.base != base and after.overlay is None
+    assert not overlay_path(store_path).is_symlink()
+    assert not list(store_path.parent.glob("metrics.duckdb.overlay.v*"))
+    assert StoreReader(store_path).snapshot().path == after.base
+    assert_same_store(store_path, refs.build(fresh_db, hourly_at), what="the hourly after two overlays")
+
+
+@pytest.mark.slow
+def test_an_overlay_on_another_base_or_damaged_is_ignored_and_the_incremental_stays_exact(
+    fresh_db: str, store_path: Path, tmp_path: Path
+) -> None:
+    seed(fresh_db, sessions=1_000, accounts=2, days=120, seed=6, now=SEED_ANCHOR)
+    config = make_config(store_path)
+    refs = References(tmp_path / "refs")
+    refresh(config, fresh_db, "nightly", AS_OF, full=True)
+    with database.connect(fresh_db) as conn:
+        App(conn).insert_session(SEED_ANCHOR - timedelta(days=2))
+        conn.commit()
+    refresh(config, fresh_db, "incremental", AS_OF + timedelta(minutes=1))
+    stale = current_store(store_path).overlay
+    assert stale is not None
+    kept = tmp_path / stale.name
+    shutil.copyfile(stale, kept)
+
+    # A nightly replaces the base; the old overlay put back beside it lies on another base.
+    refresh(config, fresh_db, "nightly", AS_OF + timedelta(minutes=2))
+    shutil.copyfile(kept, stale)
+    overlay_path(store_path).symlink_to(stale.name)
+    assert current_store(store_path).overlay is None, "an overlay on another base is not the current store"
+    assert StoreReader(store_path).snapshot().path == resolve_store(store_path)
+
+    with database.connect(fresh_db) as conn:
+        App(conn).insert_session(SEED_ANCHOR - timedelta(days=4))
+        conn.commit()
+    at = AS_OF + timedelta(minutes=3)
+    record = refresh(config, fresh_db, "incremental", at)
+    assert record.fallback is None, record.fallback
+    assert_same_store(store_path, refs.build(fresh_db, at), what="incremental over a stale overlay")
+
+    # A damaged overlay (truncated after publishing) is ignored the same way: the base serves.
+    served = current_store(store_path).overlay
+    assert served is not None
+    with open(served, "r+b") as file:
+        file.truncate(4096)
+    assert current_store(store_path).overlay is None
+    later = at + timedelta(minutes=1)
+    record = refresh(config, fresh_db, "incremental", later)
+    assert record.status == "success" and record.fallback is None, record
+    assert_same_store(store_path, refs.build(fresh_db, later), what="incremental over a damaged overlay")
