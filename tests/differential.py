@@ -65,7 +65,8 @@ def _short(value: object, limit: int = 1500) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _rows(conn: psycopg.Connection[Any], query: str, *params: object) -> list[tuple[Any, ...]]:
+def source_rows(conn: psycopg.Connection[Any], query: str, *params: object) -> list[tuple[Any, ...]]:
+    """Every row of `query` on the source."""
     return conn.execute(query, params).fetchall()
 
 
@@ -80,10 +81,10 @@ def compare_everything(
 ) -> Comparison:
     """Every account (team, with and without engineer_id), a sample of users, every tree."""
     ask = Questions(conn, lambda path, user: get_body(client, prefix + path, user), as_of)
-    super_admin = _rows(conn, "SELECT id::text FROM users WHERE is_super_admin AND is_active ORDER BY id LIMIT 1")
+    super_admin = source_rows(conn, "SELECT id::text FROM users WHERE is_super_admin AND is_active ORDER BY id LIMIT 1")
     for account_id, admin in team_accounts(conn):
         engineers = account_engineers(conn, account_id, engineers_per_account)
-        outsider = _rows(
+        outsider = source_rows(
             conn, "SELECT id::text FROM users WHERE account_id <> %s::uuid ORDER BY id LIMIT 1", account_id
         )
         engineers += [r[0] for r in outsider]
@@ -94,7 +95,7 @@ def compare_everything(
     for user_id in sampled_users(conn, users_sample):
         for period in PERIODS:
             ask.me(user_id, period)
-    trees = _rows(
+    trees = source_rows(
         conn,
         "SELECT t.id::text, (SELECT min(u.id::text) FROM users u WHERE u.account_id = t.account_id AND u.is_active) "
         "FROM trees t ORDER BY 1",
@@ -142,7 +143,7 @@ def team_accounts(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
     """(account_id, one of its active team admins) for every account that has one."""
     return [
         (account_id, admin)
-        for account_id, admin in _rows(
+        for account_id, admin in source_rows(
             conn,
             "SELECT account_id::text, min(id::text) FROM users WHERE is_team_admin AND is_active "
             "GROUP BY account_id ORDER BY 1",
@@ -154,7 +155,7 @@ def account_engineers(conn: psycopg.Connection[Any], account_id: str, limit: int
     """Up to `limit` users with sessions on the account's trees."""
     return [
         r[0]
-        for r in _rows(
+        for r in source_rows(
             conn,
             "SELECT DISTINCT s.user_id::text FROM sessions s JOIN trees t ON t.id = s.tree_id "
             "WHERE t.account_id = %s::uuid ORDER BY 1 LIMIT %s",
@@ -167,7 +168,7 @@ def account_engineers(conn: psycopg.Connection[Any], account_id: str, limit: int
 def sampled_users(conn: psycopg.Connection[Any], limit: int) -> list[str]:
     """Up to `limit` active users, sampled by md5 of the id."""
     query = "SELECT id::text FROM users WHERE is_active ORDER BY md5(id::text) LIMIT %s"
-    return [r[0] for r in _rows(conn, query, limit)]
+    return [r[0] for r in source_rows(conn, query, limit)]
 
 
 def get_body(client: TestClient, path: str, user_id: str) -> dict[str, Any]:

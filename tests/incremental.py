@@ -36,6 +36,7 @@ from tests.differential import (
     account_engineers,
     get_body,
     sampled_users,
+    source_rows,
     team_accounts,
 )
 
@@ -227,10 +228,6 @@ def drift(record: RunRecord) -> dict[str, int]:
 # --- API bodies against the app's live SQL ----------------------------------------------
 
 
-def _rows(conn: psycopg.Connection[Any], query: str, *params: object) -> list[tuple[Any, ...]]:
-    return conn.execute(query, params).fetchall()
-
-
 def compare_bodies(
     conn: psycopg.Connection[Any],
     client: TestClient,
@@ -251,23 +248,24 @@ def compare_bodies(
     named_users = [str(u) for u in users]
     for account_id, admin in team_accounts(conn):
         engineers = account_engineers(conn, account_id, engineers_per_account)
-        members = {r[0] for r in _rows(conn, "SELECT id::text FROM users WHERE account_id = %s::uuid", account_id)}
+        query = "SELECT id::text FROM users WHERE account_id = %s::uuid"
+        members = {r[0] for r in source_rows(conn, query, account_id)}
         engineers += [u for u in named_users if u not in engineers and u in members]
         for period in PERIODS:
             ask.team(account_id, admin, period)
             for engineer in engineers:
                 ask.team(account_id, admin, period, engineer)
     sampled = sampled_users(conn, users_sample)
-    active = {r[0] for r in _rows(conn, "SELECT id::text FROM users WHERE is_active")}
+    active = {r[0] for r in source_rows(conn, "SELECT id::text FROM users WHERE is_active")}
     for user_id in dict.fromkeys([*sampled, *(u for u in named_users if u in active)]):
         for period in PERIODS:
             ask.me(user_id, period)
-    super_admin = _rows(conn, "SELECT id::text FROM users WHERE is_super_admin AND is_active ORDER BY id LIMIT 1")
+    super_admin = source_rows(conn, "SELECT id::text FROM users WHERE is_super_admin AND is_active ORDER BY id LIMIT 1")
     tree_ids = [
-        r[0] for r in _rows(conn, "SELECT id::text FROM trees ORDER BY md5(id::text) LIMIT %s", trees_sample)
+        r[0] for r in source_rows(conn, "SELECT id::text FROM trees ORDER BY md5(id::text) LIMIT %s", trees_sample)
     ] + [str(t) for t in trees]
     for tree_id in dict.fromkeys(tree_ids):
-        member = _rows(
+        member = source_rows(
             conn,
             "SELECT min(u.id::text) FROM trees t JOIN users u ON u.account_id = t.account_id AND u.is_active "
             "WHERE t.id = %s::uuid",

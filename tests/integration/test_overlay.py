@@ -9,13 +9,14 @@ is ignored, and the incremental over the base alone is still exact.
 from __future__ import annotations
 
 import shutil
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from etl import database
+from etl.config import Config
 from etl.store import HISTORY_TABLES, current_store, overlay_days, overlay_path, resolve_store
 from metrics_api.reader import StoreReader
 from synthetic.seed import seed
@@ -49,6 +50,21 @@ def _days_held(path: Path) -> set[str]:
         con.close()
 
 
+def _nightly(url: str, store_path: Path, tmp_path: Path, *, seed_value: int) -> tuple[Config, References]:
+    """A seeded source and its store from a nightly --full at AS_OF; references beside it."""
+    seed(url, sessions=1_000, accounts=2, days=120, seed=seed_value, now=SEED_ANCHOR)
+    config = make_config(store_path)
+    refresh(config, url, "nightly", AS_OF, full=True)
+    return config, References(tmp_path / "refs")
+
+
+def _insert_session(url: str, started_at: datetime) -> None:
+    """The app saves one session, in a transaction of its own."""
+    with database.connect(url) as conn:
+        App(conn).insert_session(started_at)
+        conn.commit()
+
+
 def _facts(path: Path) -> int:
     con = duckdb.connect(str(path), read_only=True)
     try:
@@ -61,16 +77,11 @@ def _facts(path: Path) -> int:
 def test_the_incremental_publishes_an_overlay_that_serves_until_the_next_base(
     fresh_db: str, store_path: Path, tmp_path: Path
 ) -> None:
-    seed(fresh_db, sessions=1_200, accounts=2, days=120, seed=5, now=SEED_ANCHOR)
-    config = make_config(store_path)
-    refs = References(tmp_path / "refs")
-    refresh(config, fresh_db, "nightly", AS_OF, full=True)
+    config, refs = _nightly(fresh_db, store_path, tmp_path, seed_value=5)
     base = resolve_store(store_path)
 
     first_at = AS_OF + timedelta(minutes=1)
-    with database.connect(fresh_db) as conn:
-        App(conn).insert_session(SEED_ANCHOR - timedelta(days=1, hours=2))
-        conn.commit()
+    _insert_session(fresh_db, SEED_ANCHOR - timedelta(days=1, hours=2))
     record = refresh(config, fresh_db, "incremental", first_at)
     assert record.fallback is None, record.fallback
 
@@ -93,9 +104,7 @@ def test_the_incremental_publishes_an_overlay_that_serves_until_the_next_base(
 
     # A second incremental keeps the first's days and adds its own.
     second_at = first_at + timedelta(minutes=1)
-    with database.connect(fresh_db) as conn:
-        App(conn).insert_session(SEED_ANCHOR - timedelta(days=9))
-        conn.commit()
+    _insert_session(fresh_db, SEED_ANCHOR - timedelta(days=9))
     refresh(config, fresh_db, "incremental", second_at)
     second = current_store(store_path)
     assert second.base == base and second.overlay not in (None, current.overlay)
@@ -117,13 +126,8 @@ def test_the_incremental_publishes_an_overlay_that_serves_until_the_next_base(
 def test_an_overlay_on_another_base_or_damaged_is_ignored_and_the_incremental_stays_exact(
     fresh_db: str, store_path: Path, tmp_path: Path
 ) -> None:
-    seed(fresh_db, sessions=1_000, accounts=2, days=120, seed=6, now=SEED_ANCHOR)
-    config = make_config(store_path)
-    refs = References(tmp_path / "refs")
-    refresh(config, fresh_db, "nightly", AS_OF, full=True)
-    with database.connect(fresh_db) as conn:
-        App(conn).insert_session(SEED_ANCHOR - timedelta(days=2))
-        conn.commit()
+    config, refs = _nightly(fresh_db, store_path, tmp_path, seed_value=6)
+    _insert_session(fresh_db, SEED_ANCHOR - timedelta(days=2))
     refresh(config, fresh_db, "incremental", AS_OF + timedelta(minutes=1))
     stale = current_store(store_path).overlay
     assert stale is not None
@@ -137,9 +141,7 @@ def test_an_overlay_on_another_base_or_damaged_is_ignored_and_the_incremental_st
     assert current_store(store_path).overlay is None, "an overlay on another base is not the current store"
     assert StoreReader(store_path).snapshot().path == resolve_store(store_path)
 
-    with database.connect(fresh_db) as conn:
-        App(conn).insert_session(SEED_ANCHOR - timedelta(days=4))
-        conn.commit()
+    _insert_session(fresh_db, SEED_ANCHOR - timedelta(days=4))
     at = AS_OF + timedelta(minutes=3)
     record = refresh(config, fresh_db, "incremental", at)
     assert record.fallback is None, record.fallback
