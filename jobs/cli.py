@@ -54,20 +54,13 @@ def as_of_time(text: str) -> datetime:
     value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
     ahead = value - datetime.now(timezone.utc)
     if ahead > AS_OF_SLACK:
+        from jobs.status import duration_text
+
         raise argparse.ArgumentTypeError(
-            f"{text} is {_duration(ahead)} in the future; give a time no later than now "
+            f"{text} is {duration_text(ahead.total_seconds())} in the future; give a time no later than now "
             f"(at most {AS_OF_SLACK.seconds // 60} minutes ahead), or leave it out for now"
         )
     return value
-
-
-def _duration(delta: timedelta) -> str:
-    seconds = delta.total_seconds()
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} minutes"
-    if seconds < 172800:
-        return f"{seconds / 3600:.0f} hours"
-    return f"{seconds / 86400:.0f} days"
 
 
 def seconds_to_wait(text: str) -> float:

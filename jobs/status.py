@@ -10,7 +10,8 @@ from etl.runs import RunRecord, read_runs
 from etl.store import open_store
 
 
-def _age(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """A duration as people read it: "45 s", "12 min", "1.5 h", "3.0 days"."""
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:
@@ -33,7 +34,7 @@ def store_summary(config: Config) -> str:
     age = (datetime.now(timezone.utc) - built).total_seconds()
     return (
         f"store: {config.metrics_db} -> {path.name}\n"
-        f"  mode {meta.get('mode')}, as_of {meta.get('as_of')}, built {meta['built_at']} ({_age(age)} ago), "
+        f"  mode {meta.get('mode')}, as_of {meta.get('as_of')}, built {meta['built_at']} ({duration_text(age)} ago), "
         f"{path.stat().st_size / 1e6:.1f} MB"
     )
 
