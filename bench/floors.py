@@ -1,4 +1,11 @@
-"""The benchmark's floor: the refresh's extraction queries drained with a raw binary COPY."""
+"""The benchmark's floors: the source rows a refresh needs, drained with a binary COPY.
+
+- **raw floor** (`raw_queries`): the raw columns of `sessions`, `session_ratings` and
+  `step_ratings` (etl.contract's), all rows for a nightly, the lookback's for the others.
+  It does not depend on the tree: what any refresh must at least read.
+- **own floor** (`extraction_queries`): the queries that tree's refresh runs, with the
+  work they do inside PostgreSQL (the decode of `decisions`, the joins).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +17,23 @@ import psycopg
 
 from bench.common import ANCHOR
 from etl import database, statements
+from etl.contract import OPTIONAL, REQUIRED
 from etl.extract import compose
 from jobs.plan import history_chunks, lookback_start
+
+RAW_DAY_COLUMNS = {"sessions": "started_at", "session_ratings": "created_at", "step_ratings": "created_at"}
+"""The column a table's lookback is taken on."""
+
+
+def raw_queries(mode: str) -> list[str]:
+    """`SELECT <raw columns> FROM <table> [WHERE in the lookback]` per source table a refresh reads."""
+    since = lookback_start(ANCHOR).isoformat()
+    queries = []
+    for table, day_column in RAW_DAY_COLUMNS.items():
+        columns = ", ".join({**REQUIRED, **OPTIONAL}[table])
+        where = "" if mode == "nightly" else f" WHERE {day_column} >= '{since}'::timestamptz"
+        queries.append(f"SELECT {columns} FROM {table}{where}")
+    return queries
 
 
 def extraction_queries(url: str, mode: str) -> list[list[str]]:

@@ -50,9 +50,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         "round's ratio.",
         "",
         "`run s`: wall seconds of the refresh process (`python -m jobs.cli refresh`, Python start and imports "
-        "included; both trees pay them). `floor s`: a raw `COPY (...) TO STDOUT (FORMAT binary)` drain, on one "
-        "connection, of the queries that tree's refresh runs (from its own `bench.floors.extraction_queries`), "
-        "right before its refresh. CPU-s: user + system seconds of the refresh process and its threads (wait4). "
+        "included; both trees pay them). `raw floor s`: a `COPY (SELECT <raw columns> FROM sessions | "
+        "session_ratings | step_ratings [WHERE in the lookback]) TO STDOUT (FORMAT binary)` drain on one "
+        "connection (`bench.floors.raw_queries`, the same for both trees), right before each refresh; "
+        "`run/raw floor` is the ratio the budgets are set on. `own floor`: the same drain of the queries that "
+        "tree's refresh runs (its own `bench.floors.extraction_queries`, with the work they do inside PostgreSQL). "
+        "CPU-s: user + system seconds of the refresh process and its threads (wait4). "
         "PostgreSQL CPU-s: what the server's processes used during the refresh (sampled from /proc, see below). "
         "Peak RSS: the refresh process's maxrss from GNU `/usr/bin/time -f %M`. Store: the published file.",
     ]

@@ -44,7 +44,7 @@ from bench.common import (
     store_path,
 )
 from bench.cpu import GROUPS
-from bench.floors import copy_floor
+from bench.floors import copy_floor, raw_queries
 from bench.incremental import measure_freshness, measure_incremental
 from bench.refresh import measure_refresh
 from bench.report import write_report
@@ -60,6 +60,8 @@ MEDIANS = (
     "extract_seconds",
     "transform_seconds",
     "publish_seconds",
+    "raw_floor_seconds",
+    "run_to_raw_floor",
     "floor_seconds",
     "run_to_floor",
     "cpu_seconds",
@@ -153,12 +155,17 @@ def measure_size(url: str, n: int, trees: list[Tree], modes: list[str], rounds: 
                 measure_refresh(tree, url, store_path(n, tree.name), "nightly")
         queries = {tree.name: tree_queries(tree, url, mode) for tree in trees}
         copy_floor(url, queries[trees[-1].name])  # warm the source's cache once, untimed
+        raw = raw_queries(mode)
         runs: dict[str, list[dict[str, Any]]] = {tree.name: [] for tree in trees}
         for i in range(rounds):
             for tree in trees:
+                raw_floor, raw_copied = copy_floor(url, raw)
                 floor, copied = copy_floor(url, queries[tree.name])
                 run = measure_refresh(tree, url, store_path(n, tree.name), mode)
                 run.update(
+                    raw_floor_seconds=round(raw_floor, 2),
+                    raw_floor_mib=round(raw_copied / 2**20, 1),
+                    run_to_raw_floor=round(run["wall_seconds"] / raw_floor, 2),
                     floor_seconds=round(floor, 2),
                     floor_mib=round(copied / 2**20, 1),
                     floor_queries=len(queries[tree.name]),
@@ -166,8 +173,9 @@ def measure_size(url: str, n: int, trees: list[Tree], modes: list[str], rounds: 
                 )
                 runs[tree.name].append(run)
                 log(
-                    f"{n:,} {mode} round {i + 1}/{rounds} {tree.name}: run {run['wall_seconds']} s, floor "
-                    f"{run['floor_seconds']} s, CPU {run['cpu_seconds']} s, PostgreSQL "
+                    f"{n:,} {mode} round {i + 1}/{rounds} {tree.name}: run {run['wall_seconds']} s, raw floor "
+                    f"{run['raw_floor_seconds']} s, own floor {run['floor_seconds']} s, CPU {run['cpu_seconds']} s, "
+                    "PostgreSQL "
                     f"{run.get('postgres_cpu_seconds')} s, peak {run['peak_rss_mib']} MiB, store {run['store_mib']} MiB"
                 )
         entry[mode] = {name: {"runs": figures, "median": medians(figures)} for name, figures in runs.items()}

@@ -47,15 +47,16 @@ def pair(trees: Trees, key: str) -> str:
 
 
 def main_table(report: dict[str, Any]) -> list[str]:
-    head = ["sessions", "mode", "old run s", "old floor s", "old run/floor", "new run s", "new floor s"]
-    head += ["new run/floor", "new/old wall", "CPU-s old / new", "PostgreSQL CPU-s old / new"]
+    head = ["sessions", "mode", "raw floor s", "old run s", "old run/raw floor", "old run/own floor", "new run s"]
+    head += ["new run/raw floor", "new run/own floor", "new/old wall", "CPU-s old / new", "PostgreSQL CPU-s old / new"]
     head += ["peak RSS MiB old / new", "store MiB old / new"]
     rows = []
     for n, mode, trees in refreshes(report):
         old, new = (median(trees, name, "wall_seconds") for name in TREES)
         ratio = f"{new / old:.2f}" if "old" in trees else "-"
-        cells = [
-            median(trees, name, key) for name in TREES for key in ("wall_seconds", "floor_seconds", "run_to_floor")
+        cells = [median(trees, "new", "raw_floor_seconds")]
+        cells += [
+            median(trees, name, key) for name in TREES for key in ("wall_seconds", "run_to_raw_floor", "run_to_floor")
         ]
         keys = ("cpu_seconds", "postgres_cpu_seconds", "peak_rss_mib", "store_mib")
         rows.append([n, mode, *cells, ratio, *(pair(trees, key) for key in keys)])
