@@ -6,7 +6,6 @@ Never computes metrics. Driver errors become SourceError here.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -16,14 +15,13 @@ from typing import Any
 
 import adbc_driver_postgresql.dbapi as adbc
 import polars as pl
+from psycopg import sql
 
 from etl import statements
 from etl.database import libpq_url, translate
 from etl.errors import SourceError
 
-_PARAM = re.compile(r"(?<![:\w]):(since|start|end|xid|width|parent|keys)\b")
-
-# The default row filter of each query with a `:rows` placeholder (etl/sql/rows_*.sql).
+# The default row filter of each query with a `{rows}` placeholder (etl/sql/rows_*.sql).
 DEFAULT_ROWS = {
     "extract_sessions.sql": "rows_started_in.sql",
     "extract_session_ratings.sql": "rows_created_since.sql",
@@ -34,39 +32,36 @@ DAY_COLUMNS = {"sessions": "started_at", "session_ratings": "created_at", "step_
 
 
 def compose(name: str, rows: str | None = None, **params: Any) -> str:
-    """The statement in etl/sql/`name` with its `:rows` filter (etl/sql/`rows`) and parameters bound."""
+    """The statement in etl/sql/`name` with its `{rows}` filter (etl/sql/`rows`) and parameters bound."""
     text = statements.read(name)
-    if ":rows" in text:
+    if "{rows}" in text:
         filter_sql = statements.read(rows or DEFAULT_ROWS[name])
-        text = text.replace(":rows", " ".join(line for line in filter_sql.splitlines() if not line.startswith("--")))
+        text = text.replace("{rows}", " ".join(line for line in filter_sql.splitlines() if not line.startswith("--")))
     return bind(text, **params)
 
 
 def bind(query: str, **params: Any) -> str:
-    """Inline parameters as typed literals: aware datetimes, an xid, ints (:width, :parent), text keys.
+    """`query` with its `{name}` placeholders bound by psycopg as SQL literals (psycopg.sql).
 
-    None stands for no bound: '-infinity' for a start, 'infinity' for an end.
+    The text goes to ADBC whole: ADBC reads a parameterless query with a binary COPY, twice
+    as fast as with bound parameters (it then fetches rows). `table` and `day_column` are
+    identifiers; an open `start` or `end` (None) is -infinity or infinity.
     """
-
-    def literal(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in params:  # named in a comment, or by another filter than the one composed
-            return match.group(0)
-        value = params[name]
-        if name == "xid":
-            return f"'{int(value)}'::xid"
-        if name in ("width", "parent"):
-            return str(int(value))
-        if name == "keys":
-            quoted = ",".join('"' + str(key).replace("\\", "").replace('"', "") + '"' for key in value)
-            return "'{" + quoted.replace("'", "''") + "}'::text[]"
-        if value is None:
-            return "'infinity'::timestamptz" if name == "end" else "'-infinity'::timestamptz"
-        if value.tzinfo is None:
-            raise ValueError(f"{name} must be timezone-aware")
-        return f"'{value.astimezone(UTC).isoformat()}'::timestamptz"
-
-    return _PARAM.sub(literal, query)
+    values: dict[str, sql.Composable] = {}
+    for name, value in params.items():
+        if name in ("table", "day_column"):
+            values[name] = sql.Identifier(value)
+        elif value is None and name in ("start", "end"):
+            values[name] = sql.SQL("'-infinity'::timestamptz" if name == "start" else "'infinity'::timestamptz")
+        elif isinstance(value, datetime):
+            if value.tzinfo is None:
+                raise ValueError(f"{name} must be timezone-aware")
+            values[name] = sql.Literal(value.astimezone(UTC))
+        elif name == "xid":
+            values[name] = sql.Literal(str(int(value)))
+        else:
+            values[name] = sql.Literal(value)
+    return sql.SQL(query).format(**values).as_string(None)
 
 
 @dataclass(frozen=True)
@@ -250,19 +245,25 @@ class Source:
 
     def day_counts(self, table: str) -> pl.DataFrame:
         """Rows per UTC day of `table` (sessions, session_ratings, step_ratings)."""
-        return self.query(f"{table}_per_day", _on_table(statements.read("day_counts.sql"), table))
+        return self.query(f"{table}_per_day", bind(statements.read("day_counts.sql"), **_on(table)))
 
     def bucket_counts(self, table: str, width: int, keys: list[str], start: datetime, end: datetime) -> pl.DataFrame:
         """Rows per (day, first `width` characters of the id) under `keys` ('day/prefix'), in [start, end)."""
-        query = _on_table(statements.read("bucket_counts.sql"), table)
-        return self.query(
-            f"{table}_buckets", bind(query, width=width, parent=width - 1, keys=keys, start=start, end=end)
+        query = bind(
+            statements.read("bucket_counts.sql"),
+            **_on(table),
+            width=width,
+            parent=width - 1,
+            keys=keys,
+            start=start,
+            end=end,
         )
+        return self.query(f"{table}_buckets", query)
 
     def ids_in_buckets(self, table: str, width: int, keys: list[str], start: datetime, end: datetime) -> pl.DataFrame:
         """The ids (`id`) of `table`'s rows under `keys` ('day/prefix' of `width` characters), in [start, end)."""
-        query = _on_table(statements.read("ids_in_buckets.sql"), table)
-        return self.query(f"{table}_ids", bind(query, width=width, keys=keys, start=start, end=end))
+        query = bind(statements.read("ids_in_buckets.sql"), **_on(table), width=width, keys=keys, start=start, end=end)
+        return self.query(f"{table}_ids", query)
 
     def first_session_at(self) -> datetime | None:
         """started_at of the oldest session (an index lookup)."""
@@ -273,9 +274,9 @@ class Source:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _on_table(query: str, table: str) -> str:
-    """`query` with :table and :day_column naming one of DAY_COLUMNS' tables (never user input)."""
-    return query.replace(":day_column", DAY_COLUMNS[table]).replace(":table", table)
+def _on(table: str) -> dict[str, str]:
+    """The `table` and `day_column` parameters of a query on one of DAY_COLUMNS' tables."""
+    return {"table": table, "day_column": DAY_COLUMNS[table]}
 
 
 def _normalise_time_zones(frame: pl.DataFrame) -> pl.DataFrame:

@@ -1,4 +1,4 @@
--- Grain: one row per session rating that :rows picks (rows_created_since.sql: the lookback;
+-- Grain: one row per session rating that rows picks (rows_created_since.sql: the lookback;
 -- rows_created_before.sql: the older history; rows_changed.sql: new versions).
 SELECT
     id::text       AS rating_id,
@@ -8,4 +8,4 @@ SELECT
     comment,
     created_at
 FROM session_ratings
-WHERE :rows
+WHERE {rows}

@@ -1,5 +1,5 @@
--- Grain: one row per session that :rows picks: rows_started_in.sql (started in
--- [:start, :end), whole UTC days, read range by range: the lookback in 10-day ranges, older
+-- Grain: one row per session that rows picks: rows_started_in.sql (started in
+-- [start, end), whole UTC days, read range by range: the lookback in 10-day ranges, older
 -- history in 8-day chunks) or rows_changed.sql (new row versions since a watermark).
 -- PostgreSQL emits a clean node list so Polars never parses dirty JSONB.
 SELECT
@@ -16,7 +16,7 @@ SELECT
     CASE WHEN jsonb_typeof(decisions) = 'array'
          THEN jsonb_array_length(decisions) END AS decision_elements,
     -- Every element that is an object with a non-empty string node_id, in order. strict:
-    -- lax mode would unwrap nested arrays ([[{"node_id": "a"}]] would count "a"). The CASE
+    -- lax mode would unwrap nested arrays (an object with node_id "a" in an inner array would count "a"). The CASE
     -- sits inside the call: a strict path raises on a non-array, and a guard in WHERE does
     -- not stop a parallel worker evaluating it first.
     jsonb_path_query_array(
@@ -31,4 +31,4 @@ SELECT
           AND jsonb_typeof(decisions -> -1 -> 'node_id') = 'string'
          THEN nullif(decisions -> -1 ->> 'node_id', '') END AS last_node_id
 FROM sessions
-WHERE :rows
+WHERE {rows}

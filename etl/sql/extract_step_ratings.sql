@@ -1,5 +1,5 @@
--- Grain: one row per step rating that :rows picks (the table is optional):
--- rows_created_in.sql ([:start, :end): the window reads from the lookback's start with no
+-- Grain: one row per step rating that rows picks (the table is optional):
+-- rows_created_in.sql ([start, end): the window reads from the lookback's start with no
 -- end, the history from the beginning up to the lookback) or rows_changed.sql.
 SELECT
     id::text AS step_rating_id,
@@ -8,4 +8,4 @@ SELECT
     helpful,
     created_at
 FROM step_ratings
-WHERE :rows
+WHERE {rows}

@@ -1,2 +1,2 @@
--- Rows created before :end (the history before the lookback).
-created_at < :end
+-- Rows created before end (the history before the lookback).
+created_at < {end}

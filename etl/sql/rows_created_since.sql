@@ -1,2 +1,2 @@
--- Rows created at or after :since (the lookback).
-created_at >= :since
+-- Rows created at or after since (the lookback).
+created_at >= {since}
