@@ -26,7 +26,6 @@ import polars as pl
 
 from etl.config import LOOKBACK_DAYS
 from etl.extract import Source
-from etl.transform import ids
 
 T = TypeVar("T")
 
@@ -124,14 +123,11 @@ def _history_lane(since: datetime, first_session_at: datetime | None) -> History
         step_ratings=Read(
             "history_step_ratings", partial(Source.step_ratings, start=None, end=since, name="history_step_ratings")
         ),
-        # Read with Categorical ids and outcomes: small while they wait for their turn.
-        chunks=[((s, e), Read("history_sessions", partial(_coded_history, start=s, end=e))) for s, e in chunks],
+        chunks=[
+            ((s, e), Read("history_sessions", partial(Source.history_sessions, start=s, end=e))) for s, e in chunks
+        ],
         history_ratings=Read("history_ratings", partial(Source.history_ratings, end=since)),
     )
-
-
-def _coded_history(source: Source, *, start: datetime, end: datetime) -> pl.DataFrame:
-    return ids.encode(source.history_sessions(start, end), ["tree_id", "user_id", "outcome"])
 
 
 def lookback_start(as_of: datetime) -> datetime:

@@ -7,6 +7,10 @@ pairs as soon as each is complete, so a caller may write a table while the next 
 and read the next range meanwhile. They do no I/O themselves: a refresh feeds them from
 the source and writes what they yield; a test feeds them frames and collects the pairs.
 A table may be yielded in several parts (one per day range); its rows are their union.
+
+They take the sessions and step ratings as extracted and are where those enter the
+transform: each codes their ids once (etl/transform/ids.py) before any builder sees them;
+the dimensions come coded (`Dimensions.of`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from datetime import date, datetime
 
 import polars as pl
 
-from etl.transform import ratings, steps
+from etl.transform import ids, ratings, steps
 from etl.transform.parts import (
     Dimensions,
     Rollups,
@@ -70,13 +74,15 @@ def window_tables(
     so they are stored in one run sorted by scope. With `days`, the per-day and fact rows
     are built for those days only.
     """
+    step_ratings = ids.step_ratings(step_ratings)  # coded once, as they enter the transform
     helpful = helpful_days(step_ratings)
     yield "fact_step_ratings", steps.fact_step_ratings(step_ratings)
     series, parts = [], []
     for day_range in ranges:
         helpful_rows = days_between(helpful, day_range.start.date(), day_range.end.date() if day_range.end else None)
-        part = window_part(day_range.sessions, dims, as_of, periods, rated=rated, helpful=helpful_rows, days=days)
-        del day_range  # the wide frame (node lists) is not needed past this point
+        sessions = ids.sessions(day_range.sessions)
+        part = window_part(sessions, dims, as_of, periods, rated=rated, helpful=helpful_rows, days=days)
+        del day_range, sessions  # the wide frame (node lists) is not needed past this point
         yield "daily_sessions", part.daily_sessions
         yield "fact_sessions", part.fact_sessions
         yield "daily_step_feedback", part.daily_step_feedback
@@ -116,6 +122,7 @@ def history_tables(
     `chunks` are whole days, oldest first, ending where the lookback starts; step ratings of
     days before the first session give feedback rows without visits.
     """
+    step_ratings = ids.step_ratings(step_ratings)  # coded once, as they enter the transform
     helpful = helpful_days(step_ratings)
     yield "fact_step_ratings", steps.fact_step_ratings(step_ratings)
     first = None
@@ -123,7 +130,7 @@ def history_tables(
         first = first or chunk.start
         end = chunk.end.date() if chunk.end is not None else None
         days = days_between(helpful, chunk.start.date(), end)
-        yield from history_part(chunk.sessions, dims, rated=rated, helpful=days).items()
+        yield from history_part(ids.sessions(chunk.sessions), dims, rated=rated, helpful=days).items()
         del chunk
     yield "daily_step_feedback", helpful_only(days_between(helpful, None, first.date() if first else None))
     older = history_ratings().lazy()
@@ -149,16 +156,18 @@ def history_days(
     history from its first session's day, plus `history_before` for the ratings older than
     that day, give exactly history_tables' rows (a partition of a distributed rebuild).
     """
+    step_ratings = ids.step_ratings(step_ratings)  # coded once, as they enter the transform
     helpful = helpful_days(step_ratings)
     yield "fact_step_ratings", steps.fact_step_ratings(step_ratings)
     yield from history_part(
-        sessions, dims, rated=rated, helpful=days_between(helpful, start.date(), end.date())
+        ids.sessions(sessions), dims, rated=rated, helpful=days_between(helpful, start.date(), end.date())
     ).items()
     yield from _ratings_rows(session_ratings)
 
 
 def history_before(step_ratings: pl.DataFrame | None, session_ratings: pl.DataFrame) -> Built:
     """history_tables' rows of the ratings created before the first session's day (no sessions)."""
+    step_ratings = ids.step_ratings(step_ratings)  # coded once, as they enter the transform
     yield "fact_step_ratings", steps.fact_step_ratings(step_ratings)
     yield "daily_step_feedback", helpful_only(helpful_days(step_ratings))
     yield from _ratings_rows(session_ratings)
@@ -184,8 +193,9 @@ def rebuilt_days(
     them; `rated` holds the newest rating of (at least) those sessions. An incremental
     refresh rebuilds the older days that changed so, and keeps the others.
     """
+    step_ratings = ids.step_ratings(step_ratings)  # coded once, as they enter the transform
     helpful = helpful_days(step_ratings)
-    yield from history_part(sessions, dims, rated=rated, helpful=helpful).items()
+    yield from history_part(ids.sessions(sessions), dims, rated=rated, helpful=helpful).items()
     yield "fact_step_ratings", steps.fact_step_ratings(step_ratings)
     ratings_rows = session_ratings.lazy()
     yield "fact_ratings", ratings.fact_ratings(ratings_rows).collect()

@@ -5,7 +5,9 @@ row or day by day (per-day rows, counts) plus the few columns the rollups need, 
 wide frame with node lists can be dropped. The rollups whose medians and distinct counts
 need the whole window start from the parts' `Rollups` combined: `session_tables` from
 sessions alone, `rating_tables` once the ratings are read. Account, user and tree ids are
-Categorical (etl/transform/ids.py).
+Categorical (etl/transform/ids.py): the builders take frames coded once where they enter
+the transform (`Dimensions.of`, and ids.sessions / ids.step_ratings in
+etl.transform.assembly) and code nothing themselves.
 """
 
 from __future__ import annotations
@@ -25,25 +27,23 @@ ROLLUP_COLUMNS = ("tree_id", "user_id", "started_at", "duration_minutes", "outco
 
 @dataclass(frozen=True)
 class Dimensions:
-    """Users, trees and tree nodes, as text and with Categorical ids, read once per refresh."""
+    """Users, trees and tree nodes with Categorical ids, read once per refresh.
 
-    users: pl.DataFrame
-    trees: pl.DataFrame
-    nodes: pl.DataFrame
-    coded_users: pl.DataFrame
-    coded_trees: pl.DataFrame
-    coded_nodes: pl.DataFrame
+    One copy of each: the published users, trees and tree_nodes tables are built from
+    these coded frames too (the store gets their text, etl/transform/ids.py).
+    """
+
+    users: pl.DataFrame  # Categorical user_id, account_id
+    trees: pl.DataFrame  # Categorical tree_id, account_id
+    nodes: pl.DataFrame  # steps.tree_nodes of the trees; Categorical tree_id
 
     @classmethod
     def of(cls, users: pl.DataFrame, trees: pl.DataFrame) -> Dimensions:
-        nodes = steps.tree_nodes(trees)
+        """The dimensions as extracted, coded: the one place their ids are coded."""
         return cls(
-            users=users,
-            trees=trees,
-            nodes=nodes,
-            coded_users=ids.encode(users, ["user_id", "account_id"]),
-            coded_trees=ids.encode(trees, ["tree_id", "account_id"]),
-            coded_nodes=ids.encode(nodes, ["tree_id"]),
+            users=ids.encode(users, ["user_id", "account_id"]),
+            trees=ids.encode(trees, ["tree_id", "account_id"]),
+            nodes=ids.encode(steps.tree_nodes(trees), ["tree_id"]),
         )
 
 
@@ -92,14 +92,13 @@ def window_part(
     helpful: pl.DataFrame | None = None,
     days: Collection[date] | None = None,
 ) -> WindowPart:
-    """`sessions` holds whole UTC days of the window (a range of them, or all).
+    """`sessions` holds whole UTC days of the window (a range of them, or all), coded (ids.sessions).
 
     `rated` holds the newest rating of (at least) these sessions; `helpful` the
     helpful_days rows of the same days (none when absent). With `days`, the per-day and
     fact rows are built for those days only (an incremental refresh keeps the others).
     """
-    coded = ids.encode(sessions, ["tree_id", "user_id"])
-    s, t = coded.lazy(), dims.coded_trees.lazy()
+    s, t = sessions.lazy(), dims.trees.lazy()
     per_day, helpful_rows = s, helpful
     if days is not None:
         wanted = list(days)
@@ -115,8 +114,8 @@ def window_part(
     )
     rollups = Rollups(
         step_counts=counts,
-        quality=quality.session_counts(coded, dims.coded_users, dims.coded_trees, dims.coded_nodes, as_of),
-        sessions=coded.select(ROLLUP_COLUMNS),
+        quality=quality.session_counts(sessions, dims.users, dims.trees, dims.nodes, as_of),
+        sessions=sessions.select(ROLLUP_COLUMNS),
     )
     return WindowPart(
         time_series=time_series,
@@ -139,9 +138,9 @@ def _per_session(
 
 
 def helpful_days(step_ratings: pl.DataFrame | None) -> pl.DataFrame:
-    """Step ratings per (tree, node, UTC day) with Categorical tree ids, for window_part/history_part."""
-    coded = ids.encode(step_ratings, ["tree_id"]).lazy() if step_ratings is not None else None
-    return steps.daily_helpful(coded, pl.Categorical()).collect()
+    """Coded step ratings (ids.step_ratings) per (tree, node, UTC day), for window_part/history_part."""
+    rows = step_ratings.lazy() if step_ratings is not None else None
+    return steps.daily_helpful(rows, pl.Categorical()).collect()
 
 
 def helpful_only(helpful: pl.DataFrame) -> pl.DataFrame:
@@ -165,7 +164,7 @@ def session_tables(
     `rollups` covers the lookback (from a UTC midnight at or before as_of - the largest period).
     """
     sessions = rollups.sessions.lazy()
-    t, u = dims.coded_trees.lazy(), dims.coded_users.lazy()
+    t, u = dims.trees.lazy(), dims.users.lazy()
     plans = {
         "users": dimensions.users(dims.users.lazy()),
         "trees": dimensions.trees(dims.trees.lazy()),
@@ -190,14 +189,14 @@ def rating_tables(
 ) -> dict[str, pl.DataFrame]:
     """The tables that need the ratings: step feedback, ratings, comments, data quality.
 
-    `session_ratings` covers the lookback, so the per-day ratings of those days are complete.
+    `session_ratings` covers the lookback, so the per-day ratings of those days are complete;
+    `step_ratings` are coded (ids.step_ratings).
     """
-    coded_steps = ids.encode(step_ratings, ["tree_id"]) if step_ratings is not None else None
     plans = {
         "window_step_feedback": steps.window_step_feedback(
             rollups.step_counts.lazy(),
-            coded_steps.lazy() if coded_steps is not None else None,
-            dims.coded_nodes.lazy(),
+            step_ratings.lazy() if step_ratings is not None else None,
+            dims.nodes.lazy(),
             as_of,
             periods,
         ),
@@ -207,7 +206,7 @@ def rating_tables(
     }
     built = dict(zip(plans, pl.collect_all(list(plans.values())), strict=True))
     built["data_quality"] = quality.quality_table(
-        rollups.quality, dims.coded_users, dims.trees, dims.coded_nodes, session_ratings, coded_steps
+        rollups.quality, dims.users, dims.trees, dims.nodes, session_ratings, step_ratings
     )
     return built
 
@@ -217,10 +216,10 @@ def history_part(
 ) -> dict[str, pl.DataFrame]:
     """daily_sessions, fact_sessions and daily_step_feedback rows of a range of older sessions.
 
-    History is read in chunks of whole days; `helpful` holds the helpful_days rows of the
-    chunk's days, `rated` the newest rating of (at least) its sessions.
+    History is read in chunks of whole days; `sessions` are coded (ids.sessions), `helpful`
+    holds the helpful_days rows of the chunk's days, `rated` the newest rating of (at least)
+    its sessions.
     """
-    coded = ids.encode(sessions, ["tree_id", "user_id"])
-    s, t = coded.lazy(), dims.coded_trees.lazy()
+    s, t = sessions.lazy(), dims.trees.lazy()
     daily, fact, step_days = pl.collect_all([history.daily_sessions(s, t), *_per_session(s, t, rated, helpful)])
     return {"daily_sessions": daily, "fact_sessions": fact, "daily_step_feedback": step_days}

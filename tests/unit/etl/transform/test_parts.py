@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 
 import polars as pl
 import pytest
 
+from etl.transform import ids
 from etl.transform.assembly import DayRange, WindowRatings, window_tables
 from etl.transform.parts import Dimensions, Rollups, window_part
 from jobs.plan import lookback_start, window_chunks
@@ -134,12 +136,12 @@ def test_a_window_built_range_by_range_equals_it_built_whole() -> None:
     ranges = window_chunks(since, AS_OF)
     assert len(ranges) > 2 and ranges[-1][1] is None
     at = pl.col("started_at")
+    coded = ids.sessions(sessions)  # the parts take sessions coded, as window_tables codes them
     parts = [
-        window_part(sessions.filter(at >= start, at < end if end else True), dims, AS_OF, periods)
-        for start, end in ranges
+        window_part(coded.filter(at >= start, at < end if end else True), dims, AS_OF, periods) for start, end in ranges
     ]
     assert sum(p.rollups.sessions.height for p in parts) == sessions.height
-    whole = window_part(sessions, dims, AS_OF, periods)
+    whole = window_part(coded, dims, AS_OF, periods)
 
     def same(left: pl.DataFrame, right: pl.DataFrame) -> None:
         assert_rows(left, right, sorted(right.columns), whole=True)
@@ -173,3 +175,17 @@ def test_a_window_built_range_by_range_equals_it_built_whole() -> None:
     assert sorted(by_range) == sorted(at_once)
     for name, frame in by_range.items():
         same(frame, at_once[name])
+
+
+def test_the_dimensions_hold_one_copy_each_with_categorical_ids() -> None:
+    users = pl.DataFrame([("u1", "a1", "Ann", True, False, False)], schema=USERS, orient="row")
+    trees = pl.DataFrame([("t1", "a1", "Flow", json.dumps({"id": "a"}))], schema=TREES, orient="row")
+    dims = Dimensions.of(users, trees)
+    assert [field.name for field in dataclasses.fields(Dimensions)] == ["users", "trees", "nodes"]
+    coded = {"users": ["user_id", "account_id"], "trees": ["tree_id", "account_id"], "nodes": ["tree_id"]}
+    for name, columns in coded.items():
+        frame = getattr(dims, name)
+        assert [column for column, dtype in frame.schema.items() if dtype == pl.Categorical] == columns, name
+    # Their text is the extract's: the store gets it as it was read.
+    assert dims.users.with_columns(pl.col(coded["users"]).cast(pl.String)).equals(users)
+    assert dims.trees.with_columns(pl.col(coded["trees"]).cast(pl.String)).equals(trees)
