@@ -14,9 +14,9 @@ import math
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from etl import database
 from etl.config import DASK_ADDRESS, Config
@@ -24,6 +24,8 @@ from etl.errors import ConfigError, FlowmetricsError
 from jobs.logs import configure_logging, without_run_outcome
 from jobs.progress import Parser, Progress, refresh_event, report_refresh, seed_event
 from synthetic import SEED_STAGES
+
+T = TypeVar("T")
 
 log = logging.getLogger("flowmetrics.cli")
 
@@ -45,12 +47,17 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"error: {text} (see `{self.prog} --help`)\n")
 
 
+def _parsed(text: str, parse: Callable[[str], T], what: str, example: str) -> T:
+    """`parse(text)`, or the argument error naming what was expected and an example."""
+    try:
+        return parse(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}; use e.g. {example}") from None
+
+
 def as_of_time(text: str) -> datetime:
     """--as-of: ISO-8601; a time without an offset is UTC; at most AS_OF_SLACK ahead of now."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 time; use e.g. 2026-11-01T00:00:00Z") from None
+    value = _parsed(text, datetime.fromisoformat, "an ISO-8601 time", "2026-11-01T00:00:00Z")
     value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
     ahead = value - datetime.now(timezone.utc)
     if ahead > AS_OF_SLACK:
@@ -65,10 +72,7 @@ def as_of_time(text: str) -> datetime:
 
 def seconds_to_wait(text: str) -> float:
     """--wait: seconds, 0 or more."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds; use e.g. 60") from None
+    value = _parsed(text, float, "a number of seconds", "60")
     if math.isnan(value) or value < 0:
         raise argparse.ArgumentTypeError(f"{text} is not a time to wait; use 0 (fail at once) or more seconds")
     return value
@@ -76,10 +80,7 @@ def seconds_to_wait(text: str) -> float:
 
 def positive_int(text: str) -> int:
     """A count of 1 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; use e.g. 10") from None
+    value = _parsed(text, int, "a whole number", "10")
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is too small; use 1 or more")
     return value
