@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 from etl.config import Config
 from etl.errors import StoreUnavailable
 from etl.runs import RunRecord, read_runs
-from etl.store import open_store
+from etl.store import current_store, meta_of, open_store, overlay_days
 
 
 def duration_text(seconds: float) -> str:
@@ -30,11 +31,20 @@ def store_summary(config: Config) -> str:
         meta = dict(con.sql("SELECT key, value FROM store_meta").fetchall())
     finally:
         con.close()
+    summary = f"store: {config.metrics_db} -> {path.name}\n  {_built(meta, path)}"
+    overlay = current_store(config.metrics_db).overlay
+    if overlay is None:
+        return summary
+    over = meta_of(overlay)
+    days = len(overlay_days(over))
+    return f"{summary}\noverlay (the API serves it): {overlay.name}, {days} changed days\n  {_built(over, overlay)}"
+
+
+def _built(meta: dict[str, str], path: Path) -> str:
     built = datetime.fromisoformat(meta["built_at"])
     age = (datetime.now(timezone.utc) - built).total_seconds()
     return (
-        f"store: {config.metrics_db} -> {path.name}\n"
-        f"  mode {meta.get('mode')}, as_of {meta.get('as_of')}, built {meta['built_at']} ({duration_text(age)} ago), "
+        f"mode {meta.get('mode')}, as_of {meta.get('as_of')}, built {meta['built_at']} ({duration_text(age)} ago), "
         f"{path.stat().st_size / 1e6:.1f} MB"
     )
 

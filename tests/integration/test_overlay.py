@@ -18,6 +18,7 @@ import pytest
 from etl import database
 from etl.config import Config
 from etl.store import HISTORY_TABLES, current_store, overlay_days, overlay_path, resolve_store
+from jobs.status import render_status
 from metrics_api.reader import StoreReader
 from synthetic.seed import seed
 from tests.incremental import (
@@ -98,9 +99,12 @@ def test_the_incremental_publishes_an_overlay_that_serves_until_the_next_base(
     assert _days_held(current.overlay) <= {day.isoformat() for day in first_days}
     assert 0 < _facts(current.overlay) < _facts(base) / 20
 
-    # The API serves the overlay.
+    # The API serves the overlay; `flowmetrics status` shows both.
     snapshot = StoreReader(store_path).snapshot()
     assert snapshot.path == current.overlay and snapshot.as_of == first_at
+    status = render_status(config)
+    assert f"-> {base.name}" in status
+    assert f"overlay (the API serves it): {current.overlay.name}, 1 changed days" in status
 
     # A second incremental keeps the first's days and adds its own.
     second_at = first_at + timedelta(minutes=1)
@@ -119,6 +123,7 @@ def test_the_incremental_publishes_an_overlay_that_serves_until_the_next_base(
     assert not overlay_path(store_path).is_symlink()
     assert not list(store_path.parent.glob("metrics.duckdb.overlay.v*"))
     assert StoreReader(store_path).snapshot().path == after.base
+    assert "overlay" not in render_status(config)
     assert_same_store(store_path, refs.build(fresh_db, hourly_at), what="the hourly after two overlays")
 
 
