@@ -75,7 +75,7 @@ def start_hourly(
         con = duckdb.connect(str(building))
         try:
             kept = _empty_rebuilt(con, before, [*rebuilt, *over])
-            return Start(con, kept + _copy_overlay_rows(con, previous, before, rebuilt), copied_file=True)
+            return Start(con, kept + _copy_overlay_rows(con, previous, _kept(over, before, rebuilt)), copied_file=True)
         except BaseException:
             con.close()
             raise
@@ -83,7 +83,7 @@ def start_hourly(
     try:
         con.execute(statements.read("store.sql"))
         copied = _copy_older_rows(con, previous.base, before, [*rebuilt, *over])
-        return Start(con, copied + _copy_overlay_rows(con, previous, before, rebuilt), copied_file=False)
+        return Start(con, copied + _copy_overlay_rows(con, previous, _kept(over, before, rebuilt)), copied_file=False)
     except BaseException:
         con.close()
         raise
@@ -99,8 +99,9 @@ def start_overlay(
     con = create_store(building, storage_version)
     try:
         con.execute(statements.read("store.sql"))
-        rows = _copy_overlay_rows(con, previous, date.max, rebuilt)
-        return Start(con, rows, copied_file=False), _overlay_days(previous) | set(rebuilt)
+        over = _overlay_days(previous)
+        rows = _copy_overlay_rows(con, previous, _kept(over, date.max, rebuilt))
+        return Start(con, rows, copied_file=False), over | set(rebuilt)
     except BaseException:
         con.close()
         raise
@@ -110,13 +111,25 @@ def _overlay_days(previous: Current) -> set[date]:
     return overlay_days(meta_of(previous.overlay)) if previous.overlay is not None else set()
 
 
-def _copy_overlay_rows(
-    con: duckdb.DuckDBPyConnection, previous: Current, before: date, rebuilt: Collection[date]
-) -> int:
-    """Insert the overlay's rows of HISTORY_TABLES older than `before`, but the rebuilt days."""
-    if previous.overlay is None:
+def _kept(over: set[date], before: date, rebuilt: Collection[date]) -> list[date]:
+    """The overlay's days older than `before` that are not rebuilt: those whose rows are carried over."""
+    left_out = set(rebuilt)
+    return sorted(day for day in over if day < before and day not in left_out)
+
+
+def _copy_overlay_rows(con: duckdb.DuckDBPyConnection, previous: Current, days: list[date]) -> int:
+    """Insert the overlay's rows of HISTORY_TABLES on `days`; returns them."""
+    if previous.overlay is None or not days:
         return 0
-    return _copy_older_rows(con, previous.overlay, before, rebuilt)
+    con.execute(f"ATTACH '{quoted(previous.overlay)}' AS previous (READ_ONLY)")
+    try:
+        copied = 0
+        for table in HISTORY_TABLES:
+            query = f"INSERT INTO {table} SELECT * FROM previous.{table} WHERE day IN (SELECT unnest(?::DATE[]))"
+            copied += int(con.execute(query, [days]).fetchall()[0][0])
+        return copied
+    finally:
+        con.execute("DETACH previous")
 
 
 def _file_can_be_copied(previous: Path, storage_version: str) -> bool:
