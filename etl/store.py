@@ -18,7 +18,7 @@ overlay held (the base's watermark is older).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -74,11 +74,18 @@ class Current:
     overlay: Path | None
     identity: Identity
     """Of the files found (an overlay ignored counts too)."""
+    overlay_meta: dict[str, str] = field(default_factory=dict)
+    """The overlay's store_meta, read once (empty without an overlay)."""
 
     @property
     def served(self) -> Path:
         """The file that holds every table the API reads: the overlay if there is one."""
         return self.overlay or self.base
+
+    @property
+    def overlay_days(self) -> set[date]:
+        """The days of HISTORY_TABLES the overlay holds (none without one)."""
+        return overlay_days(self.overlay_meta)
 
 
 def current_store(metrics_db: Path) -> Current:
@@ -93,8 +100,10 @@ def current_store(metrics_db: Path) -> Current:
         overlay_stat = os.stat(overlay)
     except (FileNotFoundError, RuntimeError):
         return Current(base, None, identity_of(base_stat, None))
-    on_base = meta_of(overlay).get("base_version") == base.name
-    return Current(base, overlay if on_base else None, identity_of(base_stat, overlay_stat))
+    meta = meta_of(overlay)
+    if meta.get("base_version") != base.name:
+        return Current(base, None, identity_of(base_stat, overlay_stat))
+    return Current(base, overlay, identity_of(base_stat, overlay_stat), meta)
 
 
 def served_stats(metrics_db: Path) -> tuple[os.stat_result, os.stat_result | None]:
@@ -176,15 +185,6 @@ def meta_of(path: Path) -> dict[str, str]:
         con.close()
 
 
-def store_identity(metrics_db: Path) -> tuple[int, int] | None:
-    """(device, inode) of the current store file; changes exactly when a new store is published."""
-    try:
-        st = os.stat(metrics_db)
-    except FileNotFoundError:
-        return None
-    return (st.st_dev, st.st_ino)
-
-
 def open_store(metrics_db: Path) -> tuple[Path, duckdb.DuckDBPyConnection]:
     """Open the current store read-only; returns the versioned path and the connection."""
     target = resolve_store(metrics_db)
@@ -199,11 +199,6 @@ def create_store(path: Path, storage_version: str = DEFAULT_STORAGE_VERSION) -> 
     return duckdb.connect(str(path), config={"storage_compatibility_version": storage_version})
 
 
-def schema_version(metrics_db: Path) -> str | None:
-    """The schema version the published store was written with; None if there is none to read."""
-    return published_meta(metrics_db).get("schema_version")
-
-
 def published_meta(metrics_db: Path) -> dict[str, str]:
     """The published base store's store_meta (schema_version, storage_version, ...); empty if none."""
     try:
@@ -215,9 +210,10 @@ def published_meta(metrics_db: Path) -> dict[str, str]:
 def current_meta(metrics_db: Path) -> dict[str, str]:
     """The current store's store_meta (the overlay's when there is one); empty if none."""
     try:
-        return meta_of(current_store(metrics_db).served)
-    except (StoreUnavailable, FileNotFoundError):
+        current = current_store(metrics_db)
+    except StoreUnavailable:
         return {}
+    return current.overlay_meta or meta_of(current.base)
 
 
 def stored_schema_version(con: duckdb.DuckDBPyConnection) -> str | None:

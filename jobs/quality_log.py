@@ -15,15 +15,16 @@ import duckdb
 
 from etl.config import Config
 from etl.errors import StoreUnavailable
-from etl.store import open_store
+from etl.store import current_store
 
 log = logging.getLogger("flowmetrics.quality")
 
 
 def record_quality(config: Config, run_id: str, as_of: datetime) -> None:
-    """Append the published store's data_quality counts (rule -> rows) to the history."""
+    """Append the current store's data_quality counts (rule -> rows) to the history (the
+    overlay's after an incremental: it holds data_quality whole)."""
     try:
-        _, con = open_store(config.metrics_db)
+        con = duckdb.connect(str(current_store(config.metrics_db).served), read_only=True)
         try:
             counts = dict(con.sql("SELECT check_name, rows FROM data_quality ORDER BY check_name").fetchall())
             built = con.sql("SELECT value FROM store_meta WHERE key = 'built_at'").fetchall()

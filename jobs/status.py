@@ -8,7 +8,7 @@ from pathlib import Path
 from etl.config import Config
 from etl.errors import StoreUnavailable
 from etl.runs import RunRecord, read_runs
-from etl.store import current_store, meta_of, open_store, overlay_days
+from etl.store import current_store, open_store
 
 
 def duration_text(seconds: float) -> str:
@@ -32,12 +32,12 @@ def store_summary(config: Config) -> str:
     finally:
         con.close()
     summary = f"store: {config.metrics_db} -> {path.name}\n  {_built(meta, path)}"
-    overlay = current_store(config.metrics_db).overlay
-    if overlay is None:
+    current = current_store(config.metrics_db)
+    if current.overlay is None:
         return summary
-    over = meta_of(overlay)
-    days = len(overlay_days(over))
-    return f"{summary}\noverlay (the API serves it): {overlay.name}, {days} changed days\n  {_built(over, overlay)}"
+    days = len(current.overlay_days)
+    overlay, built = current.overlay.name, _built(current.overlay_meta, current.overlay)
+    return f"{summary}\noverlay (the API serves it): {overlay}, {days} changed days\n  {built}"
 
 
 def _built(meta: dict[str, str], path: Path) -> str:

@@ -40,8 +40,6 @@ from etl.store import (
     SCHEMA_VERSION,
     Current,
     create_store,
-    meta_of,
-    overlay_days,
     quoted,
     stored_schema_version,
 )
@@ -69,7 +67,7 @@ def start_hourly(
 
     The rows of the days in `rebuilt` are left out too: the refresh writes them again.
     """
-    over = _overlay_days(previous)
+    over = previous.overlay_days
     if _file_can_be_copied(previous.base, storage_version):
         shutil.copyfile(previous.base, building)
         con = duckdb.connect(str(building))
@@ -99,16 +97,12 @@ def start_overlay(
     con = create_store(building, storage_version)
     try:
         con.execute(statements.read("store.sql"))
-        over = _overlay_days(previous)
+        over = previous.overlay_days
         rows = _copy_overlay_rows(con, previous, _kept(over, date.max, rebuilt))
         return Start(con, rows, copied_file=False), over | set(rebuilt)
     except BaseException:
         con.close()
         raise
-
-
-def _overlay_days(previous: Current) -> set[date]:
-    return overlay_days(meta_of(previous.overlay)) if previous.overlay is not None else set()
 
 
 def _kept(over: set[date], before: date, rebuilt: Collection[date]) -> list[date]:
@@ -121,15 +115,7 @@ def _copy_overlay_rows(con: duckdb.DuckDBPyConnection, previous: Current, days: 
     """Insert the overlay's rows of HISTORY_TABLES on `days`; returns them."""
     if previous.overlay is None or not days:
         return 0
-    con.execute(f"ATTACH '{quoted(previous.overlay)}' AS previous (READ_ONLY)")
-    try:
-        copied = 0
-        for table in HISTORY_TABLES:
-            query = f"INSERT INTO {table} SELECT * FROM previous.{table} WHERE day IN (SELECT unnest(?::DATE[]))"
-            copied += int(con.execute(query, [days]).fetchall()[0][0])
-        return copied
-    finally:
-        con.execute("DETACH previous")
+    return _insert_from(con, previous.overlay, "day IN (SELECT unnest(?::DATE[]))", [days])
 
 
 def _file_can_be_copied(previous: Path, storage_version: str) -> bool:
@@ -166,21 +152,24 @@ def _empty_rebuilt(con: duckdb.DuckDBPyConnection, before: date, rebuilt: Collec
 
 
 def _copy_older_rows(con: duckdb.DuckDBPyConnection, previous: Path, before: date, left_out: Collection[date]) -> int:
-    """Insert the rows of HISTORY_TABLES older than `before` from `previous`, but of `left_out`; returns them.
+    """Insert the rows of HISTORY_TABLES older than `before` from `previous`, but of `left_out`; returns them."""
+    return _insert_from(
+        con, previous, "day < ? AND day NOT IN (SELECT unnest(?::DATE[]))", [before, sorted(set(left_out))]
+    )
 
-    The previous store is attached read-only (readers keep it open; DuckDB lets many read).
+
+def _insert_from(con: duckdb.DuckDBPyConnection, previous: Path, where: str, params: list[object]) -> int:
+    """Insert the rows of HISTORY_TABLES of `previous` that match `where`; returns them.
+
+    The previous file is attached read-only (readers keep it open; DuckDB lets many read).
     Rows keep their stored order (sorted by key within each part written).
     """
     con.execute(f"ATTACH '{quoted(previous)}' AS previous (READ_ONLY)")
     try:
         copied = 0
         for table in HISTORY_TABLES:
-            inserted = con.execute(
-                f"INSERT INTO {table} SELECT * FROM previous.{table} "
-                "WHERE day < ? AND day NOT IN (SELECT unnest(?::DATE[]))",
-                [before, sorted(set(left_out))],
-            ).fetchall()
-            copied += int(inserted[0][0])
+            inserted = con.execute(f"INSERT INTO {table} SELECT * FROM previous.{table} WHERE {where}", params)
+            copied += int(inserted.fetchall()[0][0])
         return copied
     finally:
         con.execute("DETACH previous")

@@ -8,6 +8,7 @@ is ignored, and the incremental over the base alone is still exact.
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -103,6 +104,9 @@ def test_the_incremental_publishes_an_overlay_that_serves_until_the_next_base(
     snapshot = StoreReader(store_path).snapshot()
     assert snapshot.path == current.overlay and snapshot.as_of == first_at
     status = render_status(config)
+    # The data-quality history records the store the API serves, not the base under it.
+    recorded = json.loads(config.quality_log.read_text().splitlines()[-1])
+    assert recorded["run_id"] == record.run_id and recorded["built_at"] == meta["built_at"]
     assert f"-> {base.name}" in status
     assert f"overlay (the API serves it): {current.overlay.name}, 1 changed days" in status
 
