@@ -194,11 +194,22 @@ def _counts(stored: pl.DataFrame, changed: pl.DataFrame, table: str) -> pl.DataF
     )
 
 
-def dirty_days(previous: PreviousStore, changes: Changes, trees: pl.DataFrame) -> set[date]:
-    """Every day whose stored rows (per-day tables, facts) the changes make stale.
+@dataclass(frozen=True)
+class Stale:
+    """What the changes make stale in the store: whole days, and fact rows by id."""
+
+    days: set[date]
+    """Days whose per-day rows (and facts) are rebuilt."""
+    facts: dict[str, set[str]]
+    """Per fact table (etl.store.FACT_KEYS), the ids whose rows change or go; all on `days`."""
+
+
+def stale(previous: PreviousStore, changes: Changes, trees: pl.DataFrame) -> Stale:
+    """Every day and fact row whose stored rows the changes make stale.
 
     A session's day, before and after; a rating's own day (CSAT) and its session's day (the
-    session's newest rating); a step rating's day; every day of a tree that moved account.
+    session's newest rating, a column of its fact row); a step rating's day; every day of a
+    tree that moved account (its sessions' account is in their fact rows).
     """
     s, r, sr = changes.sessions, changes.ratings, changes.step_ratings
     days = previous.days_of("sessions", s.touched) | _days(s)
@@ -212,8 +223,14 @@ def dirty_days(previous: PreviousStore, changes: Changes, trees: pl.DataFrame) -
         days |= set(
             s.changed.filter(pl.col("session_id").is_in(list(rated))).select(utc_day("started_at"))["day"].to_list()
         )
-    days |= previous.days_of_trees(moved_trees(previous.trees(), trees))
-    return days
+    moved = moved_trees(previous.trees(), trees)
+    days |= previous.days_of_trees(moved)
+    facts = {
+        "fact_sessions": set(s.touched) | rated | previous.sessions_of_trees(moved),
+        "fact_ratings": set(r.touched),
+        "fact_step_ratings": set(sr.touched),
+    }
+    return Stale(days, facts)
 
 
 def moved_trees(before: pl.DataFrame, after: pl.DataFrame) -> list[str]:

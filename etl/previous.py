@@ -100,6 +100,9 @@ class PreviousStore:
     def days_of_trees(self, tree_ids: Iterable[str]) -> set[date]:
         return set(self._frame("days_of_trees", [], listed=tree_ids)["day"].to_list())
 
+    def sessions_of_trees(self, tree_ids: Iterable[str]) -> set[str]:
+        return set(self._frame("sessions_of_trees", [], listed=tree_ids)["id"].to_list())
+
     def trees(self) -> pl.DataFrame:
         return self._frame("trees", [])
 

@@ -7,12 +7,14 @@ mix, and each version has its own path (DuckDB caches open databases by path wit
 process). This module never writes a store.
 
 The incremental refresh publishes an overlay beside it, `METRICS_DB.overlay` (a symlink
-to `metrics.duckdb.overlay.v<stamp>` in the same way): every table the API reads in full,
-and of the per-day history tables (HISTORY_TABLES) only the days changed since the base
-store it lies on (store_meta `overlay_days`). The base plus its overlay is the current
-store (`open_current`); an overlay on another base, or one that cannot be read, is
-ignored: the base alone is then the current store, and a refresh finds again what the
-overlay held (the base's watermark is older).
+to `metrics.duckdb.overlay.v<stamp>` in the same way): every table the API reads in full;
+of the per-day tables (DAY_TABLES) only the days changed since the base store it lies on
+(store_meta `overlay_days`); of the fact tables (FACT_KEYS) only the rows that changed,
+with the ids of the base's rows they replace or remove (its own table `overlay_replaced`,
+etl/sql/overlay.sql). The base plus its overlay is the current
+store (`open_current`); an overlay on another base, of another `overlay_version`, or one
+that cannot be read, is ignored: the base alone is then the current store, and a refresh
+finds again what the overlay held (the base's watermark is older).
 """
 
 from __future__ import annotations
@@ -24,23 +26,24 @@ from pathlib import Path
 
 import duckdb
 
+from etl import statements
 from etl.config import DEFAULT_STORAGE_VERSION
 from etl.errors import StoreUnavailable
 
 SCHEMA_VERSION = "3"
 VERSION_MARK = ".v"
 OVERLAY_MARK = ".overlay"
+REPLACED_TABLE = "overlay_replaced"
+"""An overlay's own table (etl/sql/overlay.sql): which base fact rows it replaces."""
+OVERLAY_VERSION = "2"
+"""How an overlay holds its rows (store_meta `overlay_version`); one of another is ignored."""
 
-HISTORY_TABLES = (
-    "daily_sessions",
-    "daily_ratings",
-    "daily_step_feedback",
-    "fact_sessions",
-    "fact_ratings",
-    "fact_step_ratings",
-)
-"""The per-day tables (each has a `day`): a refresh keeps the days it does not rebuild, and
-an overlay holds only the days it changed."""
+DAY_TABLES = ("daily_sessions", "daily_ratings", "daily_step_feedback")
+"""Rows per day: an overlay holds the days it changed, whole."""
+FACT_KEYS = {"fact_sessions": "session_id", "fact_ratings": "rating_id", "fact_step_ratings": "step_rating_id"}
+"""Rows per source row, by their key: an overlay holds the rows that changed."""
+HISTORY_TABLES = (*DAY_TABLES, *FACT_KEYS)
+"""The tables with a `day` kept for all time: a refresh keeps the days it does not rebuild."""
 
 
 def version_prefix(metrics_db: Path) -> str:
@@ -101,7 +104,7 @@ def current_store(metrics_db: Path) -> Current:
     except (FileNotFoundError, RuntimeError):
         return Current(base, None, identity_of(base_stat, None))
     meta = meta_of(overlay)
-    if meta.get("base_version") != base.name:
+    if meta.get("base_version") != base.name or meta.get("overlay_version") != OVERLAY_VERSION:
         return Current(base, None, identity_of(base_stat, overlay_stat))
     return Current(base, overlay, identity_of(base_stat, overlay_stat), meta)
 
@@ -141,13 +144,17 @@ def open_current(current: Current) -> duckdb.DuckDBPyConnection:
         ]
         days = overlay_days_query("overlay")
         for table in tables:
-            if table in HISTORY_TABLES:
-                con.execute(
-                    f"CREATE VIEW {table} AS SELECT * FROM base.{table} WHERE day NOT IN ({days}) "
-                    f"UNION ALL SELECT * FROM overlay.{table}"
-                )
+            if table in DAY_TABLES:
+                kept = f"SELECT * FROM base.{table} WHERE day NOT IN ({days})"
+            elif table in FACT_KEYS:
+                replaced = replaced_query("overlay", table)
+                kept = f"SELECT b.* FROM base.{table} b ANTI JOIN ({replaced}) r ON {key_match(table, 'b', 'r')}"
+            elif table == REPLACED_TABLE:
+                continue
             else:
                 con.execute(f"CREATE VIEW {table} AS SELECT * FROM overlay.{table}")
+                continue
+            con.execute(f"CREATE VIEW {table} AS {kept} UNION ALL SELECT * FROM overlay.{table}")
         return con
     except BaseException:
         con.close()
@@ -160,6 +167,21 @@ def overlay_days_query(database: str) -> str:
         f"SELECT CAST(day AS DATE) FROM (SELECT unnest(string_split(value, ',')) AS day FROM {database}.store_meta "
         "WHERE key = 'overlay_days') WHERE day <> ''"
     )
+
+
+def replaced_query(database: str, table: str) -> str:
+    """The ids (`id`, text) of `table`'s base rows that an overlay attached as `database` replaces."""
+    return f"SELECT id FROM {database}.{REPLACED_TABLE} WHERE table_name = '{table}'"
+
+
+def key_match(table: str, rows: str, ids: str) -> str:
+    """SQL matching the key of fact table `table`'s rows (alias `rows`) with text ids (alias `ids`).
+
+    The ids are cast to the key's type (fact_sessions' UUID), not the keys to text.
+    """
+    key = FACT_KEYS[table]
+    key_type = dict(statements.store_column_types()[table])[key]
+    return f"{rows}.{key} = {ids}.id::{key_type}"
 
 
 def overlay_days(meta: dict[str, str]) -> set[date]:

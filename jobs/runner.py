@@ -27,7 +27,7 @@ from typing import Any, TypeVar, cast
 
 import polars as pl
 
-from etl.changes import DriftCheck, IncrementalReads, Unvouched, detect, dirty_days, vouched_watermark
+from etl.changes import DriftCheck, IncrementalReads, Unvouched, detect, stale, vouched_watermark
 from etl.config import PERIODS, Config
 from etl.contract import check_source
 from etl.errors import FlowmetricsError, RefreshFailed, StoreUnavailable
@@ -164,6 +164,8 @@ class _Start:
     fallback: str | None = None
     held: IncrementalReads | None = None
     dirty: set[date] = field(default_factory=set)
+    facts: dict[str, set[str]] = field(default_factory=dict)
+    """Per fact table, the ids whose rows the changes make stale (etl.changes.Stale)."""
 
 
 def execute(
@@ -233,6 +235,7 @@ def execute(
                     history_before=None if plan.full or incremental else plan.since.date(),
                     rebuilt_days=sorted(start.dirty) if incremental else older,
                     overlay=incremental,
+                    replaced=start.facts,
                     progress=say,
                     storage_version=config.storage_version,
                 )
@@ -326,13 +329,13 @@ def _start(
         try:
             xid = vouched_watermark(previous.meta, snapshot)
             changes = detect(source, previous, xid)
-            dirty = dirty_days(previous, changes, trees)
+            found = stale(previous, changes, trees)
         except Unvouched as exc:
             return _Start(True, f"the watermark cannot be vouched for: {exc}")
         except StoreDamaged as exc:
             return _Start(True, f"the published store is damaged: {exc}")
-    log.info("%s refresh: %s; %d days to rebuild", mode, changes.describe(), len(dirty))
-    return _Start(False, None, IncrementalReads(previous, changes), dirty)
+    log.info("%s refresh: %s; %d days to rebuild", mode, changes.describe(), len(found.days))
+    return _Start(False, None, IncrementalReads(previous, changes), found.days, found.facts)
 
 
 def _check_as_of(config: Config, as_of: datetime, *, explicit: bool) -> bool:

@@ -7,7 +7,8 @@ carries the older per-day history over from the previous store).
 
 An overlay build (the incremental refresh's, `overlay=True`) is published the same way at
 METRICS_DB.overlay, on top of the base store (etl.store): it holds the changed days of
-HISTORY_TABLES and every other table whole. Publishing a base removes the overlay.
+DAY_TABLES, the changed rows of the fact tables, and every other table whole. Publishing a
+base removes the overlay.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from etl.previous import StoreDamaged
 from etl.publish import append, carry, swap
 from etl.publish.leftovers import remove_stale_builds
 from etl.store import (
+    FACT_KEYS,
     HISTORY_TABLES,
+    OVERLAY_VERSION,
     SCHEMA_VERSION,
     Current,
     create_store,
@@ -98,6 +101,7 @@ class StoreBuild:
         history_before: date | None = None,
         rebuilt_days: Collection[date] = (),
         overlay: bool = False,
+        replaced: Mapping[str, Collection[str]] | None = None,
         progress: Callable[[str], None] | None = None,
         storage_version: str = DEFAULT_STORAGE_VERSION,
     ) -> None:
@@ -106,6 +110,8 @@ class StoreBuild:
         self.metrics_db = overlay_path(metrics_db) if overlay else metrics_db
         self.rebuilt_days = sorted(set(rebuilt_days))
         self.overlay_days: set[date] = set()
+        self.replaced = {table: sorted(set((replaced or {}).get(table, ()))) for table in FACT_KEYS}
+        """An overlay's fact rows: the ids whose rows it writes again (or removes)."""
         if overlay:
             history_before = date.max  # an overlay holds the rebuilt days alone
         self.storage_version = storage_version
@@ -147,7 +153,7 @@ class StoreBuild:
         try:
             if self.current is not None and self.overlay:
                 start, self.overlay_days = carry.start_overlay(
-                    self.building, self.current, self.storage_version, self.rebuilt_days
+                    self.building, self.current, self.storage_version, self.rebuilt_days, self.replaced
                 )
                 self._con = start.con
                 self.rows += start.rows
@@ -189,7 +195,9 @@ class StoreBuild:
         if name not in self._columns or name == "store_meta":
             raise PublishError(f"{name} is not a store table (see etl/sql/store.sql)")
         started = time.perf_counter()
-        if self.history_before is not None and name in HISTORY_TABLES:
+        if self.overlay and name in FACT_KEYS:
+            frame = frame.filter(pl.col(FACT_KEYS[name]).cast(pl.String).is_in(self.replaced[name]))
+        elif self.history_before is not None and name in HISTORY_TABLES:
             frame = frame.filter((pl.col("day") >= self.history_before) | pl.col("day").is_in(self.rebuilt_days))
         missing = [c for c in self._columns[name] if c not in frame.columns]
         if missing:
@@ -231,6 +239,7 @@ class StoreBuild:
         meta = dict(meta)
         if self.overlay and self.current is not None:
             meta["base_version"] = self.current.base.name
+            meta["overlay_version"] = OVERLAY_VERSION
             meta["overlay_days"] = ",".join(day.isoformat() for day in sorted(self.overlay_days))
         store_meta = pl.DataFrame({"key": ["schema_version", *meta], "value": [SCHEMA_VERSION, *meta.values()]})
         try:

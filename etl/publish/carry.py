@@ -18,29 +18,36 @@ second) and holds at most MAX_FREE_SHARE of free blocks; past that, the rows are
 the next file is compact again. A file in another storage format is never copied (its
 rows are); one of another schema version is refused (`_check_schema`).
 
-When the previous store has an overlay (etl.store), the overlay's days come from the
-overlay, the others from the base. An incremental refresh starts its overlay with
-`start_overlay`: an empty file holding the previous overlay's days it does not rebuild.
+When the previous store has an overlay (etl.store), the overlay's days of DAY_TABLES and
+its fact rows come from the overlay, the rest from the base. An incremental refresh starts
+its overlay with `start_overlay`: an empty file holding what the previous overlay holds and
+the refresh does not rebuild.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from etl import statements
 from etl.errors import PublishError
 from etl.store import (
+    DAY_TABLES,
+    FACT_KEYS,
     HISTORY_TABLES,
+    REPLACED_TABLE,
     SCHEMA_VERSION,
     Current,
     create_store,
+    key_match,
     quoted,
+    replaced_query,
     stored_schema_version,
 )
 
@@ -49,6 +56,10 @@ MAX_FREE_SHARE = 0.10
 MIN_COPY_BYTES = 64 * 2**20
 """A smaller previous file is not copied: its rows are (a 5 MB store copied came out 1.4x
 the size of one built from scratch; at 10M sessions, within 1%)."""
+
+
+_OLDER_KEPT = "day < ? AND day NOT IN (SELECT unnest(?::DATE[]))"
+"""Rows before a day (the first parameter) but on none of a list of days (the second)."""
 
 
 @dataclass(frozen=True)
@@ -72,37 +83,78 @@ def start_hourly(
         shutil.copyfile(previous.base, building)
         con = duckdb.connect(str(building))
         try:
-            kept = _empty_rebuilt(con, before, [*rebuilt, *over])
-            return Start(con, kept + _copy_overlay_rows(con, previous, _kept(over, before, rebuilt)), copied_file=True)
+            kept = _empty_rebuilt(con, before, rebuilt, over)
+            return Start(con, kept + _apply_overlay(con, previous, before, rebuilt), copied_file=True)
         except BaseException:
             con.close()
             raise
     con = create_store(building, storage_version)
     try:
         con.execute(statements.read("store.sql"))
-        copied = _copy_older_rows(con, previous.base, before, [*rebuilt, *over])
-        return Start(con, copied + _copy_overlay_rows(con, previous, _kept(over, before, rebuilt)), copied_file=False)
+        copied = _copy_older_rows(con, previous.base, before, rebuilt, over)
+        return Start(con, copied + _apply_overlay(con, previous, before, rebuilt), copied_file=False)
     except BaseException:
         con.close()
         raise
 
 
 def start_overlay(
-    building: Path, previous: Current, storage_version: str, rebuilt: Collection[date]
+    building: Path,
+    previous: Current,
+    storage_version: str,
+    rebuilt: Collection[date],
+    replaced: Mapping[str, Collection[str]],
 ) -> tuple[Start, set[date]]:
-    """Create an overlay file holding the previous overlay's days not in `rebuilt`.
+    """Create an overlay file holding what the previous overlay holds and this one does not rebuild.
 
-    Returns the start and the days the new overlay holds (the previous overlay's and `rebuilt`).
+    That is the previous overlay's days of DAY_TABLES not in `rebuilt`, and its fact rows
+    whose ids are not in `replaced` (per fact table: the rows this refresh writes again or
+    removes). The new overlay replaces the base rows both name. Returns the start and the
+    days the new overlay holds (the previous overlay's and `rebuilt`).
     """
     con = create_store(building, storage_version)
     try:
         con.execute(statements.read("store.sql"))
+        con.execute(statements.read("overlay.sql"))
         over = previous.overlay_days
-        rows = _copy_overlay_rows(con, previous, _kept(over, date.max, rebuilt))
+        ids = _replaced_frame(replaced)
+        con.register("replaced_now", ids.to_arrow())
+        try:
+            con.execute(f"INSERT INTO {REPLACED_TABLE} SELECT table_name, id FROM replaced_now")
+            rows = 0
+            if previous.overlay is not None:
+                con.execute(f"ATTACH '{quoted(previous.overlay)}' AS previous (READ_ONLY)")
+                try:
+                    con.execute(
+                        f"INSERT INTO {REPLACED_TABLE} SELECT table_name, id FROM previous.{REPLACED_TABLE} "
+                        "ANTI JOIN replaced_now USING (table_name, id)"
+                    )
+                    rows = _insert_days(con, _kept(over, date.max, rebuilt))
+                    for table in FACT_KEYS:
+                        match = key_match(table, "p", "n")
+                        now = f"SELECT id FROM replaced_now WHERE table_name = '{table}'"
+                        rows += _inserted(
+                            con,
+                            f"INSERT INTO {table} SELECT p.* FROM previous.{table} p ANTI JOIN ({now}) n ON {match}",
+                        )
+                finally:
+                    con.execute("DETACH previous")
+        finally:
+            con.unregister("replaced_now")
         return Start(con, rows, copied_file=False), over | set(rebuilt)
     except BaseException:
         con.close()
         raise
+
+
+def _replaced_frame(replaced: Mapping[str, Collection[str]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "table_name": [table for table, ids in replaced.items() for _ in ids],
+            "id": [str(one) for ids in replaced.values() for one in ids],
+        },
+        schema={"table_name": pl.String(), "id": pl.String()},
+    ).unique()
 
 
 def _kept(over: set[date], before: date, rebuilt: Collection[date]) -> list[date]:
@@ -111,11 +163,49 @@ def _kept(over: set[date], before: date, rebuilt: Collection[date]) -> list[date
     return sorted(day for day in over if day < before and day not in left_out)
 
 
-def _copy_overlay_rows(con: duckdb.DuckDBPyConnection, previous: Current, days: list[date]) -> int:
-    """Insert the overlay's rows of HISTORY_TABLES on `days`; returns them."""
-    if previous.overlay is None or not days:
+def _apply_overlay(con: duckdb.DuckDBPyConnection, previous: Current, before: date, rebuilt: Collection[date]) -> int:
+    """Make the base's older rows in `con` those of the current store: the overlay's replace them.
+
+    The base's fact rows the overlay replaces are deleted, then the overlay's rows older
+    than `before` and not on a `rebuilt` day are inserted (its days of DAY_TABLES were
+    left out of the base's rows already). Returns the rows inserted.
+    """
+    if previous.overlay is None:
         return 0
-    return _insert_from(con, previous.overlay, "day IN (SELECT unnest(?::DATE[]))", [days])
+    con.execute(f"ATTACH '{quoted(previous.overlay)}' AS previous (READ_ONLY)")
+    try:
+        for table in FACT_KEYS:
+            con.execute(
+                f"DELETE FROM {table} b WHERE EXISTS "
+                f"(SELECT 1 FROM ({replaced_query('previous', table)}) r WHERE {key_match(table, 'b', 'r')})"
+            )
+        rows = _insert_days(con, _kept(previous.overlay_days, before, rebuilt))
+        left_out = sorted(set(rebuilt))
+        for table in FACT_KEYS:
+            rows += _inserted(
+                con,
+                f"INSERT INTO {table} SELECT * FROM previous.{table} WHERE {_OLDER_KEPT}",
+                [before, left_out],
+            )
+        return rows
+    finally:
+        con.execute("DETACH previous")
+
+
+def _insert_days(con: duckdb.DuckDBPyConnection, days: list[date]) -> int:
+    """Insert the rows of DAY_TABLES on `days` of the overlay attached as `previous`; returns them."""
+    if not days:
+        return 0
+    return sum(
+        _inserted(
+            con, f"INSERT INTO {table} SELECT * FROM previous.{table} WHERE day IN (SELECT unnest(?::DATE[]))", [days]
+        )
+        for table in DAY_TABLES
+    )
+
+
+def _inserted(con: duckdb.DuckDBPyConnection, statement: str, params: list[object] | None = None) -> int:
+    return int(con.execute(statement, params).fetchall()[0][0])
 
 
 def _file_can_be_copied(previous: Path, storage_version: str) -> bool:
@@ -135,14 +225,15 @@ def _file_can_be_copied(previous: Path, storage_version: str) -> bool:
     )
 
 
-def _empty_rebuilt(con: duckdb.DuckDBPyConnection, before: date, rebuilt: Collection[date]) -> int:
-    """Delete every row the refresh writes again; returns the rows kept."""
+def _empty_rebuilt(
+    con: duckdb.DuckDBPyConnection, before: date, rebuilt: Collection[date], over: Collection[date]
+) -> int:
+    """Delete every row the refresh writes again, and the base's days the overlay holds; returns the rows kept."""
     kept = 0
     for table in statements.store_columns():
         if table in HISTORY_TABLES:
-            con.execute(
-                f"DELETE FROM {table} WHERE day >= ? OR day IN (SELECT unnest(?::DATE[]))", [before, list(rebuilt)]
-            )
+            left_out = sorted({*rebuilt, *(over if table in DAY_TABLES else ())})
+            con.execute(f"DELETE FROM {table} WHERE day >= ? OR day IN (SELECT unnest(?::DATE[]))", [before, left_out])
             kept += int(con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0])
         else:
             con.execute(f"DELETE FROM {table}")
@@ -151,15 +242,11 @@ def _empty_rebuilt(con: duckdb.DuckDBPyConnection, before: date, rebuilt: Collec
     return kept
 
 
-def _copy_older_rows(con: duckdb.DuckDBPyConnection, previous: Path, before: date, left_out: Collection[date]) -> int:
-    """Insert the rows of HISTORY_TABLES older than `before` from `previous`, but of `left_out`; returns them."""
-    return _insert_from(
-        con, previous, "day < ? AND day NOT IN (SELECT unnest(?::DATE[]))", [before, sorted(set(left_out))]
-    )
-
-
-def _insert_from(con: duckdb.DuckDBPyConnection, previous: Path, where: str, params: list[object]) -> int:
-    """Insert the rows of HISTORY_TABLES of `previous` that match `where`; returns them.
+def _copy_older_rows(
+    con: duckdb.DuckDBPyConnection, previous: Path, before: date, rebuilt: Collection[date], over: Collection[date]
+) -> int:
+    """Insert the rows of HISTORY_TABLES older than `before` from `previous`, but of the days
+    `rebuilt` (and of DAY_TABLES on the days `over` the overlay holds); returns them.
 
     The previous file is attached read-only (readers keep it open; DuckDB lets many read).
     Rows keep their stored order (sorted by key within each part written).
@@ -168,8 +255,12 @@ def _insert_from(con: duckdb.DuckDBPyConnection, previous: Path, where: str, par
     try:
         copied = 0
         for table in HISTORY_TABLES:
-            inserted = con.execute(f"INSERT INTO {table} SELECT * FROM previous.{table} WHERE {where}", params)
-            copied += int(inserted.fetchall()[0][0])
+            left_out = sorted({*rebuilt, *(over if table in DAY_TABLES else ())})
+            copied += _inserted(
+                con,
+                f"INSERT INTO {table} SELECT * FROM previous.{table} WHERE {_OLDER_KEPT}",
+                [before, left_out],
+            )
         return copied
     finally:
         con.execute("DETACH previous")

@@ -64,5 +64,9 @@ SELECT DISTINCT f.session_id AS id FROM fact_ratings f SEMI JOIN listed l ON f.r
 -- The days with sessions of the listed trees (`id`: tree ids).
 SELECT DISTINCT f.day FROM fact_sessions f SEMI JOIN listed l ON f.tree_id = l.id
 
+-- query: sessions_of_trees
+-- The sessions of the listed trees (`id`: tree ids).
+SELECT f.session_id::VARCHAR AS id FROM fact_sessions f SEMI JOIN listed l ON f.tree_id = l.id
+
 -- query: trees
 SELECT tree_id, account_id FROM trees

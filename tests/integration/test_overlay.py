@@ -18,7 +18,7 @@ import pytest
 
 from etl import database
 from etl.config import Config
-from etl.store import HISTORY_TABLES, current_store, overlay_days, overlay_path, resolve_store
+from etl.store import HISTORY_TABLES, REPLACED_TABLE, current_store, overlay_days, overlay_path, resolve_store
 from jobs.status import render_status
 from metrics_api.reader import StoreReader
 from synthetic.seed import seed
@@ -75,6 +75,16 @@ def _facts(path: Path) -> int:
         con.close()
 
 
+def _replaced(path: Path) -> set[tuple[str, int]]:
+    """(table, ids) of the base's fact rows an overlay file replaces."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = con.sql(f"SELECT table_name, count(*) FROM {REPLACED_TABLE} GROUP BY ALL").fetchall()
+        return {(str(table), int(count)) for table, count in rows}
+    finally:
+        con.close()
+
+
 @pytest.mark.slow
 def test_the_incremental_publishes_an_overlay_that_serves_until_the_next_base(
     fresh_db: str, store_path: Path, tmp_path: Path
@@ -94,11 +104,11 @@ def test_the_incremental_publishes_an_overlay_that_serves_until_the_next_base(
     meta = _meta(current.overlay)
     assert meta["base_version"] == base.name and meta["as_of"] == first_at.isoformat()
     assert _meta(base)["as_of"] == AS_OF.isoformat()
-    # Of the per-day tables it holds the changed day alone: a small share of the base's rows.
+    # Of the per-day tables it holds the changed day alone; of the facts, the new session alone.
     first_days = overlay_days(meta)
     assert first_days == {(SEED_ANCHOR - timedelta(days=1, hours=2)).date()}
     assert _days_held(current.overlay) <= {day.isoformat() for day in first_days}
-    assert 0 < _facts(current.overlay) < _facts(base) / 20
+    assert _facts(current.overlay) == 1 and _replaced(current.overlay) == {("fact_sessions", 1)}
 
     # The API serves the overlay; `flowmetrics status` shows both.
     snapshot = StoreReader(store_path).snapshot()
@@ -117,6 +127,8 @@ def test_the_incremental_publishes_an_overlay_that_serves_until_the_next_base(
     second = current_store(store_path)
     assert second.base == base and second.overlay not in (None, current.overlay)
     assert overlay_days(store_meta(store_path)) == first_days | {(SEED_ANCHOR - timedelta(days=9)).date()}
+    assert second.overlay is not None and _facts(second.overlay) == 2  # the first's session is carried over
+    assert _replaced(second.overlay) == {("fact_sessions", 2)}
     assert_same_store(store_path, refs.build(fresh_db, second_at), what="two overlays on one base")
 
     # The hourly publishes a new base and removes the overlay; the API serves the base.
