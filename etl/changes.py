@@ -40,6 +40,8 @@ BUCKET_WIDTH = 2
 characters (16, then 256 buckets) before its ids are read."""
 
 KEYS = {"sessions": "session_id", "session_ratings": "rating_id", "step_ratings": "step_rating_id"}
+FACT_IDS = {"fact_sessions": "session_id", "fact_ratings": "rating_id", "fact_step_ratings": "step_rating_id"}
+"""The key of each fact table (etl.store.UNIT_KEYS)."""
 
 
 class Unvouched(FlowmetricsError):
@@ -201,7 +203,9 @@ class Stale:
     days: set[date]
     """Days whose per-day rows (and facts) are rebuilt."""
     facts: dict[str, set[str]]
-    """Per fact table (etl.store.FACT_KEYS), the ids whose rows change or go; all on `days`."""
+    """Per fact table, the ids whose rows change or go; all on `days`."""
+    keys: dict[str, pl.DataFrame]
+    """Per table of the history (etl.store.UNIT_KEYS), the keys whose rows change or go; all on `days`."""
 
 
 def stale(previous: PreviousStore, changes: Changes, trees: pl.DataFrame) -> Stale:
@@ -230,7 +234,49 @@ def stale(previous: PreviousStore, changes: Changes, trees: pl.DataFrame) -> Sta
         "fact_ratings": set(r.touched),
         "fact_step_ratings": set(sr.touched),
     }
-    return Stale(days, facts)
+    return Stale(days, facts, history_keys(previous, changes, facts, trees))
+
+
+def history_keys(
+    previous: PreviousStore, changes: Changes, facts: dict[str, set[str]], trees: pl.DataFrame
+) -> dict[str, pl.DataFrame]:
+    """The keys of the history tables whose rows the stale fact rows `facts` feed, before and after."""
+    sessions = _versions(previous.session_versions(facts["fact_sessions"]), changes.sessions, trees)
+    ratings = _versions(previous.rating_versions(facts["fact_ratings"]), changes.ratings, None)
+    step_ratings = _versions(previous.step_rating_versions(facts["fact_step_ratings"]), changes.step_ratings, None)
+    scoped = [
+        sessions.filter(pl.col("account_id").is_not_null()).select(
+            scope=pl.lit("account"), scope_id="account_id", day="day"
+        ),
+        sessions.select(scope=pl.lit("user"), scope_id="user_id", day="day"),
+        sessions.select(scope=pl.lit("tree"), scope_id="tree_id", day="day"),
+    ]
+    keys = {
+        "daily_sessions": pl.concat(scoped),
+        "daily_ratings": ratings.select("tree_id", "day"),
+        "daily_step_feedback": pl.concat([sessions.select("tree_id", "day"), step_ratings.select("tree_id", "day")]),
+    }
+    for table, key in FACT_IDS.items():
+        keys[table] = pl.DataFrame({key: sorted(facts[table])}, schema={key: pl.String()})
+    return {table: frame.unique() for table, frame in keys.items()}
+
+
+def _versions(stored: pl.DataFrame, delta: Delta, trees: pl.DataFrame | None) -> pl.DataFrame:
+    """The stale rows as stored and as they are now (`id`, tree_id, day; user_id and account_id of sessions).
+
+    Now: a changed row as read, a stale one that did not change (a session rated again, or
+    of a tree that moved) as stored, with its tree's account now; none for a row gone.
+    """
+    columns = [c for c in ("tree_id", "user_id", "day") if c in stored.columns]
+    changed = delta.changed
+    same = stored.filter(~pl.col("id").is_in(list(delta.touched)))
+    now = [same.select(columns)]
+    if changed is not None:
+        now.append(changed.select(*(c for c in columns if c != "day"), utc_day(DAY_COLUMNS[delta.table])))
+    current = pl.concat(now, how="vertical_relaxed")
+    if trees is not None:
+        current = current.join(trees.select("tree_id", "account_id"), on="tree_id", how="left")
+    return pl.concat([stored.drop("id"), current.select(stored.drop("id").columns)], how="vertical_relaxed")
 
 
 def moved_trees(before: pl.DataFrame, after: pl.DataFrame) -> list[str]:

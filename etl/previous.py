@@ -100,6 +100,18 @@ class PreviousStore:
     def days_of_trees(self, tree_ids: Iterable[str]) -> set[date]:
         return set(self._frame("days_of_trees", [], listed=tree_ids)["day"].to_list())
 
+    def session_versions(self, ids: Iterable[str]) -> pl.DataFrame:
+        """`id`, tree_id, user_id, account_id and day of the listed sessions as stored."""
+        return self._frame("session_versions", [], listed=ids)
+
+    def rating_versions(self, ids: Iterable[str]) -> pl.DataFrame:
+        """`id`, tree_id and day of the listed session ratings as stored."""
+        return self._frame("rating_versions", [], listed=ids)
+
+    def step_rating_versions(self, ids: Iterable[str]) -> pl.DataFrame:
+        """`id`, tree_id and day of the listed step ratings as stored."""
+        return self._frame("step_rating_versions", [], listed=ids)
+
     def sessions_of_trees(self, tree_ids: Iterable[str]) -> set[str]:
         return set(self._frame("sessions_of_trees", [], listed=tree_ids)["id"].to_list())
 

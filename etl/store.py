@@ -7,11 +7,11 @@ mix, and each version has its own path (DuckDB caches open databases by path wit
 process). This module never writes a store.
 
 The incremental refresh publishes an overlay beside it, `METRICS_DB.overlay` (a symlink
-to `metrics.duckdb.overlay.v<stamp>` in the same way): every table the API reads in full;
-of the per-day tables (DAY_TABLES) only the days changed since the base store it lies on
-(store_meta `overlay_days`); of the fact tables (FACT_KEYS) only the rows that changed,
-with the ids of the base's rows they replace or remove (its own table `overlay_replaced`,
-etl/sql/overlay.sql). The base plus its overlay is the current
+to `metrics.duckdb.overlay.v<stamp>` in the same way). Of each table in UNIT_KEYS it holds
+only the keys changed since the base store it lies on: their rows, and the keys themselves
+in a table `replaced_<table>` of its own (the base's rows of those keys are replaced, or
+removed when the overlay has none); every other table it holds whole. The base plus its
+overlay is the current
 store (`open_current`); an overlay on another base, of another `overlay_version`, or one
 that cannot be read, is ignored: the base alone is then the current store, and a refresh
 finds again what the overlay held (the base's watermark is older).
@@ -21,29 +21,39 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 import duckdb
 
-from etl import statements
 from etl.config import DEFAULT_STORAGE_VERSION
 from etl.errors import StoreUnavailable
 
 SCHEMA_VERSION = "3"
 VERSION_MARK = ".v"
 OVERLAY_MARK = ".overlay"
-REPLACED_TABLE = "overlay_replaced"
-"""An overlay's own table (etl/sql/overlay.sql): which base fact rows it replaces."""
+REPLACED_PREFIX = "replaced_"
+"""An overlay's own tables: `replaced_<table>` holds the keys of `table` it replaces."""
 OVERLAY_VERSION = "2"
 """How an overlay holds its rows (store_meta `overlay_version`); one of another is ignored."""
 
-DAY_TABLES = ("daily_sessions", "daily_ratings", "daily_step_feedback")
-"""Rows per day: an overlay holds the days it changed, whole."""
-FACT_KEYS = {"fact_sessions": "session_id", "fact_ratings": "rating_id", "fact_step_ratings": "step_rating_id"}
-"""Rows per source row, by their key: an overlay holds the rows that changed."""
-HISTORY_TABLES = (*DAY_TABLES, *FACT_KEYS)
+HISTORY_TABLES = (
+    "daily_sessions",
+    "daily_ratings",
+    "daily_step_feedback",
+    "fact_sessions",
+    "fact_ratings",
+    "fact_step_ratings",
+)
 """The tables with a `day` kept for all time: a refresh keeps the days it does not rebuild."""
+UNIT_KEYS: dict[str, tuple[str, ...]] = {
+    "fact_sessions": ("session_id",),
+    "fact_ratings": ("rating_id",),
+    "fact_step_ratings": ("step_rating_id",),
+    "daily_sessions": ("scope", "scope_id", "day"),
+    "daily_ratings": ("tree_id", "day"),
+    "daily_step_feedback": ("tree_id", "day"),
+}
+"""Per table an overlay holds in part, the columns of the key it replaces the base's rows by."""
 
 
 def version_prefix(metrics_db: Path) -> str:
@@ -85,11 +95,6 @@ class Current:
         """The file that holds every table the API reads: the overlay if there is one."""
         return self.overlay or self.base
 
-    @property
-    def overlay_days(self) -> set[date]:
-        """The days of HISTORY_TABLES the overlay holds (none without one)."""
-        return overlay_days(self.overlay_meta)
-
 
 def current_store(metrics_db: Path) -> Current:
     """The published base and the overlay on it (None when absent, on another base, or unreadable)."""
@@ -129,8 +134,8 @@ def open_current(current: Current) -> duckdb.DuckDBPyConnection:
     """A read-only connection that sees the current store's tables by their names.
 
     Without an overlay, the base file itself. With one, an in-memory database with both
-    attached and a view per table: HISTORY_TABLES from the base but for the overlay's
-    days, plus the overlay's rows; every other table the overlay's.
+    attached and a view per table: of a table in UNIT_KEYS, the base's rows but of the keys
+    the overlay replaces, plus the overlay's rows; of every other table, the overlay's.
     """
     if current.overlay is None:
         return duckdb.connect(str(current.base), read_only=True)
@@ -142,51 +147,37 @@ def open_current(current: Current) -> duckdb.DuckDBPyConnection:
             row[0]
             for row in con.sql("SELECT table_name FROM duckdb_tables() WHERE database_name = 'overlay'").fetchall()
         ]
-        days = overlay_days_query("overlay")
         for table in tables:
-            if table in DAY_TABLES:
-                kept = f"SELECT * FROM base.{table} WHERE day NOT IN ({days})"
-            elif table in FACT_KEYS:
-                replaced = replaced_query("overlay", table)
-                kept = f"SELECT b.* FROM base.{table} b ANTI JOIN ({replaced}) r ON {key_match(table, 'b', 'r')}"
-            elif table == REPLACED_TABLE:
+            if table.startswith(REPLACED_PREFIX):
                 continue
-            else:
-                con.execute(f"CREATE VIEW {table} AS SELECT * FROM overlay.{table}")
-                continue
-            con.execute(f"CREATE VIEW {table} AS {kept} UNION ALL SELECT * FROM overlay.{table}")
+            rows = current_rows(table, "base", "overlay") if table in UNIT_KEYS else f"SELECT * FROM overlay.{table}"
+            con.execute(f"CREATE VIEW {table} AS {rows}")
         return con
     except BaseException:
         con.close()
         raise
 
 
-def overlay_days_query(database: str) -> str:
-    """The days (DATE) an overlay attached as `database` holds (store_meta `overlay_days`)."""
+def current_rows(table: str, base: str, overlay: str) -> str:
+    """SQL for the rows of `table` (in UNIT_KEYS) of a base and its overlay, attached by these names."""
+    keys = ", ".join(UNIT_KEYS[table])
     return (
-        f"SELECT CAST(day AS DATE) FROM (SELECT unnest(string_split(value, ',')) AS day FROM {database}.store_meta "
-        "WHERE key = 'overlay_days') WHERE day <> ''"
+        f"SELECT * FROM {base}.{table} ANTI JOIN {overlay}.{REPLACED_PREFIX}{table} USING ({keys}) "
+        f"UNION ALL SELECT * FROM {overlay}.{table}"
     )
 
 
-def replaced_query(database: str, table: str) -> str:
-    """The ids (`id`, text) of `table`'s base rows that an overlay attached as `database` replaces."""
-    return f"SELECT id FROM {database}.{REPLACED_TABLE} WHERE table_name = '{table}'"
-
-
-def key_match(table: str, rows: str, ids: str) -> str:
-    """SQL matching the key of fact table `table`'s rows (alias `rows`) with text ids (alias `ids`).
-
-    The ids are cast to the key's type (fact_sessions' UUID), not the keys to text.
-    """
-    key = FACT_KEYS[table]
-    key_type = dict(statements.store_column_types()[table])[key]
-    return f"{rows}.{key} = {ids}.id::{key_type}"
-
-
-def overlay_days(meta: dict[str, str]) -> set[date]:
-    """The days an overlay holds, from its store_meta."""
-    return {date.fromisoformat(day) for day in meta.get("overlay_days", "").split(",") if day}
+def overlay_ddl() -> list[str]:
+    """The statements creating an overlay's own tables, in a file holding the store's (etl/sql/store.sql)."""
+    created = []
+    for table, keys in UNIT_KEYS.items():
+        replaced = f"{REPLACED_PREFIX}{table}"
+        created += [
+            f"CREATE TABLE {replaced} AS SELECT {', '.join(keys)} FROM {table} LIMIT 0",
+            f"COMMENT ON TABLE {replaced} IS 'Grain: one row per key ({', '.join(keys)}) of {table} this overlay "
+            "replaces: the base''s rows of the key are not part of the current store, the overlay''s are.'",
+        ]
+    return created
 
 
 def quoted(path: Path) -> str:

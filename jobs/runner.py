@@ -164,8 +164,8 @@ class _Start:
     fallback: str | None = None
     held: IncrementalReads | None = None
     dirty: set[date] = field(default_factory=set)
-    facts: dict[str, set[str]] = field(default_factory=dict)
-    """Per fact table, the ids whose rows the changes make stale (etl.changes.Stale)."""
+    keys: dict[str, pl.DataFrame] = field(default_factory=dict)
+    """Per history table, the keys whose rows the changes make stale (etl.changes.Stale)."""
 
 
 def execute(
@@ -235,7 +235,7 @@ def execute(
                     history_before=None if plan.full or incremental else plan.since.date(),
                     rebuilt_days=sorted(start.dirty) if incremental else older,
                     overlay=incremental,
-                    replaced=start.facts,
+                    replaced=start.keys,
                     progress=say,
                     storage_version=config.storage_version,
                 )
@@ -335,7 +335,7 @@ def _start(
         except StoreDamaged as exc:
             return _Start(True, f"the published store is damaged: {exc}")
     log.info("%s refresh: %s; %d days to rebuild", mode, changes.describe(), len(found.days))
-    return _Start(False, None, IncrementalReads(previous, changes), found.days, found.facts)
+    return _Start(False, None, IncrementalReads(previous, changes), found.days, found.keys)
 
 
 def _check_as_of(config: Config, as_of: datetime, *, explicit: bool) -> bool:

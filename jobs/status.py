@@ -35,9 +35,9 @@ def store_summary(config: Config) -> str:
     current = current_store(config.metrics_db)
     if current.overlay is None:
         return summary
-    days = len(current.overlay_days)
+    keys = current.overlay_meta.get("replaced_keys", "?")
     overlay, built = current.overlay.name, _built(current.overlay_meta, current.overlay)
-    return f"{summary}\noverlay (the API serves it): {overlay}, {days} changed days\n  {built}"
+    return f"{summary}\noverlay (the API serves it): {overlay}, {keys} keys changed since the base\n  {built}"
 
 
 def _built(meta: dict[str, str], path: Path) -> str:

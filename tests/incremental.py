@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from etl import database
 from etl.config import PERIODS, Config
 from etl.runs import RunRecord
-from etl.store import REPLACED_TABLE, current_store, open_current, overlay_path
+from etl.store import REPLACED_PREFIX, current_store, open_current, overlay_path
 from jobs.plan import lookback_start
 from jobs.refresh import run_refresh
 from metrics_api.app import create_app
@@ -44,7 +44,7 @@ from tests.differential import (
 AS_OF = datetime(2026, 11, 20, 9, 30, 15, 123456, tzinfo=UTC)
 SEED_ANCHOR = datetime(2026, 11, 20, tzinfo=UTC)
 
-NOT_DATA = frozenset({"refresh_runs", "store_meta", REPLACED_TABLE})
+NOT_DATA = frozenset({"refresh_runs", "store_meta"})
 DATA_TABLES = (
     "users",
     "trees",
@@ -160,7 +160,7 @@ def read_tables(metrics_db: Path, since: date | None = None) -> dict[str, Table]
             served.close()
         tables = {}
         for name in names:
-            if name in NOT_DATA:
+            if name in NOT_DATA or name.startswith(REPLACED_PREFIX):  # an overlay's own tables
                 continue
             columns = tuple((str(c), str(t)) for c, t, *_ in con.sql(f'DESCRIBE SELECT * FROM "{name}"').fetchall())
             where = f" WHERE day >= DATE '{since.isoformat()}'" if since is not None and name in DAY_PARTITIONED else ""

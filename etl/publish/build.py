@@ -6,8 +6,8 @@ computes metrics: it only writes the frames it is given (and, for an hourly refr
 carries the older per-day history over from the previous store).
 
 An overlay build (the incremental refresh's, `overlay=True`) is published the same way at
-METRICS_DB.overlay, on top of the base store (etl.store): it holds the changed days of
-DAY_TABLES, the changed rows of the fact tables, and every other table whole. Publishing a
+METRICS_DB.overlay, on top of the base store (etl.store): of the tables in UNIT_KEYS it
+holds the rows of the keys it is given as replaced, every other table whole. Publishing a
 base removes the overlay.
 """
 
@@ -32,10 +32,10 @@ from etl.previous import StoreDamaged
 from etl.publish import append, carry, swap
 from etl.publish.leftovers import remove_stale_builds
 from etl.store import (
-    FACT_KEYS,
     HISTORY_TABLES,
     OVERLAY_VERSION,
     SCHEMA_VERSION,
+    UNIT_KEYS,
     Current,
     create_store,
     current_store,
@@ -101,7 +101,7 @@ class StoreBuild:
         history_before: date | None = None,
         rebuilt_days: Collection[date] = (),
         overlay: bool = False,
-        replaced: Mapping[str, Collection[str]] | None = None,
+        replaced: Mapping[str, pl.DataFrame] | None = None,
         progress: Callable[[str], None] | None = None,
         storage_version: str = DEFAULT_STORAGE_VERSION,
     ) -> None:
@@ -109,9 +109,8 @@ class StoreBuild:
         self.overlay = overlay
         self.metrics_db = overlay_path(metrics_db) if overlay else metrics_db
         self.rebuilt_days = sorted(set(rebuilt_days))
-        self.overlay_days: set[date] = set()
-        self.replaced = {table: sorted(set((replaced or {}).get(table, ()))) for table in FACT_KEYS}
-        """An overlay's fact rows: the ids whose rows it writes again (or removes)."""
+        self.replaced = {table: frame.select(UNIT_KEYS[table]).unique() for table, frame in (replaced or {}).items()}
+        """An overlay's keys per table in UNIT_KEYS: those whose rows it writes again (none: the key is gone)."""
         if overlay:
             history_before = date.max  # an overlay holds the rebuilt days alone
         self.storage_version = storage_version
@@ -152,9 +151,7 @@ class StoreBuild:
             )
         try:
             if self.current is not None and self.overlay:
-                start, self.overlay_days = carry.start_overlay(
-                    self.building, self.current, self.storage_version, self.rebuilt_days, self.replaced
-                )
+                start = carry.start_overlay(self.building, self.current, self.storage_version, self.replaced)
                 self._con = start.con
                 self.rows += start.rows
                 self._written.update(HISTORY_TABLES)
@@ -195,8 +192,8 @@ class StoreBuild:
         if name not in self._columns or name == "store_meta":
             raise PublishError(f"{name} is not a store table (see etl/sql/store.sql)")
         started = time.perf_counter()
-        if self.overlay and name in FACT_KEYS:
-            frame = frame.filter(pl.col(FACT_KEYS[name]).cast(pl.String).is_in(self.replaced[name]))
+        if self.overlay and name in UNIT_KEYS:
+            frame = of_keys(frame, self.replaced.get(name))
         elif self.history_before is not None and name in HISTORY_TABLES:
             frame = frame.filter((pl.col("day") >= self.history_before) | pl.col("day").is_in(self.rebuilt_days))
         missing = [c for c in self._columns[name] if c not in frame.columns]
@@ -240,7 +237,7 @@ class StoreBuild:
         if self.overlay and self.current is not None:
             meta["base_version"] = self.current.base.name
             meta["overlay_version"] = OVERLAY_VERSION
-            meta["overlay_days"] = ",".join(day.isoformat() for day in sorted(self.overlay_days))
+            meta["replaced_keys"] = str(sum(frame.height for frame in self.replaced.values()))
         store_meta = pl.DataFrame({"key": ["schema_version", *meta], "value": [SCHEMA_VERSION, *meta.values()]})
         try:
             self.rows += append.insert(con, "store_meta", store_meta, self._columns["store_meta"])
@@ -299,6 +296,14 @@ class StoreBuild:
     def _remove_files(self) -> None:
         for leftover in (self.building, Path(str(self.building) + ".wal")):
             leftover.unlink(missing_ok=True)
+
+
+def of_keys(frame: pl.DataFrame, keys: pl.DataFrame | None) -> pl.DataFrame:
+    """The rows of `frame` whose key is one of `keys` (a frame of the key columns; None: no rows)."""
+    if keys is None:
+        return frame.clear()
+    columns = keys.columns
+    return frame.join(keys, left_on=[pl.col(c).cast(keys.schema[c]) for c in columns], right_on=columns, how="semi")
 
 
 def _audit(con: duckdb.DuckDBPyConnection, *, whole: bool) -> None:

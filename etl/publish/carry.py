@@ -18,10 +18,10 @@ second) and holds at most MAX_FREE_SHARE of free blocks; past that, the rows are
 the next file is compact again. A file in another storage format is never copied (its
 rows are); one of another schema version is refused (`_check_schema`).
 
-When the previous store has an overlay (etl.store), the overlay's days of DAY_TABLES and
-its fact rows come from the overlay, the rest from the base. An incremental refresh starts
-its overlay with `start_overlay`: an empty file holding what the previous overlay holds and
-the refresh does not rebuild.
+When the previous store has an overlay (etl.store), the rows of the keys it replaces come
+from the overlay, the rest from the base. An incremental refresh starts its overlay with
+`start_overlay`: a new file holding what the previous overlay holds and the refresh does
+not rebuild.
 """
 
 from __future__ import annotations
@@ -38,16 +38,14 @@ import polars as pl
 from etl import statements
 from etl.errors import PublishError
 from etl.store import (
-    DAY_TABLES,
-    FACT_KEYS,
     HISTORY_TABLES,
-    REPLACED_TABLE,
+    REPLACED_PREFIX,
     SCHEMA_VERSION,
+    UNIT_KEYS,
     Current,
     create_store,
-    key_match,
+    overlay_ddl,
     quoted,
-    replaced_query,
     stored_schema_version,
 )
 
@@ -78,12 +76,11 @@ def start_hourly(
 
     The rows of the days in `rebuilt` are left out too: the refresh writes them again.
     """
-    over = previous.overlay_days
     if _file_can_be_copied(previous.base, storage_version):
         shutil.copyfile(previous.base, building)
         con = duckdb.connect(str(building))
         try:
-            kept = _empty_rebuilt(con, before, rebuilt, over)
+            kept = _empty_rebuilt(con, before, rebuilt)
             return Start(con, kept + _apply_overlay(con, previous, before, rebuilt), copied_file=True)
         except BaseException:
             con.close()
@@ -91,7 +88,7 @@ def start_hourly(
     con = create_store(building, storage_version)
     try:
         con.execute(statements.read("store.sql"))
-        copied = _copy_older_rows(con, previous.base, before, rebuilt, over)
+        copied = _copy_older_rows(con, previous.base, before, rebuilt)
         return Start(con, copied + _apply_overlay(con, previous, before, rebuilt), copied_file=False)
     except BaseException:
         con.close()
@@ -99,109 +96,75 @@ def start_hourly(
 
 
 def start_overlay(
-    building: Path,
-    previous: Current,
-    storage_version: str,
-    rebuilt: Collection[date],
-    replaced: Mapping[str, Collection[str]],
-) -> tuple[Start, set[date]]:
-    """Create an overlay file holding what the previous overlay holds and this one does not rebuild.
+    building: Path, previous: Current, storage_version: str, replaced: Mapping[str, pl.DataFrame]
+) -> Start:
+    """Create an overlay file holding what the previous overlay holds and this one does not write again.
 
-    That is the previous overlay's days of DAY_TABLES not in `rebuilt`, and its fact rows
-    whose ids are not in `replaced` (per fact table: the rows this refresh writes again or
-    removes). The new overlay replaces the base rows both name. Returns the start and the
-    days the new overlay holds (the previous overlay's and `rebuilt`).
+    `replaced` holds, per table in UNIT_KEYS, the keys this refresh writes again (their new
+    rows, none for a key gone): the new overlay replaces those and the previous overlay's.
     """
     con = create_store(building, storage_version)
     try:
         con.execute(statements.read("store.sql"))
-        con.execute(statements.read("overlay.sql"))
-        over = previous.overlay_days
-        ids = _replaced_frame(replaced)
-        con.register("replaced_now", ids.to_arrow())
-        try:
-            con.execute(f"INSERT INTO {REPLACED_TABLE} SELECT table_name, id FROM replaced_now")
-            rows = 0
-            if previous.overlay is not None:
-                con.execute(f"ATTACH '{quoted(previous.overlay)}' AS previous (READ_ONLY)")
+        for statement in overlay_ddl():
+            con.execute(statement)
+        for table, keys in UNIT_KEYS.items():
+            frame = replaced.get(table)
+            if frame is not None and frame.height:
+                con.register("incoming", frame.select(keys).unique().to_arrow())
                 try:
-                    con.execute(
-                        f"INSERT INTO {REPLACED_TABLE} SELECT table_name, id FROM previous.{REPLACED_TABLE} "
-                        "ANTI JOIN replaced_now USING (table_name, id)"
-                    )
-                    rows = _insert_days(con, _kept(over, date.max, rebuilt))
-                    for table in FACT_KEYS:
-                        match = key_match(table, "p", "n")
-                        now = f"SELECT id FROM replaced_now WHERE table_name = '{table}'"
-                        rows += _inserted(
-                            con,
-                            f"INSERT INTO {table} SELECT p.* FROM previous.{table} p ANTI JOIN ({now}) n ON {match}",
-                        )
+                    con.execute(f"INSERT INTO {REPLACED_PREFIX}{table} SELECT * FROM incoming")
                 finally:
-                    con.execute("DETACH previous")
-        finally:
-            con.unregister("replaced_now")
-        return Start(con, rows, copied_file=False), over | set(rebuilt)
+                    con.unregister("incoming")
+        rows = 0
+        if previous.overlay is not None:
+            con.execute(f"ATTACH '{quoted(previous.overlay)}' AS previous (READ_ONLY)")
+            try:
+                for table, keys in UNIT_KEYS.items():
+                    replaced_now, using = f"{REPLACED_PREFIX}{table}", ", ".join(keys)
+                    rows += _inserted(
+                        con,
+                        f"INSERT INTO {table} SELECT * FROM previous.{table} ANTI JOIN {replaced_now} USING ({using})",
+                    )
+                    con.execute(
+                        f"INSERT INTO {replaced_now} SELECT * FROM "
+                        f"(SELECT * FROM previous.{replaced_now} EXCEPT SELECT * FROM {replaced_now})"
+                    )
+            finally:
+                con.execute("DETACH previous")
+        return Start(con, rows, copied_file=False)
     except BaseException:
         con.close()
         raise
 
 
-def _replaced_frame(replaced: Mapping[str, Collection[str]]) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "table_name": [table for table, ids in replaced.items() for _ in ids],
-            "id": [str(one) for ids in replaced.values() for one in ids],
-        },
-        schema={"table_name": pl.String(), "id": pl.String()},
-    ).unique()
-
-
-def _kept(over: set[date], before: date, rebuilt: Collection[date]) -> list[date]:
-    """The overlay's days older than `before` that are not rebuilt: those whose rows are carried over."""
-    left_out = set(rebuilt)
-    return sorted(day for day in over if day < before and day not in left_out)
-
-
 def _apply_overlay(con: duckdb.DuckDBPyConnection, previous: Current, before: date, rebuilt: Collection[date]) -> int:
     """Make the base's older rows in `con` those of the current store: the overlay's replace them.
 
-    The base's fact rows the overlay replaces are deleted, then the overlay's rows older
-    than `before` and not on a `rebuilt` day are inserted (its days of DAY_TABLES were
-    left out of the base's rows already). Returns the rows inserted.
+    The base's rows of the keys the overlay replaces are deleted, then the overlay's rows
+    older than `before` and not on a `rebuilt` day are inserted. Returns the rows inserted.
     """
     if previous.overlay is None:
         return 0
     con.execute(f"ATTACH '{quoted(previous.overlay)}' AS previous (READ_ONLY)")
     try:
-        for table in FACT_KEYS:
-            con.execute(
-                f"DELETE FROM {table} b WHERE EXISTS "
-                f"(SELECT 1 FROM ({replaced_query('previous', table)}) r WHERE {key_match(table, 'b', 'r')})"
-            )
-        rows = _insert_days(con, _kept(previous.overlay_days, before, rebuilt))
-        left_out = sorted(set(rebuilt))
-        for table in FACT_KEYS:
+        rows = 0
+        for table, keys in _history_keys():
+            match = " AND ".join(f"{table}.{key} = r.{key}" for key in keys)
+            con.execute(f"DELETE FROM {table} USING previous.{REPLACED_PREFIX}{table} r WHERE {match}")
             rows += _inserted(
                 con,
                 f"INSERT INTO {table} SELECT * FROM previous.{table} WHERE {_OLDER_KEPT}",
-                [before, left_out],
+                [before, sorted(rebuilt)],
             )
         return rows
     finally:
         con.execute("DETACH previous")
 
 
-def _insert_days(con: duckdb.DuckDBPyConnection, days: list[date]) -> int:
-    """Insert the rows of DAY_TABLES on `days` of the overlay attached as `previous`; returns them."""
-    if not days:
-        return 0
-    return sum(
-        _inserted(
-            con, f"INSERT INTO {table} SELECT * FROM previous.{table} WHERE day IN (SELECT unnest(?::DATE[]))", [days]
-        )
-        for table in DAY_TABLES
-    )
+def _history_keys() -> list[tuple[str, tuple[str, ...]]]:
+    """The tables of HISTORY_TABLES an overlay holds in part, with their keys (the others it holds whole)."""
+    return [(table, keys) for table, keys in UNIT_KEYS.items() if table in HISTORY_TABLES]
 
 
 def _inserted(con: duckdb.DuckDBPyConnection, statement: str, params: list[object] | None = None) -> int:
@@ -225,15 +188,14 @@ def _file_can_be_copied(previous: Path, storage_version: str) -> bool:
     )
 
 
-def _empty_rebuilt(
-    con: duckdb.DuckDBPyConnection, before: date, rebuilt: Collection[date], over: Collection[date]
-) -> int:
-    """Delete every row the refresh writes again, and the base's days the overlay holds; returns the rows kept."""
+def _empty_rebuilt(con: duckdb.DuckDBPyConnection, before: date, rebuilt: Collection[date]) -> int:
+    """Delete every row the refresh writes again; returns the rows kept."""
     kept = 0
     for table in statements.store_columns():
         if table in HISTORY_TABLES:
-            left_out = sorted({*rebuilt, *(over if table in DAY_TABLES else ())})
-            con.execute(f"DELETE FROM {table} WHERE day >= ? OR day IN (SELECT unnest(?::DATE[]))", [before, left_out])
+            con.execute(
+                f"DELETE FROM {table} WHERE day >= ? OR day IN (SELECT unnest(?::DATE[]))", [before, sorted(rebuilt)]
+            )
             kept += int(con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0])
         else:
             con.execute(f"DELETE FROM {table}")
@@ -242,26 +204,22 @@ def _empty_rebuilt(
     return kept
 
 
-def _copy_older_rows(
-    con: duckdb.DuckDBPyConnection, previous: Path, before: date, rebuilt: Collection[date], over: Collection[date]
-) -> int:
-    """Insert the rows of HISTORY_TABLES older than `before` from `previous`, but of the days
-    `rebuilt` (and of DAY_TABLES on the days `over` the overlay holds); returns them.
+def _copy_older_rows(con: duckdb.DuckDBPyConnection, previous: Path, before: date, rebuilt: Collection[date]) -> int:
+    """Insert the rows of HISTORY_TABLES older than `before` from `previous`, but of the days `rebuilt`; returns them.
 
     The previous file is attached read-only (readers keep it open; DuckDB lets many read).
     Rows keep their stored order (sorted by key within each part written).
     """
     con.execute(f"ATTACH '{quoted(previous)}' AS previous (READ_ONLY)")
     try:
-        copied = 0
-        for table in HISTORY_TABLES:
-            left_out = sorted({*rebuilt, *(over if table in DAY_TABLES else ())})
-            copied += _inserted(
+        return sum(
+            _inserted(
                 con,
                 f"INSERT INTO {table} SELECT * FROM previous.{table} WHERE {_OLDER_KEPT}",
-                [before, left_out],
+                [before, sorted(rebuilt)],
             )
-        return copied
+            for table in HISTORY_TABLES
+        )
     finally:
         con.execute("DETACH previous")
 

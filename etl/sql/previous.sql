@@ -64,6 +64,17 @@ SELECT DISTINCT f.session_id AS id FROM fact_ratings f SEMI JOIN listed l ON f.r
 -- The days with sessions of the listed trees (`id`: tree ids).
 SELECT DISTINCT f.day FROM fact_sessions f SEMI JOIN listed l ON f.tree_id = l.id
 
+-- query: session_versions
+-- The listed sessions as stored (`id`: session ids): what their per-day rows were built from.
+SELECT f.session_id::VARCHAR AS id, f.tree_id, f.user_id, f.account_id, f.day
+FROM fact_sessions f SEMI JOIN listed l ON f.session_id = l.id::UUID
+
+-- query: rating_versions
+SELECT f.rating_id AS id, f.tree_id, f.day FROM fact_ratings f SEMI JOIN listed l ON f.rating_id = l.id
+
+-- query: step_rating_versions
+SELECT f.step_rating_id AS id, f.tree_id, f.day FROM fact_step_ratings f SEMI JOIN listed l ON f.step_rating_id = l.id
+
 -- query: sessions_of_trees
 -- The sessions of the listed trees (`id`: tree ids).
 SELECT f.session_id::VARCHAR AS id FROM fact_sessions f SEMI JOIN listed l ON f.tree_id = l.id

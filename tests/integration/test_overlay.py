@@ -18,7 +18,7 @@ import pytest
 
 from etl import database
 from etl.config import Config
-from etl.store import HISTORY_TABLES, REPLACED_TABLE, current_store, overlay_days, overlay_path, resolve_store
+from etl.store import HISTORY_TABLES, REPLACED_PREFIX, UNIT_KEYS, current_store, overlay_path, resolve_store
 from jobs.status import render_status
 from metrics_api.reader import StoreReader
 from synthetic.seed import seed
@@ -30,7 +30,6 @@ from tests.incremental import (
     assert_same_store,
     make_config,
     refresh,
-    store_meta,
 )
 
 
@@ -75,12 +74,12 @@ def _facts(path: Path) -> int:
         con.close()
 
 
-def _replaced(path: Path) -> set[tuple[str, int]]:
-    """(table, ids) of the base's fact rows an overlay file replaces."""
+def _replaced(path: Path) -> dict[str, int]:
+    """Keys per table of the base's rows an overlay file replaces (tables with any)."""
     con = duckdb.connect(str(path), read_only=True)
     try:
-        rows = con.sql(f"SELECT table_name, count(*) FROM {REPLACED_TABLE} GROUP BY ALL").fetchall()
-        return {(str(table), int(count)) for table, count in rows}
+        counts = {t: int(con.sql(f"SELECT count(*) FROM {REPLACED_PREFIX}{t}").fetchall()[0][0]) for t in UNIT_KEYS}
+        return {table: count for table, count in counts.items() if count}
     finally:
         con.close()
 
@@ -104,11 +103,14 @@ def test_the_incremental_publishes_an_overlay_that_serves_until_the_next_base(
     meta = _meta(current.overlay)
     assert meta["base_version"] == base.name and meta["as_of"] == first_at.isoformat()
     assert _meta(base)["as_of"] == AS_OF.isoformat()
-    # Of the per-day tables it holds the changed day alone; of the facts, the new session alone.
-    first_days = overlay_days(meta)
-    assert first_days == {(SEED_ANCHOR - timedelta(days=1, hours=2)).date()}
-    assert _days_held(current.overlay) <= {day.isoformat() for day in first_days}
-    assert _facts(current.overlay) == 1 and _replaced(current.overlay) == {("fact_sessions", 1)}
+    # Of the history it holds what the new session changed: its fact row, and its day's rows
+    # of its account, user and tree (one key each) and of its tree's step feedback.
+    first_day = (SEED_ANCHOR - timedelta(days=1, hours=2)).date()
+    assert _days_held(current.overlay) <= {first_day.isoformat()}
+    assert _facts(current.overlay) == 1
+    first_keys = {"fact_sessions": 1, "daily_sessions": 3, "daily_step_feedback": 1}
+    assert _replaced(current.overlay) == first_keys
+    assert meta["replaced_keys"] == str(sum(first_keys.values()))
 
     # The API serves the overlay; `flowmetrics status` shows both.
     snapshot = StoreReader(store_path).snapshot()
@@ -118,7 +120,7 @@ def test_the_incremental_publishes_an_overlay_that_serves_until_the_next_base(
     recorded = json.loads(config.quality_log.read_text().splitlines()[-1])
     assert recorded["run_id"] == record.run_id and recorded["built_at"] == meta["built_at"]
     assert f"-> {base.name}" in status
-    assert f"overlay (the API serves it): {current.overlay.name}, 1 changed days" in status
+    assert f"overlay (the API serves it): {current.overlay.name}, 5 keys changed since the base" in status
 
     # A second incremental keeps the first's days and adds its own.
     second_at = first_at + timedelta(minutes=1)
@@ -126,9 +128,9 @@ def test_the_incremental_publishes_an_overlay_that_serves_until_the_next_base(
     refresh(config, fresh_db, "incremental", second_at)
     second = current_store(store_path)
     assert second.base == base and second.overlay not in (None, current.overlay)
-    assert overlay_days(store_meta(store_path)) == first_days | {(SEED_ANCHOR - timedelta(days=9)).date()}
     assert second.overlay is not None and _facts(second.overlay) == 2  # the first's session is carried over
-    assert _replaced(second.overlay) == {("fact_sessions", 2)}
+    assert _days_held(second.overlay) <= {first_day.isoformat(), (SEED_ANCHOR - timedelta(days=9)).date().isoformat()}
+    assert _replaced(second.overlay) == {table: 2 * count for table, count in first_keys.items()}
     assert_same_store(store_path, refs.build(fresh_db, second_at), what="two overlays on one base")
 
     # The hourly publishes a new base and removes the overlay; the API serves the base.
