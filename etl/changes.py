@@ -206,6 +206,8 @@ class Stale:
     """Per fact table, the ids whose rows change or go; all on `days`."""
     keys: dict[str, pl.DataFrame]
     """Per table of the history (etl.store.UNIT_KEYS), the keys whose rows change or go; all on `days`."""
+    changes: Changes
+    """The changes these come from."""
 
 
 def stale(previous: PreviousStore, changes: Changes, trees: pl.DataFrame) -> Stale:
@@ -234,7 +236,7 @@ def stale(previous: PreviousStore, changes: Changes, trees: pl.DataFrame) -> Sta
         "fact_ratings": set(r.touched),
         "fact_step_ratings": set(sr.touched),
     }
-    return Stale(days, facts, history_keys(previous, changes, facts, trees))
+    return Stale(days, facts, history_keys(previous, changes, facts, trees), changes)
 
 
 def history_keys(

@@ -118,6 +118,23 @@ class PreviousStore:
     def trees(self) -> pl.DataFrame:
         return self._frame("trees", [])
 
+    def rows(
+        self,
+        query: str,
+        params: list[Any] | None = None,
+        *,
+        excluded: Iterable[str] = (),
+        listed: Iterable[str] = (),
+        days: Iterable[date] = (),
+        **tables: pl.DataFrame,
+    ) -> pl.DataFrame:
+        """The rows of `query` (etl/sql/previous.sql) with the registered tables it reads.
+
+        `excluded`, `listed` (ids as text) and `days` are registered as one-column tables
+        (`id`, `id`, `day`); every other table by its keyword (`keys`, `scopes`).
+        """
+        return self._frame(query, params or [], excluded=excluded, days=days, listed=listed, tables=tables)
+
     def _frame(
         self,
         query: str,
@@ -126,11 +143,12 @@ class PreviousStore:
         excluded: Iterable[str] = (),
         days: Iterable[date] = (),
         listed: Iterable[str] = (),
+        tables: dict[str, pl.DataFrame] | None = None,
     ) -> pl.DataFrame:
         con = self._connection()
         cursor = con.cursor()
         try:
-            with _registered(cursor, excluded=excluded, days=days, listed=listed):
+            with _registered(cursor, excluded=excluded, days=days, listed=listed, tables=tables or {}):
                 frame: pl.DataFrame = cursor.sql(statements.named("previous.sql")[query], params=params or None).pl()
         except duckdb.Error as exc:
             raise StoreDamaged(f"reading {query} from {self.path.name} failed: {_first_line(exc)}") from exc
@@ -150,12 +168,18 @@ class PreviousStore:
 
 @contextmanager
 def _registered(
-    cursor: duckdb.DuckDBPyConnection, *, excluded: Iterable[str], days: Iterable[date], listed: Iterable[str]
+    cursor: duckdb.DuckDBPyConnection,
+    *,
+    excluded: Iterable[str],
+    days: Iterable[date],
+    listed: Iterable[str],
+    tables: dict[str, pl.DataFrame],
 ) -> Iterator[None]:
     tables = {
         "excluded": pl.DataFrame({"id": list(excluded)}, schema={"id": pl.String()}),
         "days": pl.DataFrame({"day": list(days)}, schema={"day": pl.Date()}),
         "listed": pl.DataFrame({"id": list(listed)}, schema={"id": pl.String()}),
+        **tables,
     }
     for name, frame in tables.items():
         cursor.register(name, frame.to_arrow())

@@ -33,7 +33,7 @@ VERSION_MARK = ".v"
 OVERLAY_MARK = ".overlay"
 REPLACED_PREFIX = "replaced_"
 """An overlay's own tables: `replaced_<table>` holds the keys of `table` it replaces."""
-OVERLAY_VERSION = "2"
+OVERLAY_VERSION = "3"
 """How an overlay holds its rows (store_meta `overlay_version`); one of another is ignored."""
 
 HISTORY_TABLES = (
@@ -52,6 +52,13 @@ UNIT_KEYS: dict[str, tuple[str, ...]] = {
     "daily_sessions": ("scope", "scope_id", "day"),
     "daily_ratings": ("tree_id", "day"),
     "daily_step_feedback": ("tree_id", "day"),
+    "window_summary": ("period", "scope", "scope_id", "engineer_id"),
+    "window_time_series": ("period", "scope", "scope_id", "engineer_id"),
+    "window_top_flows": ("period", "scope", "scope_id"),
+    "window_top_engineers": ("period", "scope", "scope_id"),
+    "window_step_feedback": ("period", "tree_id"),
+    "window_ratings": ("period", "tree_id"),
+    "recent_comments": ("tree_id",),
 }
 """Per table an overlay holds in part, the columns of the key it replaces the base's rows by."""
 

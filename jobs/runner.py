@@ -27,7 +27,7 @@ from typing import Any, TypeVar, cast
 
 import polars as pl
 
-from etl.changes import DriftCheck, IncrementalReads, Unvouched, detect, stale, vouched_watermark
+from etl.changes import DriftCheck, IncrementalReads, Stale, Unvouched, detect, stale, vouched_watermark
 from etl.config import PERIODS, Config
 from etl.contract import check_source
 from etl.errors import FlowmetricsError, RefreshFailed, StoreUnavailable
@@ -47,6 +47,7 @@ from etl.transform.assembly import (
     window_tables,
 )
 from jobs.cluster import ClusterHistory, ClusterSpec
+from jobs.incremental import rebuilt_tables, stale_keys
 from jobs.partition import Partition
 from jobs.plan import HistoryLane, Plan, Read, WindowLane, plan_refresh
 from jobs.prefetch import Prefetch, name_os_thread
@@ -164,8 +165,9 @@ class _Start:
     fallback: str | None = None
     held: IncrementalReads | None = None
     dirty: set[date] = field(default_factory=set)
-    keys: dict[str, pl.DataFrame] = field(default_factory=dict)
-    """Per history table, the keys whose rows the changes make stale (etl.changes.Stale)."""
+    previous: PreviousStore | None = None
+    found: Stale | None = None
+    """What the changes make stale (days, fact rows, keys of the history)."""
 
 
 def execute(
@@ -222,20 +224,42 @@ def execute(
             with stage("extract"):
                 first = history_source.first_session_at()
         older = sorted(day for day in start.dirty if day < plan.since.date())
-        checked = DriftCheck(source, start.held) if start.held is not None and mode != "incremental" else None
-        reader: Any = start.held if mode == "incremental" and start.held is not None else (checked or source)
-        window = stack.enter_context(Reads(reader, plan.window.reads(), ahead=plan.window.ahead, name="read-window"))
-        # An incremental writes an overlay of the changed days (the lookback's too) on the
-        # base store; hourly and nightly write a new base with the whole lookback again.
-        incremental = mode == "incremental" and not plan.full
+        # An incremental writes an overlay of the stale keys on the base store (jobs.incremental);
+        # hourly and nightly write a new base with the whole lookback again.
+        rebuild = None
+        if mode == "incremental" and start.found is not None and start.previous is not None:
+            started = time.perf_counter()
+            with stage("transform"):
+                rebuild = stale_keys(
+                    start.previous,
+                    start.found.changes,
+                    start.found,
+                    users,
+                    trees,
+                    dims,
+                    as_of=when,
+                    since=plan.since,
+                    periods=PERIODS,
+                )
+            counts.transform_seconds += time.perf_counter() - started
+            say(f"{sum(frame.height for frame in rebuild.keys.values())} stale keys to rebuild")
+        window = None
+        if rebuild is None:
+            checked = DriftCheck(source, start.held) if start.held is not None else None
+            reader: Any = checked or source
+            window = stack.enter_context(
+                Reads(reader, plan.window.reads(), ahead=plan.window.ahead, name="read-window")
+            )
+        else:
+            checked = None
         with stage("publish"):
             build = stack.enter_context(
                 StoreBuild(
                     config.metrics_db,
-                    history_before=None if plan.full or incremental else plan.since.date(),
-                    rebuilt_days=sorted(start.dirty) if incremental else older,
-                    overlay=incremental,
-                    replaced=start.keys,
+                    history_before=None if plan.full or rebuild is not None else plan.since.date(),
+                    rebuilt_days=older,
+                    overlay=rebuild is not None,
+                    replaced=rebuild.keys if rebuild is not None else None,
                     progress=say,
                     storage_version=config.storage_version,
                 )
@@ -259,11 +283,22 @@ def execute(
                 stats.append(remote.stats)
                 history = pool.submit(_write_history_on_cluster, remote, lane, history_source, build, dims, plan.since)
         with Writer(build) as writer:
-            rebuilt = start.dirty if incremental else None
-            _drain(_window(plan, window, dims, rebuilt), window, writer.write, counts)
-            if older and start.held is not None:
-                say(f"rebuilding {len(older)} older days that changed")
-                _drain(_older_days(start.held, dims, set(older)), window, writer.write, counts)
+            if rebuild is not None and start.previous is not None and start.found is not None:
+                built = rebuilt_tables(
+                    start.previous,
+                    start.found.changes,
+                    rebuild,
+                    dims,
+                    as_of=when,
+                    since=plan.since,
+                    periods=PERIODS,
+                )
+                _drain(built, None, writer.write, counts)
+            elif window is not None:
+                _drain(_window(plan, window, dims), window, writer.write, counts)
+                if older and start.held is not None:
+                    say(f"rebuilding {len(older)} older days that changed")
+                    _drain(_older_days(start.held, dims, set(older)), window, writer.write, counts)
         if history is not None:
             history_counts = history.result()
             counts.transform_rows += history_counts.transform_rows
@@ -335,7 +370,7 @@ def _start(
         except StoreDamaged as exc:
             return _Start(True, f"the published store is damaged: {exc}")
     log.info("%s refresh: %s; %d days to rebuild", mode, changes.describe(), len(found.days))
-    return _Start(False, None, IncrementalReads(previous, changes), found.days, found.keys)
+    return _Start(False, None, IncrementalReads(previous, changes), found.days, previous, found)
 
 
 def _check_as_of(config: Config, as_of: datetime, *, explicit: bool) -> bool:
@@ -361,7 +396,7 @@ def _older_days(held: IncrementalReads, dims: parts.Dimensions, days: set[date])
     )
 
 
-def _window(plan: Plan, reads: Reads, dims: parts.Dimensions, days: set[date] | None) -> Built:
+def _window(plan: Plan, reads: Reads, dims: parts.Dimensions) -> Built:
     lane: WindowLane = plan.window
     return window_tables(
         dims,
@@ -371,7 +406,6 @@ def _window(plan: Plan, reads: Reads, dims: parts.Dimensions, days: set[date] | 
         step_ratings=reads.take(lane.step_ratings),
         ranges=(DayRange(start, end, reads.take(read)) for (start, end), read in lane.ranges),
         window_ratings=lambda: WindowRatings(reads.take(lane.session_ratings), reads.take(lane.comment_candidates)),
-        days=days,
     )
 
 
@@ -425,13 +459,13 @@ def _write_history_on_cluster(
     return counts
 
 
-def _drain(built: Built, reads: Reads, write: Callable[[str, pl.DataFrame], None], counts: Counts) -> None:
+def _drain(built: Built, reads: Reads | None, write: Callable[[str, pl.DataFrame], None], counts: Counts) -> None:
     """Build table after table, writing each; time waiting for reads is not transform time."""
     while True:
-        started, waited = time.perf_counter(), reads.waited
+        started, waited = time.perf_counter(), reads.waited if reads is not None else 0.0
         with stage("transform"):
             item = next(built, None)
-        counts.transform_seconds += time.perf_counter() - started - (reads.waited - waited)
+        counts.transform_seconds += time.perf_counter() - started - ((reads.waited if reads else 0.0) - waited)
         if item is None:
             return
         name, frame = item

@@ -25,7 +25,7 @@ import duckdb
 from pydantic import TypeAdapter
 
 from etl.errors import StoreUnavailable
-from etl.store import SCHEMA_VERSION, Identity, current_store
+from etl.store import SCHEMA_VERSION, Identity, current_store, open_current
 from etl.transform.common import tree_name
 from metrics_api.queries import StoreQueries
 
@@ -182,14 +182,14 @@ def _utc(text: str) -> datetime:
 
 
 def load_snapshot(metrics_db: Path) -> Snapshot:
-    """Open the current store's served file (its overlay, or the base) read-only and load
-    what every request needs."""
+    """Open the current store (the base and its overlay, etl.store.open_current) read-only and
+    load what every request needs."""
     # The identity of the files actually found: a publish racing this open must not leave
     # us holding B while remembering A's inode (or the reverse).
     current = current_store(metrics_db)
     path = current.served
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = open_current(current)
     except duckdb.Error as exc:
         raise StoreUnavailable(f"cannot open the store {path}: {exc}") from exc
     try:

@@ -81,3 +81,121 @@ SELECT f.session_id::VARCHAR AS id FROM fact_sessions f SEMI JOIN listed l ON f.
 
 -- query: trees
 SELECT tree_id, account_id FROM trees
+
+-- The incremental refresh's reads of the rows it rebuilds keys from (jobs/incremental.py).
+-- `excluded` holds the stale rows' ids: their stored versions are out of date.
+
+-- query: sessions_listed
+-- The extract's rows of the listed sessions (`listed`: session ids), but the excluded.
+SELECT
+    f.session_id::VARCHAR AS session_id, f.tree_id, f.user_id, f.started_at, f.completed_at,
+    f.duration_minutes, f.outcome, f.decisions_type,
+    CASE WHEN f.decisions_type = 'array' THEN f.decision_count END AS decision_elements,
+    f.node_ids, f.dropoff_node_id AS last_node_id
+FROM fact_sessions f
+SEMI JOIN listed l ON f.session_id = l.id::UUID
+ANTI JOIN excluded e ON f.session_id = e.id::UUID
+
+-- query: sessions_listed_since
+-- The extract's rows of the sessions started at or after ?, but the excluded.
+SELECT
+    f.session_id::VARCHAR AS session_id, f.tree_id, f.user_id, f.started_at, f.completed_at,
+    f.duration_minutes, f.outcome, f.decisions_type,
+    CASE WHEN f.decisions_type = 'array' THEN f.decision_count END AS decision_elements,
+    f.node_ids, f.dropoff_node_id AS last_node_id
+FROM fact_sessions f
+ANTI JOIN excluded e ON f.session_id = e.id::UUID
+WHERE f.started_at >= ?
+
+-- query: session_ids_of_keys
+-- The sessions on a key's day of its account, user or tree (`keys`: scope, scope_id, day).
+SELECT f.session_id::VARCHAR AS id FROM fact_sessions f
+SEMI JOIN keys k ON k.scope = 'account' AND f.account_id = k.scope_id AND f.day = k.day
+UNION SELECT f.session_id::VARCHAR FROM fact_sessions f
+SEMI JOIN keys k ON k.scope = 'user' AND f.user_id = k.scope_id AND f.day = k.day
+UNION SELECT f.session_id::VARCHAR FROM fact_sessions f
+SEMI JOIN keys k ON k.scope = 'tree' AND f.tree_id = k.scope_id AND f.day = k.day
+
+-- query: window_sessions_of_scopes
+-- The rollup columns of the sessions started at or after ? of the registered `scopes`
+-- (scope: account, user or tree; id), but the excluded.
+SELECT f.tree_id, f.user_id, f.account_id, f.started_at, f.duration_minutes, f.outcome
+FROM fact_sessions f
+ANTI JOIN excluded e ON f.session_id = e.id::UUID
+WHERE f.started_at >= ? AND (
+    f.account_id IN (SELECT id FROM scopes WHERE scope = 'account')
+    OR f.user_id IN (SELECT id FROM scopes WHERE scope = 'user')
+    OR f.tree_id IN (SELECT id FROM scopes WHERE scope = 'tree'))
+
+-- query: sessions_started_between
+-- Sessions started in [?, ?), but the excluded: those that crossed a window's start.
+SELECT f.tree_id, f.user_id, f.account_id, f.started_at
+FROM fact_sessions f ANTI JOIN excluded e ON f.session_id = e.id::UUID
+WHERE f.started_at >= ? AND f.started_at < ?
+
+-- query: ratings_created_between
+SELECT f.tree_id, f.created_at FROM fact_ratings f ANTI JOIN excluded e ON f.rating_id = e.id
+WHERE f.created_at >= ? AND f.created_at < ?
+
+-- query: step_ratings_created_between
+SELECT f.tree_id, f.created_at FROM fact_step_ratings f ANTI JOIN excluded e ON f.step_rating_id = e.id
+WHERE f.created_at >= ? AND f.created_at < ?
+
+-- query: ratings_of_trees
+-- The session ratings as read of the listed trees (`listed`: tree ids) created at or after ?, but the excluded.
+SELECT f.rating_id, f.session_id, f.tree_id, f.rating, f.comment, f.created_at
+FROM fact_ratings f SEMI JOIN listed l ON f.tree_id = l.id ANTI JOIN excluded e ON f.rating_id = e.id
+WHERE f.created_at >= ?
+
+-- query: ratings_of_sessions
+-- The session ratings as read given to the listed sessions (`listed`: session ids), but the excluded.
+SELECT f.rating_id, f.session_id, f.tree_id, f.rating, f.comment, f.created_at
+FROM fact_ratings f SEMI JOIN listed l ON f.session_id = l.id ANTI JOIN excluded e ON f.rating_id = e.id
+
+-- query: ratings_of_keys
+-- The session ratings as read of the registered `keys` (tree_id, day), but the excluded.
+SELECT f.rating_id, f.session_id, f.tree_id, f.rating, f.comment, f.created_at
+FROM fact_ratings f SEMI JOIN keys k ON f.tree_id = k.tree_id AND f.day = k.day ANTI JOIN excluded e ON f.rating_id = e.id
+
+-- query: step_ratings_of_trees
+-- The step ratings as read of the listed trees created at or after ?, but the excluded.
+SELECT f.step_rating_id, f.tree_id, f.node_id, f.helpful, f.created_at
+FROM fact_step_ratings f SEMI JOIN listed l ON f.tree_id = l.id ANTI JOIN excluded e ON f.step_rating_id = e.id
+WHERE f.created_at >= ?
+
+-- query: step_ratings_of_keys
+SELECT f.step_rating_id, f.tree_id, f.node_id, f.helpful, f.created_at
+FROM fact_step_ratings f SEMI JOIN keys k ON f.tree_id = k.tree_id AND f.day = k.day
+ANTI JOIN excluded e ON f.step_rating_id = e.id
+
+-- query: daily_step_feedback_of_trees
+-- The per-day step rows of the listed trees on days after ?, but the registered `keys` (tree_id, day).
+SELECT d.tree_id, d.node_id, d.day, d.visits, d.dropoffs
+FROM daily_step_feedback d SEMI JOIN listed l ON d.tree_id = l.id ANTI JOIN keys k USING (tree_id, day)
+WHERE d.day > ?
+
+-- query: session_ids_of_trees_on_days
+-- The sessions of the listed trees started on the registered `days`.
+SELECT f.session_id::VARCHAR AS id FROM fact_sessions f SEMI JOIN listed l ON f.tree_id = l.id SEMI JOIN days d ON f.day = d.day
+
+-- query: dimensions_stored
+-- What the window rows were built with: each tree's account and name, each user's name.
+SELECT 'tree' AS kind, tree_id AS id, account_id, name FROM trees
+UNION ALL SELECT 'user', user_id, account_id, name FROM users
+
+-- query: tree_nodes
+SELECT tree_id, node_id, node_title FROM tree_nodes
+
+-- query: data_quality
+SELECT check_name, rows FROM data_quality
+
+-- query: comments_since
+SELECT f.comment FROM fact_ratings f ANTI JOIN excluded e ON f.rating_id = e.id WHERE f.created_at >= ?
+
+-- query: step_rating_nodes_since
+SELECT f.tree_id, f.node_id FROM fact_step_ratings f ANTI JOIN excluded e ON f.step_rating_id = e.id WHERE f.created_at >= ?
+
+-- query: sessions_after
+-- How many sessions, but the excluded, started after ?.
+SELECT count(*)::BIGINT AS sessions FROM fact_sessions f ANTI JOIN excluded e ON f.session_id = e.id::UUID
+WHERE f.started_at > ?

@@ -6,7 +6,7 @@ outcome); each function filters it per period (started_at >= as_of - N days).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, time, timedelta
 
 import polars as pl
@@ -59,18 +59,25 @@ def _per_scope(
     as_of: datetime,
     periods: Mapping[str, int],
     build: Callable[[pl.LazyFrame], pl.LazyFrame],
+    scopes: Collection[str],
 ) -> pl.LazyFrame:
-    parts = [_all_scopes(in_window(sessions, as_of, days), trees, build, period) for period, days in periods.items()]
+    parts = [
+        _all_scopes(in_window(sessions, as_of, days), trees, build, period, scopes) for period, days in periods.items()
+    ]
     return pl.concat(parts, how="diagonal")
 
 
 def _all_scopes(
-    sessions: pl.LazyFrame, trees: pl.LazyFrame, build: Callable[[pl.LazyFrame], pl.LazyFrame], period: str
+    sessions: pl.LazyFrame,
+    trees: pl.LazyFrame,
+    build: Callable[[pl.LazyFrame], pl.LazyFrame],
+    period: str,
+    scopes: Collection[str] = tuple(SCOPE_KEYS),
 ) -> pl.LazyFrame:
-    """`build` over every scope kind of `sessions`, labelled with `period` and the scope."""
+    """`build` over each of the scope kinds `scopes` of `sessions`, labelled with `period` and the scope."""
     parts = [
         build(scoped(sessions, trees, scope)).with_columns(period=label(period, sessions), scope=label(scope, sessions))
-        for scope in SCOPE_KEYS
+        for scope in scopes
     ]
     return pl.concat(parts, how="diagonal")
 
@@ -88,10 +95,14 @@ def summarize(scoped_sessions: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
 
 
 def window_summary(
-    sessions: pl.LazyFrame, trees: pl.LazyFrame, as_of: datetime, periods: Mapping[str, int]
+    sessions: pl.LazyFrame,
+    trees: pl.LazyFrame,
+    as_of: datetime,
+    periods: Mapping[str, int],
+    scopes: Collection[str] = tuple(SCOPE_KEYS),
 ) -> pl.LazyFrame:
-    """One row per (period, scope, scope_id, engineer_id) with sessions in the window."""
-    return _per_scope(sessions, trees, as_of, periods, lambda s: summarize(s, KEYS))
+    """One row per (period, scope, scope_id, engineer_id) with sessions in the window (of `scopes`)."""
+    return _per_scope(sessions, trees, as_of, periods, lambda s: summarize(s, KEYS), scopes)
 
 
 def daily_counts(scoped_sessions: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame:
@@ -104,9 +115,13 @@ def daily_counts(scoped_sessions: pl.LazyFrame, keys: list[str]) -> pl.LazyFrame
 
 
 def window_time_series(
-    sessions: pl.LazyFrame, trees: pl.LazyFrame, as_of: datetime, periods: Mapping[str, int]
+    sessions: pl.LazyFrame,
+    trees: pl.LazyFrame,
+    as_of: datetime,
+    periods: Mapping[str, int],
+    scopes: Collection[str] = tuple(SCOPE_KEYS),
 ) -> pl.LazyFrame:
-    """One row per (period, scope, scope_id, engineer_id, day) with sessions; no zero days.
+    """One row per (period, scope, scope_id, engineer_id, day) with sessions (of `scopes`); no zero days.
 
     Only the widest period is counted from all its sessions. A narrower window starts
     inside it, so its days after the first are the widest's rows; only its first, partial
@@ -117,7 +132,7 @@ def window_time_series(
         return daily_counts(scoped_sessions, KEYS)
 
     widest_period = max(periods, key=lambda period: periods[period])
-    widest = _all_scopes(in_window(sessions, as_of, periods[widest_period]), trees, counts, widest_period)
+    widest = _all_scopes(in_window(sessions, as_of, periods[widest_period]), trees, counts, widest_period, scopes)
     parts = [widest]
     for period, days in periods.items():
         if period == widest_period:
@@ -127,7 +142,7 @@ def window_time_series(
         next_day = datetime.combine(first_day + timedelta(days=1), time(), tzinfo=UTC)
         opening = sessions.filter(pl.col("started_at") >= start, pl.col("started_at") < next_day)
         days_after = widest.filter(pl.col("day") > first_day).with_columns(period=label(period, sessions))
-        parts += [_all_scopes(opening, trees, counts, period), days_after]
+        parts += [_all_scopes(opening, trees, counts, period, scopes), days_after]
     return pl.concat(parts, how="diagonal")
 
 
@@ -142,9 +157,13 @@ def _ranked_groups(scoped_sessions: pl.LazyFrame, item: str) -> pl.LazyFrame:
 
 
 def window_top_flows(
-    sessions: pl.LazyFrame, trees: pl.LazyFrame, as_of: datetime, periods: Mapping[str, int]
+    sessions: pl.LazyFrame,
+    trees: pl.LazyFrame,
+    as_of: datetime,
+    periods: Mapping[str, int],
+    scopes: Collection[str] = (ACCOUNT, USER),
 ) -> pl.LazyFrame:
-    """Top 10 trees by sessions per account and per user (sessions whose tree exists).
+    """Top 10 trees by sessions per account and per user (of `scopes`; sessions whose tree exists).
 
     Ties: tree name in code-point order, then tree id.
     """
@@ -152,7 +171,7 @@ def window_top_flows(
     parts = []
     for period, days in periods.items():
         windowed = in_window(sessions, as_of, days)
-        for scope in (ACCOUNT, USER):
+        for scope in scopes:
             groups = _ranked_groups(scoped(windowed, trees, scope), "tree_id").join(names, on="tree_id", how="inner")
             ranked = top_n(groups, "scope_id", ["sessions", "tree_name", "tree_id"], [True, False, False])
             parts.append(ranked.with_columns(period=label(period, sessions), scope=label(scope, sessions)))

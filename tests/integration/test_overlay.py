@@ -103,12 +103,24 @@ def test_the_incremental_publishes_an_overlay_that_serves_until_the_next_base(
     meta = _meta(current.overlay)
     assert meta["base_version"] == base.name and meta["as_of"] == first_at.isoformat()
     assert _meta(base)["as_of"] == AS_OF.isoformat()
-    # Of the history it holds what the new session changed: its fact row, and its day's rows
-    # of its account, user and tree (one key each) and of its tree's step feedback.
+    # It holds what the new session changed (no session crossed a window's start in that
+    # minute): its fact row; its day's rows of its account, user and tree (one key each) and
+    # of its tree's step feedback; in each of the three periods its account's, its user's and
+    # its tree's summary and time series, its account narrowed to its user's too, its
+    # account's and its user's top flows, its account's top engineers, its tree's step feedback.
     first_day = (SEED_ANCHOR - timedelta(days=1, hours=2)).date()
     assert _days_held(current.overlay) <= {first_day.isoformat()}
     assert _facts(current.overlay) == 1
-    first_keys = {"fact_sessions": 1, "daily_sessions": 3, "daily_step_feedback": 1}
+    first_keys = {
+        "fact_sessions": 1,
+        "daily_sessions": 3,
+        "daily_step_feedback": 1,
+        "window_summary": 12,
+        "window_time_series": 12,
+        "window_top_flows": 6,
+        "window_top_engineers": 3,
+        "window_step_feedback": 3,
+    }
     assert _replaced(current.overlay) == first_keys
     assert meta["replaced_keys"] == str(sum(first_keys.values()))
 
@@ -120,7 +132,7 @@ def test_the_incremental_publishes_an_overlay_that_serves_until_the_next_base(
     recorded = json.loads(config.quality_log.read_text().splitlines()[-1])
     assert recorded["run_id"] == record.run_id and recorded["built_at"] == meta["built_at"]
     assert f"-> {base.name}" in status
-    assert f"overlay (the API serves it): {current.overlay.name}, 5 keys changed since the base" in status
+    assert f"overlay (the API serves it): {current.overlay.name}, 41 keys changed since the base" in status
 
     # A second incremental keeps the first's days and adds its own.
     second_at = first_at + timedelta(minutes=1)

@@ -1,0 +1,438 @@
+"""The incremental refresh's rebuild: the stale keys of every table, then the rows of those keys alone.
+
+`stale_keys` finds, per table the overlay holds in part (etl.store.UNIT_KEYS), the keys a
+change makes stale: the history's (etl.changes.history_keys) and the window tables'
+(etl.transform.stale) from the changed rows, the rows that crossed a window's start as
+`as_of` moved, and the sessions of trees and users renamed, moved or gone. `rebuilt_tables`
+then reads from the current store (with the changes applied) the rows those keys are built
+from, builds them with the transforms every refresh uses, and yields the rows of the stale
+keys, table by table, with the tables the overlay holds whole.
+
+Every key's rows are built from all the rows it depends on: a key listed that did not
+change gets its same rows again (a false positive costs a little), one whose rows went is
+replaced by none. Reads go through PreviousStore (etl/sql/previous.sql); the transforms
+are those of etl.transform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import polars as pl
+
+from etl.changes import Changes, Stale
+from etl.previous import PreviousStore
+from etl.publish.build import of_keys
+from etl.scopes import ACCOUNT, ACCOUNT_ENGINEER, TREE, USER
+from etl.transform import dimensions, facts, history, ids, quality, ratings, steps, window
+from etl.transform.common import utc_day, window_start
+from etl.transform.parts import Dimensions, helpful_days
+from etl.transform.stale import SESSION_COLUMNS, window_keys
+
+Built = Iterator[tuple[str, pl.DataFrame]]
+
+_FIRST = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Rebuild:
+    """What an incremental refresh rebuilds: the stale keys, and the rows it built them from."""
+
+    keys: dict[str, pl.DataFrame]
+    """Per table in etl.store.UNIT_KEYS, the keys whose rows are written again."""
+    now_sessions: pl.DataFrame
+    """The extract's rows of the stale sessions as they are now (none for a session gone)."""
+    stale_sessions: frozenset[str]
+    """The ids of the stale sessions (their stored rows are out of date)."""
+
+
+def stale_keys(
+    previous: PreviousStore,
+    changes: Changes,
+    found: Stale,
+    source_users: pl.DataFrame,
+    source_trees: pl.DataFrame,
+    dims: Dimensions,
+    *,
+    as_of: datetime,
+    since: datetime,
+    periods: Mapping[str, int],
+) -> Rebuild:
+    """The keys of every table the changes, the move of `as_of` and the dimensions make stale."""
+    stale_ids = found.facts["fact_sessions"]
+    now = _now_sessions(previous, changes, stale_ids)
+    trees = source_trees.select("tree_id", "account_id")
+    first_day = since.date()
+
+    # The stale sessions before and after, in every period.
+    stored = previous.session_versions(stale_ids).filter(pl.col("day") >= first_day)
+    current = now.filter(pl.col("started_at") >= since).join(trees, on="tree_id", how="left")
+    versions = [stored.select(list(SESSION_COLUMNS)[1:]), current.select(list(SESSION_COLUMNS)[1:])]
+    # The sessions of trees and users whose name, account, nodes or existence changed.
+    changed_trees, changed_users = _changed_dimensions(previous, source_users, source_trees, dims)
+    scopes = _scopes(tree=changed_trees, user=changed_users)
+    if scopes.height:
+        versions.append(
+            previous.rows("window_sessions_of_scopes", [since], excluded=stale_ids, scopes=scopes).select(
+                list(SESSION_COLUMNS)[1:]
+            )
+        )
+    every_period = pl.DataFrame({"period": list(periods)})
+    sessions = [pl.concat(versions, how="vertical_relaxed").join(every_period, how="cross")]
+
+    r, sr = changes.ratings, changes.step_ratings
+    rated = [_in_every_period(_rating_versions(previous.rating_versions(r.touched), r.changed, since), every_period)]
+    stepped = [
+        _in_every_period(_rating_versions(previous.step_rating_versions(sr.touched), sr.changed, since), every_period)
+    ]
+    previous_as_of = datetime.fromisoformat(previous.meta["as_of"])
+    for period, days in periods.items():
+        low, high = sorted((window_start(previous_as_of, days), window_start(as_of, days)))
+        if low == high:
+            continue
+        label = pl.lit(period).alias("period")
+        crossed = previous.rows("sessions_started_between", [low, high], excluded=stale_ids)
+        moved_now = current.filter(pl.col("started_at") >= low, pl.col("started_at") < high)
+        sessions.append(
+            pl.concat([crossed, moved_now.select(crossed.columns)], how="vertical_relaxed").with_columns(label)
+        )
+        rated.append(_between(previous, "ratings_created_between", r.touched, r.changed, low, high).with_columns(label))
+        stepped.append(
+            _between(previous, "step_ratings_created_between", sr.touched, sr.changed, low, high).with_columns(label)
+        )
+    keys = window_keys(
+        pl.concat([s.select(list(SESSION_COLUMNS)) for s in sessions], how="vertical_relaxed"),
+        pl.concat([x.select("period", "tree_id") for x in rated], how="vertical_relaxed"),
+        pl.concat([x.select("period", "tree_id") for x in stepped], how="vertical_relaxed"),
+    )
+    commented = _rating_versions(previous.rating_versions(r.touched), r.changed, _FIRST)
+    keys["recent_comments"] = commented.select(pl.col("tree_id").cast(pl.String)).unique()
+    return Rebuild({**found.keys, **keys}, now, frozenset(stale_ids))
+
+
+def rebuilt_tables(
+    previous: PreviousStore,
+    changes: Changes,
+    rebuild: Rebuild,
+    dims: Dimensions,
+    *,
+    as_of: datetime,
+    since: datetime,
+    periods: Mapping[str, int],
+) -> Built:
+    """The rows of the stale keys of every table the overlay holds in part, and the tables it holds whole."""
+    keys, now, stale_ids = rebuild.keys, rebuild.now_sessions, rebuild.stale_sessions
+    r, sr = changes.ratings, changes.step_ratings
+    t, u = dims.trees.lazy(), dims.users.lazy()
+
+    # Facts: the stale rows as they are now.
+    ratings_now = _merged(previous.rows("ratings_of_sessions", listed=stale_ids, excluded=r.touched), r.changed)
+    newest = facts.newest_ratings(ratings_now.filter(pl.col("session_id").is_in(list(stale_ids))))
+    coded_now = ids.sessions(now)
+    yield "fact_sessions", facts.fact_sessions(coded_now.lazy(), t, newest.lazy()).collect()
+    if r.changed is not None:
+        yield "fact_ratings", ratings.fact_ratings(r.changed.lazy()).collect()
+    step_changed = ids.step_ratings(sr.changed)
+    if step_changed is not None:
+        yield "fact_step_ratings", steps.fact_step_ratings(step_changed)
+
+    # The history's per-day keys, from every row of their days.
+    day_keys = pl.concat(
+        [
+            keys["daily_sessions"].select("scope", "scope_id", "day"),
+            keys["daily_step_feedback"].select(pl.lit(TREE).alias("scope"), pl.col("tree_id").alias("scope_id"), "day"),
+        ]
+    ).unique()
+    of_days = ids.sessions(_sessions(previous, now, stale_ids, previous.rows("session_ids_of_keys", keys=day_keys)))
+    yield "daily_sessions", of_keys(history.daily_sessions(of_days.lazy(), t).collect(), keys["daily_sessions"])
+    step_keys = keys["daily_step_feedback"]
+    step_rows = None
+    if sr.changed is not None:
+        step_rows = ids.step_ratings(
+            _merged(previous.rows("step_ratings_of_keys", keys=step_keys, excluded=sr.touched), sr.changed)
+        )
+    daily_steps = of_keys(
+        steps.daily_step_feedback(steps.daily_step_visits(of_days.lazy()), helpful_days(step_rows).lazy()).collect(),
+        step_keys,
+    )
+    yield "daily_step_feedback", daily_steps
+    rating_keys = keys["daily_ratings"]
+    day_ratings = _merged(previous.rows("ratings_of_keys", keys=rating_keys, excluded=r.touched), r.changed)
+    yield "daily_ratings", of_keys(ratings.daily_ratings(day_ratings.lazy()).collect(), rating_keys)
+
+    # The window's session rollups, per scope kind from the sessions of its stale scopes.
+    yield from _session_rollups(previous, rebuild, dims, as_of=as_of, since=since, periods=periods)
+
+    # Step feedback: whole days from the per-day rows, each period's first day from its sessions.
+    feedback_keys = keys["window_step_feedback"]
+    feedback_trees = feedback_keys["tree_id"].unique().to_list()
+    counts = [_whole_days(previous, keys, daily_steps, feedback_trees, as_of, periods)]
+    first_days = {period: window_start(as_of, days).astimezone(UTC).date() for period, days in periods.items()}
+    opening_ids = previous.rows("session_ids_of_trees_on_days", listed=feedback_trees, days=set(first_days.values()))
+    opening = ids.sessions(_sessions(previous, now, stale_ids, opening_ids))
+    for period, day in first_days.items():
+        of_day = opening.filter(utc_day("started_at") == day).lazy()
+        counts.append(steps.step_counts(of_day, as_of, {period: periods[period]}).collect())
+    window_steps = None
+    if sr.changed is not None:
+        window_steps = ids.step_ratings(
+            _merged(
+                previous.rows("step_ratings_of_trees", [since], listed=feedback_trees, excluded=sr.touched),
+                sr.changed.filter(pl.col("created_at") >= since),
+            )
+        )
+    feedback = steps.window_step_feedback(
+        pl.concat(counts, how="diagonal_relaxed").lazy(),
+        window_steps.lazy() if window_steps is not None else None,
+        dims.nodes.lazy(),
+        as_of,
+        periods,
+    )
+    yield "window_step_feedback", of_keys(feedback.collect(), feedback_keys)
+
+    # Ratings: CSAT of the window, and each tree's newest comments of any age.
+    csat_keys = keys["window_ratings"]
+    csat_trees = csat_keys["tree_id"].unique().to_list()
+    csat_rows = _merged(
+        previous.rows("ratings_of_trees", [since], listed=csat_trees, excluded=r.touched),
+        r.changed.filter(pl.col("created_at") >= since) if r.changed is not None else None,
+    )
+    yield "window_ratings", of_keys(ratings.window_ratings(csat_rows.lazy(), as_of, periods).collect(), csat_keys)
+    comment_keys = keys["recent_comments"]
+    comment_trees = comment_keys["tree_id"].to_list()
+    comment_rows = _merged(
+        previous.rows("ratings_of_trees", [_FIRST], listed=comment_trees, excluded=r.touched), r.changed
+    )
+    yield "recent_comments", of_keys(ratings.recent_comments(comment_rows.lazy()).collect(), comment_keys)
+
+    # The tables the overlay holds whole.
+    yield "users", dimensions.users(u).collect()
+    yield "trees", dimensions.trees(t).collect()
+    yield "tree_nodes", dims.nodes
+    yield "data_quality", _data_quality(previous, changes, rebuild, dims, as_of=as_of, since=since)
+
+
+def _session_rollups(
+    previous: PreviousStore,
+    rebuild: Rebuild,
+    dims: Dimensions,
+    *,
+    as_of: datetime,
+    since: datetime,
+    periods: Mapping[str, int],
+) -> Built:
+    keys = rebuild.keys
+    summary_keys, listed_keys = keys["window_summary"], keys["window_top_flows"]
+    accounts = set(summary_keys.filter(pl.col("scope").is_in([ACCOUNT, ACCOUNT_ENGINEER]))["scope_id"].to_list())
+    accounts |= set(listed_keys.filter(pl.col("scope") == ACCOUNT)["scope_id"].to_list())
+    accounts |= set(keys["window_top_engineers"]["scope_id"].to_list())
+    users = set(summary_keys.filter(pl.col("scope") == USER)["scope_id"].to_list())
+    users |= set(listed_keys.filter(pl.col("scope") == USER)["scope_id"].to_list())
+    trees_of = set(summary_keys.filter(pl.col("scope") == TREE)["scope_id"].to_list())
+    scopes = _scopes(account=accounts, user=users, tree=trees_of)
+    stored = previous.rows("window_sessions_of_scopes", [since], excluded=rebuild.stale_sessions, scopes=scopes)
+    now = rebuild.now_sessions.filter(pl.col("started_at") >= since).join(
+        dims_trees_text(dims), on="tree_id", how="left"
+    )
+    rows = ids.sessions(pl.concat([stored, now.select(stored.columns)], how="vertical_relaxed"))
+    text = {"account_id": pl.col("account_id"), "user_id": pl.col("user_id").cast(pl.String)}
+    t, u = dims.trees.lazy(), dims.users.lazy()
+    by_account = rows.filter(text["account_id"].is_in(list(accounts))).drop("account_id").lazy()
+    by_user = rows.filter(text["user_id"].is_in(list(users))).drop("account_id").lazy()
+    by_tree = rows.filter(pl.col("tree_id").cast(pl.String).is_in(list(trees_of))).drop("account_id").lazy()
+    team = (ACCOUNT, ACCOUNT_ENGINEER)
+    plans = {
+        "window_summary": [
+            window.window_summary(by_account, t, as_of, periods, team),
+            window.window_summary(by_user, t, as_of, periods, (USER,)),
+            window.window_summary(by_tree, t, as_of, periods, (TREE,)),
+        ],
+        "window_time_series": [
+            window.window_time_series(by_account, t, as_of, periods, team),
+            window.window_time_series(by_user, t, as_of, periods, (USER,)),
+            window.window_time_series(by_tree, t, as_of, periods, (TREE,)),
+        ],
+        "window_top_flows": [
+            window.window_top_flows(by_account, t, as_of, periods, (ACCOUNT,)),
+            window.window_top_flows(by_user, t, as_of, periods, (USER,)),
+        ],
+        "window_top_engineers": [window.window_top_engineers(by_account, t, u, as_of, periods)],
+    }
+    for table, parts in plans.items():
+        built = pl.concat(pl.collect_all(parts), how="diagonal")
+        yield table, of_keys(built, keys[table])
+
+
+def dims_trees_text(dims: Dimensions) -> pl.DataFrame:
+    """Each tree's account now, with text ids (to join the store's rows)."""
+    return dims.trees.select(pl.col("tree_id").cast(pl.String), pl.col("account_id").cast(pl.String))
+
+
+def _whole_days(
+    previous: PreviousStore,
+    keys: dict[str, pl.DataFrame],
+    daily_steps: pl.DataFrame,
+    trees_of: list[str],
+    as_of: datetime,
+    periods: Mapping[str, int],
+) -> pl.DataFrame:
+    """Visits and drop-offs per (period, tree, node) of the whole days after each period's first day."""
+    first = {period: window_start(as_of, days).astimezone(UTC).date() for period, days in periods.items()}
+    stored = previous.rows(
+        "daily_step_feedback_of_trees", [min(first.values())], listed=trees_of, keys=keys["daily_step_feedback"]
+    )
+    rebuilt = daily_steps.select(stored.columns).with_columns(pl.col("tree_id").cast(pl.String))
+    rebuilt = rebuilt.filter(pl.col("tree_id").is_in(trees_of))
+    days = ids.encode(pl.concat([stored, rebuilt], how="vertical_relaxed"), ["tree_id"])
+    return pl.concat(
+        [
+            days.filter(pl.col("day") > day).select(
+                pl.lit(period).alias("period"), "tree_id", "node_id", "visits", "dropoffs"
+            )
+            for period, day in first.items()
+        ]
+    )
+
+
+def _data_quality(
+    previous: PreviousStore, changes: Changes, rebuild: Rebuild, dims: Dimensions, *, as_of: datetime, since: datetime
+) -> pl.DataFrame:
+    """data_quality over the lookback: the stored counts less the stale sessions' as stored, plus theirs now.
+
+    The counts of sessions started after as_of, and every count when the lookback or the
+    dimensions the counts join moved, are counted again over the lookback.
+    """
+    r, sr = changes.ratings, changes.step_ratings
+    stale_ids = rebuild.stale_sessions
+    now = rebuild.now_sessions.filter(pl.col("started_at") >= since)
+    if _counts_hold(previous, dims, since):
+        stored = dict(previous.rows("data_quality").iter_rows())
+        before = previous.rows("sessions_listed", listed=stale_ids).filter(pl.col("started_at") >= since)
+        old = quality.session_counts(ids.sessions(before), dims.users, dims.trees, dims.nodes, as_of)
+        new = quality.session_counts(ids.sessions(now), dims.users, dims.trees, dims.nodes, as_of)
+        counts = {rule: int(stored[rule]) - old[rule] + new[rule] for rule in quality.SESSION_RULES}
+        later = int(previous.rows("sessions_after", [as_of], excluded=stale_ids)["sessions"][0])
+        counts["sessions_in_future"] = later + now.filter(pl.col("started_at") > as_of).height
+    else:
+        every = _merged(previous.rows("sessions_listed_since", [since], excluded=stale_ids), now)
+        counts = quality.session_counts(ids.sessions(every), dims.users, dims.trees, dims.nodes, as_of)
+    comments = _merged(
+        previous.rows("comments_since", [since], excluded=r.touched),
+        r.changed.filter(pl.col("created_at") >= since).select("comment") if r.changed is not None else None,
+    )
+    step_nodes = None
+    if sr.changed is not None:
+        step_nodes = ids.step_ratings(
+            _merged(
+                previous.rows("step_rating_nodes_since", [since], excluded=sr.touched),
+                sr.changed.filter(pl.col("created_at") >= since).select("tree_id", "node_id"),
+            )
+        )
+    return quality.quality_table(counts, dims.users, dims.trees, dims.nodes, comments, step_nodes)
+
+
+def _counts_hold(previous: PreviousStore, dims: Dimensions, since: datetime) -> bool:
+    """Whether the stored session counts can be corrected by the stale sessions alone.
+
+    They cannot when the lookback moved (a new UTC day) or when the trees, users or nodes
+    they are joined with changed (every session's count may have).
+    """
+    if previous.meta.get("lookback_start") != since.isoformat():
+        return False
+    stored = previous.rows("dimensions_stored")
+    trees_now = set(dims.trees["tree_id"].cast(pl.String).to_list())
+    users_now = set(dims.users["user_id"].cast(pl.String).to_list())
+    if set(stored.filter(pl.col("kind") == "tree")["id"].to_list()) != trees_now:
+        return False
+    if set(stored.filter(pl.col("kind") == "user")["id"].to_list()) != users_now:
+        return False
+    nodes_then = previous.rows("tree_nodes").select("tree_id", "node_id")
+    nodes_now = dims.nodes.select(pl.col("tree_id").cast(pl.String), "node_id")
+    return nodes_then.sort(["tree_id", "node_id"]).equals(nodes_now.sort(["tree_id", "node_id"]))
+
+
+def _now_sessions(previous: PreviousStore, changes: Changes, stale_ids: set[str]) -> pl.DataFrame:
+    """The extract's rows of the stale sessions now: as read again, or as stored (only their rating or tree changed)."""
+    s = changes.sessions
+    same = previous.rows("sessions_listed", listed=stale_ids, excluded=s.touched)
+    return _merged(same, s.changed)
+
+
+def _sessions(
+    previous: PreviousStore, now: pl.DataFrame, stale_ids: frozenset[str], listed: pl.DataFrame
+) -> pl.DataFrame:
+    """The extract's rows now of the listed sessions (`id`) with every stale session now."""
+    return _merged(previous.rows("sessions_listed", listed=listed["id"].to_list(), excluded=stale_ids), now)
+
+
+def _rating_versions(stored: pl.DataFrame, changed: pl.DataFrame | None, since: datetime) -> pl.DataFrame:
+    """tree_id of the stale rows as stored and as read again, of those created at or after `since`."""
+    parts = [stored.filter(pl.col("day") >= since.date()).select(pl.col("tree_id").cast(pl.String))]
+    if changed is not None:
+        parts.append(changed.filter(pl.col("created_at") >= since).select(pl.col("tree_id").cast(pl.String)))
+    return pl.concat(parts)
+
+
+def _in_every_period(frame: pl.DataFrame, every_period: pl.DataFrame) -> pl.DataFrame:
+    return frame.join(every_period, how="cross")
+
+
+def _between(
+    previous: PreviousStore,
+    query: str,
+    touched: frozenset[str],
+    changed: pl.DataFrame | None,
+    low: datetime,
+    high: datetime,
+) -> pl.DataFrame:
+    """tree_id of the rows created in [low, high) now: stored, but the stale, plus those read again."""
+    stored = previous.rows(query, [low, high], excluded=touched).select(pl.col("tree_id").cast(pl.String))
+    if changed is None:
+        return stored
+    crossed = changed.filter(pl.col("created_at") >= low, pl.col("created_at") < high)
+    return pl.concat([stored, crossed.select(pl.col("tree_id").cast(pl.String))])
+
+
+def _changed_dimensions(
+    previous: PreviousStore, source_users: pl.DataFrame, source_trees: pl.DataFrame, dims: Dimensions
+) -> tuple[set[str], set[str]]:
+    """Trees whose account, name or nodes changed, came or went; users whose name did, or who came or went."""
+    stored = previous.rows("dimensions_stored")
+
+    def changed(kind: str, now: pl.DataFrame, columns: list[str]) -> set[str]:
+        then = stored.filter(pl.col("kind") == kind).select(pl.col("id"), *columns)
+        joined = then.join(now.select("id", *columns), on="id", how="full", coalesce=True, suffix="_now")
+        differs = pl.lit(False)
+        for column in columns:
+            differs = differs | pl.col(column).ne_missing(pl.col(f"{column}_now"))
+        differs = differs | pl.col("id").is_in(list(set(then["id"]) ^ set(now["id"])))
+        return set(joined.filter(differs)["id"].to_list())
+
+    trees_now = source_trees.select(pl.col("tree_id").alias("id"), "account_id", "name")
+    users_now = source_users.select(pl.col("user_id").alias("id"), "account_id", "name")
+    trees = changed("tree", trees_now, ["account_id", "name"])
+    nodes_then = previous.rows("tree_nodes")
+    nodes_now = dims.nodes.with_columns(pl.col("tree_id").cast(pl.String))
+    differ = nodes_then.join(nodes_now, on=["tree_id", "node_id", "node_title"], how="anti")
+    differ = pl.concat([differ, nodes_now.join(nodes_then, on=["tree_id", "node_id", "node_title"], how="anti")])
+    trees |= set(differ["tree_id"].to_list())
+    return trees, changed("user", users_now, ["name"])
+
+
+def _scopes(**ids_by_scope: set[str]) -> pl.DataFrame:
+    """The registered `scopes` table (scope, id) of window_sessions_of_scopes."""
+    return pl.DataFrame(
+        {
+            "scope": [scope for scope, listed in ids_by_scope.items() for _ in listed],
+            "id": [one for listed in ids_by_scope.values() for one in listed],
+        },
+        schema={"scope": pl.String(), "id": pl.String()},
+    )
+
+
+def _merged(kept: pl.DataFrame, changed: pl.DataFrame | None) -> pl.DataFrame:
+    if changed is None or changed.height == 0:
+        return kept
+    return pl.concat([kept, changed.select(kept.columns)], how="vertical_relaxed")
