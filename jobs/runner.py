@@ -465,9 +465,11 @@ def _drain(built: Built, reads: Reads | None, write: Callable[[str, pl.DataFrame
         started, waited = time.perf_counter(), reads.waited if reads is not None else 0.0
         with stage("transform"):
             item = next(built, None)
-        counts.transform_seconds += time.perf_counter() - started - ((reads.waited if reads else 0.0) - waited)
+        seconds = time.perf_counter() - started - ((reads.waited if reads else 0.0) - waited)
+        counts.transform_seconds += seconds
         if item is None:
             return
         name, frame = item
+        log.debug("built %s: %d rows in %.2f s", name, frame.height, seconds)
         counts.transform_rows += frame.height
         write(name, frame)
