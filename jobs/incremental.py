@@ -225,35 +225,36 @@ def _session_rollups(
 ) -> Built:
     keys = rebuild.keys
     summary_keys, listed_keys = keys["window_summary"], keys["window_top_flows"]
-    accounts = set(summary_keys.filter(pl.col("scope").is_in([ACCOUNT, ACCOUNT_ENGINEER]))["scope_id"].to_list())
-    accounts |= set(listed_keys.filter(pl.col("scope") == ACCOUNT)["scope_id"].to_list())
-    accounts |= set(keys["window_top_engineers"]["scope_id"].to_list())
-    users = set(summary_keys.filter(pl.col("scope") == USER)["scope_id"].to_list())
-    users |= set(listed_keys.filter(pl.col("scope") == USER)["scope_id"].to_list())
-    trees_of = set(summary_keys.filter(pl.col("scope") == TREE)["scope_id"].to_list())
-    scopes = _scopes(account=accounts, user=users, tree=trees_of)
+
+    def stale(table_keys: pl.DataFrame, scope: str) -> set[str]:
+        return set(table_keys.filter(pl.col("scope") == scope)["scope_id"].to_list())
+
+    accounts = stale(summary_keys, ACCOUNT) | stale(listed_keys, ACCOUNT) | stale(keys["window_top_engineers"], ACCOUNT)
+    pairs = summary_keys.filter(pl.col("scope") == ACCOUNT_ENGINEER).select(
+        pl.col("scope_id").alias("account_id"), pl.col("engineer_id").alias("user_id")
+    )
+    users = stale(summary_keys, USER) | stale(listed_keys, USER)
+    trees_of = stale(summary_keys, TREE)
+    scopes = _scopes(account=accounts | set(pairs["account_id"].to_list()), user=users, tree=trees_of)
     stored = previous.rows("window_sessions_of_scopes", [since], excluded=rebuild.stale_sessions, scopes=scopes)
     now = rebuild.now_sessions.filter(pl.col("started_at") >= since).join(
         dims_trees_text(dims), on="tree_id", how="left"
     )
     rows = ids.sessions(pl.concat([stored, now.select(stored.columns)], how="vertical_relaxed"))
-    text = {"account_id": pl.col("account_id"), "user_id": pl.col("user_id").cast(pl.String)}
-    t, u = dims.trees.lazy(), dims.users.lazy()
-    by_account = rows.filter(text["account_id"].is_in(list(accounts))).drop("account_id").lazy()
-    by_user = rows.filter(text["user_id"].is_in(list(users))).drop("account_id").lazy()
+    user_text = pl.col("user_id").cast(pl.String)
+    by_account = rows.filter(pl.col("account_id").is_in(list(accounts))).drop("account_id").lazy()
+    by_pair = (
+        rows.join(pairs, left_on=["account_id", user_text], right_on=["account_id", "user_id"], how="semi")
+        .drop("account_id")
+        .lazy()
+    )
+    by_user = rows.filter(user_text.is_in(list(users))).drop("account_id").lazy()
     by_tree = rows.filter(pl.col("tree_id").cast(pl.String).is_in(list(trees_of))).drop("account_id").lazy()
-    team = (ACCOUNT, ACCOUNT_ENGINEER)
+    t, u = dims.trees.lazy(), dims.users.lazy()
+    per_scope = [(by_account, ACCOUNT), (by_pair, ACCOUNT_ENGINEER), (by_user, USER), (by_tree, TREE)]
     plans = {
-        "window_summary": [
-            window.window_summary(by_account, t, as_of, periods, team),
-            window.window_summary(by_user, t, as_of, periods, (USER,)),
-            window.window_summary(by_tree, t, as_of, periods, (TREE,)),
-        ],
-        "window_time_series": [
-            window.window_time_series(by_account, t, as_of, periods, team),
-            window.window_time_series(by_user, t, as_of, periods, (USER,)),
-            window.window_time_series(by_tree, t, as_of, periods, (TREE,)),
-        ],
+        "window_summary": [window.window_summary(s, t, as_of, periods, (scope,)) for s, scope in per_scope],
+        "window_time_series": [window.window_time_series(s, t, as_of, periods, (scope,)) for s, scope in per_scope],
         "window_top_flows": [
             window.window_top_flows(by_account, t, as_of, periods, (ACCOUNT,)),
             window.window_top_flows(by_user, t, as_of, periods, (USER,)),
