@@ -36,8 +36,8 @@ REWRITE_SHARE = 0.5
 """More rows read again than this share of a table's (and REWRITE_MIN_ROWS): a rewrite."""
 REWRITE_MIN_ROWS = 1000
 BUCKET_WIDTH = 2
-"""A day that lost rows is narrowed to buckets of ids sharing their first 1, then 2 hex
-characters (16, then 256 buckets) before its ids are read."""
+"""A day that lost rows is narrowed to buckets of ids sharing their first 2 hex characters
+(256 a day) before its ids are read."""
 
 KEYS = {"sessions": "session_id", "session_ratings": "rating_id", "step_ratings": "step_rating_id"}
 FACT_IDS = {"fact_sessions": "session_id", "fact_ratings": "rating_id", "fact_step_ratings": "step_rating_id"}
@@ -55,8 +55,8 @@ class ChangeSource(Protocol):
     def changed_session_ratings(self, xid: int) -> pl.DataFrame: ...
     def changed_step_ratings(self, xid: int) -> pl.DataFrame | None: ...
     def day_counts(self, table: str) -> pl.DataFrame: ...
-    def bucket_counts(
-        self, table: str, width: int, keys: list[str], start: datetime, end: datetime
+    def lost_buckets(
+        self, table: str, width: int, expected: pl.DataFrame, short: list[date], start: datetime, end: datetime
     ) -> pl.DataFrame: ...
     def ids_in_buckets(
         self, table: str, width: int, keys: list[str], start: datetime, end: datetime
@@ -124,12 +124,16 @@ def vouched_watermark(meta: dict[str, str], snapshot: Snapshot) -> int:
     return max(3, watermark % 2**32)  # 0-2 are special xids
 
 
-def detect(source: ChangeSource, previous: PreviousStore, xid: int) -> Changes:
-    """The changes of the three tables since the store's snapshot, in the source's snapshot."""
-    return Changes(
-        sessions=_delta(source, previous, "sessions", source.changed_sessions(xid)),
-        ratings=_delta(source, previous, "session_ratings", source.changed_session_ratings(xid)),
-        step_ratings=_delta(source, previous, "step_ratings", source.changed_step_ratings(xid)),
+def detect_sessions(source: ChangeSource, previous: PreviousStore, xid: int) -> Delta:
+    """The changes of `sessions` (Changes.sessions); a connection of its own may read them meanwhile."""
+    return _delta(source, previous, "sessions", source.changed_sessions(xid))
+
+
+def detect_ratings(source: ChangeSource, previous: PreviousStore, xid: int) -> tuple[Delta, Delta]:
+    """The changes of `session_ratings` and `step_ratings` (Changes.ratings, Changes.step_ratings)."""
+    return (
+        _delta(source, previous, "session_ratings", source.changed_session_ratings(xid)),
+        _delta(source, previous, "step_ratings", source.changed_step_ratings(xid)),
     )
 
 
@@ -159,9 +163,9 @@ def _gone(
 ) -> set[str]:
     """The stored ids on the `short` days (days that lost rows) that the source no longer has.
 
-    Narrowed before any id is read: per (day, first character of the id), then per (day, first
-    BUCKET_WIDTH characters), counts of the source against what it should hold (the store's
-    kept rows and the re-read ones); only the ids of the buckets that lost rows are read.
+    Narrowed before any id is read: per (day, first BUCKET_WIDTH characters of the id), the
+    source compares its counts with what it should hold (the store's kept rows and the
+    re-read ones) and names the buckets that lost rows; only their ids are read.
     """
     key = KEYS[table]
     new = changed.select(pl.col(key).alias("id"), utc_day(DAY_COLUMNS[table]))
@@ -169,20 +173,15 @@ def _gone(
     should = pl.concat([kept.select("id", "day"), new.filter(pl.col("day").is_in(short))])
     start = datetime.combine(min(short), time.min, tzinfo=UTC)
     end = datetime.combine(max(short) + timedelta(days=1), time.min, tzinfo=UTC)
-    keys = [f"{day.isoformat()}/" for day in short]
-    for width in range(1, BUCKET_WIDTH + 1):
-        expected = (
-            should.with_columns(bucket=pl.col("id").str.slice(0, width))
-            .filter((pl.col("day").cast(pl.String) + "/" + pl.col("bucket").str.slice(0, width - 1)).is_in(keys))
-            .group_by("day", "bucket")
-            .agg(pl.len().cast(pl.Int64).alias("rows"))
-        )
-        actual = source.bucket_counts(table, width, keys, start, end)
-        compared = expected.join(actual, on=["day", "bucket"], how="left", suffix="_source").fill_null(0)
-        lost = compared.filter(pl.col("rows_source") < pl.col("rows"))
-        keys = [f"{day.isoformat()}/{bucket}" for day, bucket in lost.select("day", "bucket").iter_rows()]
-        if not keys:
-            return set()
+    expected = (
+        should.with_columns(bucket=pl.col("id").str.slice(0, BUCKET_WIDTH))
+        .group_by("day", "bucket")
+        .agg(pl.len().cast(pl.Int64).alias("rows"))
+    )
+    lost = source.lost_buckets(table, BUCKET_WIDTH, expected, short, start, end)
+    keys = [f"{day.isoformat()}/{bucket}" for day, bucket in lost.select("day", "bucket").iter_rows()]
+    if not keys:
+        return set()
     present = set(source.ids_in_buckets(table, BUCKET_WIDTH, keys, start, end)["id"].to_list())
     under = kept.filter((pl.col("day").cast(pl.String) + "/" + pl.col("id").str.slice(0, BUCKET_WIDTH)).is_in(keys))
     return set(under["id"].to_list()) - present

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import adbc_driver_postgresql.dbapi as adbc
@@ -247,18 +247,22 @@ class Source:
         """Rows per UTC day of `table` (sessions, session_ratings, step_ratings)."""
         return self.query(f"{table}_per_day", bind(statements.read("day_counts.sql"), **_on(table)))
 
-    def bucket_counts(self, table: str, width: int, keys: list[str], start: datetime, end: datetime) -> pl.DataFrame:
-        """Rows per (day, first `width` characters of the id) under `keys` ('day/prefix'), in [start, end)."""
+    def lost_buckets(
+        self, table: str, width: int, expected: pl.DataFrame, short: list[date], start: datetime, end: datetime
+    ) -> pl.DataFrame:
+        """(day, bucket) of `table` with fewer rows than `expected` (day, bucket of `width`, rows) on `short` days."""
         query = bind(
-            statements.read("bucket_counts.sql"),
+            statements.read("lost_buckets.sql"),
             **_on(table),
             width=width,
-            parent=width - 1,
-            keys=keys,
+            days=expected["day"].to_list(),
+            buckets=expected["bucket"].to_list(),
+            rows=expected["rows"].to_list(),
+            short=short,
             start=start,
             end=end,
         )
-        return self.query(f"{table}_buckets", query)
+        return self.query(f"{table}_lost_buckets", query)
 
     def ids_in_buckets(self, table: str, width: int, keys: list[str], start: datetime, end: datetime) -> pl.DataFrame:
         """The ids (`id`) of `table`'s rows under `keys` ('day/prefix' of `width` characters), in [start, end)."""

@@ -9,6 +9,7 @@ Never computes metrics. DuckDB errors become StoreDamaged here.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -41,6 +42,7 @@ class PreviousStore:
         self.current = current_store(metrics_db)
         self.path = self.current.served
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._cursor_lock = threading.Lock()  # reads may come from two threads, each on a cursor
         self.meta: dict[str, str] = {}
 
     def __enter__(self) -> PreviousStore:
@@ -146,7 +148,8 @@ class PreviousStore:
         tables: dict[str, pl.DataFrame] | None = None,
     ) -> pl.DataFrame:
         con = self._connection()
-        cursor = con.cursor()
+        with self._cursor_lock:
+            cursor = con.cursor()
         try:
             with _registered(cursor, excluded=excluded, days=days, listed=listed, tables=tables or {}):
                 frame: pl.DataFrame = cursor.sql(statements.named("previous.sql")[query], params=params or None).pl()

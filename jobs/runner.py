@@ -27,7 +27,17 @@ from typing import Any, TypeVar, cast
 
 import polars as pl
 
-from etl.changes import DriftCheck, IncrementalReads, Stale, Unvouched, detect, stale, vouched_watermark
+from etl.changes import (
+    Changes,
+    DriftCheck,
+    IncrementalReads,
+    Stale,
+    Unvouched,
+    detect_ratings,
+    detect_sessions,
+    stale,
+    vouched_watermark,
+)
 from etl.config import PERIODS, Config
 from etl.contract import check_source
 from etl.errors import FlowmetricsError, RefreshFailed, StoreUnavailable
@@ -205,7 +215,13 @@ def execute(
             users, trees = source.users(), source.trees()
         when = as_of or snapshot.taken_at
         backfill = _check_as_of(config, when, explicit=as_of is not None)
-        start = _Start(True, fallback) if full or fallback else _start(mode, config, source, snapshot, trees, stack)
+        start = (
+            _Start(True, fallback)
+            if full or fallback
+            else _start(
+                mode, config, source, snapshot, trees, stack, lambda: _second_source(url, snapshot, say, stats, stack)
+            )
+        )
         if start.fallback:
             log.warning("%s refresh recomputes from the source: %s", mode, start.fallback)
             say(f"recomputing from the source: {start.fallback}")
@@ -345,10 +361,31 @@ def _publish(build: StoreBuild, config: Config, record: RunRecord, counts: Count
     return build.publish(meta)
 
 
+def _second_source(
+    url: str, snapshot: Snapshot, say: Callable[[str], None], stats: list[ExtractStats], stack: ExitStack
+) -> Source:
+    """Another connection, reading from the same snapshot."""
+    with stage("connect"):
+        second = stack.enter_context(Source(url, progress=say))
+        second.join_snapshot(snapshot.snapshot_id)
+    stats.append(second.stats)
+    return second
+
+
 def _start(
-    mode: str, config: Config, source: Source, snapshot: Snapshot, trees: pl.DataFrame, stack: ExitStack
+    mode: str,
+    config: Config,
+    source: Source,
+    snapshot: Snapshot,
+    trees: pl.DataFrame,
+    stack: ExitStack,
+    second: Callable[[], Source],
 ) -> _Start:
-    """The published store and the changes since its snapshot, or why the run recomputes."""
+    """The published store and the changes since its snapshot, or why the run recomputes.
+
+    The changes of the sessions and of the ratings are found side by side, on `source` and
+    on a `second` connection in the same snapshot.
+    """
     with stage("extract"):
         try:
             previous = stack.enter_context(PreviousStore(config.metrics_db))
@@ -363,7 +400,11 @@ def _start(
             )
         try:
             xid = vouched_watermark(previous.meta, snapshot)
-            changes = detect(source, previous, xid)
+            other = second()
+            with ThreadPoolExecutor(max_workers=1, initializer=name_os_thread, initargs=("detect",)) as pool:
+                ratings = pool.submit(detect_ratings, other, previous, xid)
+                sessions = detect_sessions(source, previous, xid)
+                changes = Changes(sessions, *ratings.result())
             found = stale(previous, changes, trees)
         except Unvouched as exc:
             return _Start(True, f"the watermark cannot be vouched for: {exc}")
