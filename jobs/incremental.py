@@ -145,7 +145,9 @@ def rebuilt_tables(
             keys["daily_step_feedback"].select(pl.lit(TREE).alias("scope"), pl.col("tree_id").alias("scope_id"), "day"),
         ]
     ).unique()
-    of_days = ids.sessions(_sessions(previous, now, stale_ids, previous.rows("session_ids_of_keys", keys=day_keys)))
+    bounds = [day_keys["day"].min(), day_keys["day"].max()] if day_keys.height else [_FIRST.date(), _FIRST.date()]
+    key_sessions = previous.rows("session_ids_of_keys", bounds, keys=day_keys)
+    of_days = ids.sessions(_sessions(previous, now, stale_ids, key_sessions))
     yield "daily_sessions", of_keys(history.daily_sessions(of_days.lazy(), t).collect(), keys["daily_sessions"])
     step_keys = keys["daily_step_feedback"]
     step_rows = None
@@ -300,38 +302,69 @@ def _whole_days(
 def _data_quality(
     previous: PreviousStore, changes: Changes, rebuild: Rebuild, dims: Dimensions, *, as_of: datetime, since: datetime
 ) -> pl.DataFrame:
-    """data_quality over the lookback: the stored counts less the stale sessions' as stored, plus theirs now.
+    """data_quality over the lookback: the stored counts less the stale rows' as stored, plus theirs now.
 
-    The counts of sessions started after as_of, and every count when the lookback or the
-    dimensions the counts join moved, are counted again over the lookback.
+    Every count of rows (quality.SESSION_RULES, RATING_RULES, STEP_RATING_RULES) is corrected so, but the
+    sessions started after as_of (counted again); the counts of the dimensions are theirs
+    now. When the lookback (a new UTC day) or the dimensions the counts join moved, every
+    count of rows is counted again over the lookback.
     """
     r, sr = changes.ratings, changes.step_ratings
     stale_ids = rebuild.stale_sessions
     now = rebuild.now_sessions.filter(pl.col("started_at") >= since)
-    if _counts_hold(previous, dims, since):
-        stored = dict(previous.rows("data_quality").iter_rows())
-        before = previous.rows("sessions_listed", listed=stale_ids).filter(pl.col("started_at") >= since)
-        old = quality.session_counts(ids.sessions(before), dims.users, dims.trees, dims.nodes, as_of)
-        new = quality.session_counts(ids.sessions(now), dims.users, dims.trees, dims.nodes, as_of)
-        counts = {rule: int(stored[rule]) - old[rule] + new[rule] for rule in quality.SESSION_RULES}
-        later = int(previous.rows("sessions_after", [as_of], excluded=stale_ids)["sessions"][0])
-        counts["sessions_in_future"] = later + now.filter(pl.col("started_at") > as_of).height
-    else:
+    in_lookback = pl.col("created_at") >= since
+    if not _counts_hold(previous, dims, since):
         every = _merged(previous.rows("sessions_listed_since", [since], excluded=stale_ids), now)
-        counts = quality.session_counts(ids.sessions(every), dims.users, dims.trees, dims.nodes, as_of)
-    comments = _merged(
-        previous.rows("comments_since", [since], excluded=r.touched),
-        r.changed.filter(pl.col("created_at") >= since).select("comment") if r.changed is not None else None,
-    )
-    step_nodes = None
-    if sr.changed is not None:
-        step_nodes = ids.step_ratings(
-            _merged(
-                previous.rows("step_rating_nodes_since", [since], excluded=sr.touched),
-                sr.changed.filter(pl.col("created_at") >= since).select("tree_id", "node_id"),
-            )
+        ratings_now = _merged(
+            previous.rows("comments_since", [since], excluded=r.touched),
+            r.changed.filter(in_lookback).select("comment") if r.changed is not None else None,
         )
-    return quality.quality_table(counts, dims.users, dims.trees, dims.nodes, comments, step_nodes)
+        steps_now = None
+        if sr.changed is not None:
+            steps_now = _merged(
+                previous.rows("step_rating_nodes_since", [since], excluded=sr.touched),
+                sr.changed.filter(in_lookback).select("tree_id", "node_id"),
+            )
+        return _quality(dims, every, ratings_now, steps_now, as_of)
+    before = _quality(
+        dims,
+        previous.rows("sessions_listed", listed=stale_ids).filter(pl.col("started_at") >= since),
+        previous.rows("comments_listed_since", [since], listed=r.touched),
+        previous.rows("step_rating_nodes_listed_since", [since], listed=sr.touched) if sr.changed is not None else None,
+        as_of,
+    )
+    after = _quality(
+        dims,
+        now,
+        r.changed.filter(in_lookback).select("comment") if r.changed is not None else _no_comments(),
+        sr.changed.filter(in_lookback).select("tree_id", "node_id") if sr.changed is not None else None,
+        as_of,
+    )
+    stored = dict(previous.rows("data_quality").iter_rows())
+    old, new = (
+        dict(before.select("check_name", "rows").iter_rows()),
+        dict(after.select("check_name", "rows").iter_rows()),
+    )
+    later = int(previous.rows("sessions_after", [as_of], excluded=stale_ids)["sessions"][0])
+    # Without a step_ratings table (any longer) its count is none, not a correction.
+    steps_counted = quality.STEP_RATING_RULES if sr.changed is not None else ()
+    rules = [*quality.SESSION_RULES, *quality.RATING_RULES, *steps_counted]
+    corrected = {rule: int(stored[rule]) - old[rule] + new[rule] for rule in rules}
+    corrected["sessions_in_future"] = later + new["sessions_in_future"]
+    return after.with_columns(
+        rows=pl.col("check_name").replace_strict(corrected, default=pl.col("rows"), return_dtype=pl.Int64)
+    )
+
+
+def _quality(
+    dims: Dimensions, sessions: pl.DataFrame, comments: pl.DataFrame, step_nodes: pl.DataFrame | None, as_of: datetime
+) -> pl.DataFrame:
+    counts = quality.session_counts(ids.sessions(sessions), dims.users, dims.trees, dims.nodes, as_of)
+    return quality.quality_table(counts, dims.users, dims.trees, dims.nodes, comments, ids.step_ratings(step_nodes))
+
+
+def _no_comments() -> pl.DataFrame:
+    return pl.DataFrame({"comment": []}, schema={"comment": pl.String()})
 
 
 def _counts_hold(previous: PreviousStore, dims: Dimensions, since: datetime) -> bool:

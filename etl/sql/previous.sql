@@ -108,12 +108,14 @@ ANTI JOIN excluded e ON f.session_id = e.id::UUID
 WHERE f.started_at >= ?
 
 -- query: session_ids_of_keys
--- The sessions on a key's day of its account, user or tree (`keys`: scope, scope_id, day).
-SELECT f.session_id::VARCHAR AS id FROM fact_sessions f
+-- The sessions on a key's day of its account, user or tree (`keys`: scope, scope_id, day),
+-- all on the days from ? to ? (the keys' first and last: the scan skips the others).
+WITH near AS (SELECT session_id, account_id, user_id, tree_id, day FROM fact_sessions WHERE day BETWEEN ? AND ?)
+SELECT f.session_id::VARCHAR AS id FROM near f
 SEMI JOIN keys k ON k.scope = 'account' AND f.account_id = k.scope_id AND f.day = k.day
-UNION SELECT f.session_id::VARCHAR FROM fact_sessions f
+UNION SELECT f.session_id::VARCHAR FROM near f
 SEMI JOIN keys k ON k.scope = 'user' AND f.user_id = k.scope_id AND f.day = k.day
-UNION SELECT f.session_id::VARCHAR FROM fact_sessions f
+UNION SELECT f.session_id::VARCHAR FROM near f
 SEMI JOIN keys k ON k.scope = 'tree' AND f.tree_id = k.scope_id AND f.day = k.day
 
 -- query: window_sessions_of_scopes
@@ -191,6 +193,13 @@ SELECT check_name, rows FROM data_quality
 
 -- query: comments_since
 SELECT f.comment FROM fact_ratings f ANTI JOIN excluded e ON f.rating_id = e.id WHERE f.created_at >= ?
+
+-- query: comments_listed_since
+SELECT f.comment FROM fact_ratings f SEMI JOIN listed l ON f.rating_id = l.id WHERE f.created_at >= ?
+
+-- query: step_rating_nodes_listed_since
+SELECT f.tree_id, f.node_id FROM fact_step_ratings f SEMI JOIN listed l ON f.step_rating_id = l.id
+WHERE f.created_at >= ?
 
 -- query: step_rating_nodes_since
 SELECT f.tree_id, f.node_id FROM fact_step_ratings f ANTI JOIN excluded e ON f.step_rating_id = e.id WHERE f.created_at >= ?

@@ -31,6 +31,11 @@ RULES: dict[str, str] = {
 }
 
 
+RATING_RULES = ("comments_whitespace_only",)
+STEP_RATING_RULES = ("step_ratings_unknown_node",)
+"""Besides SESSION_RULES, the rules that count rows of the lookback's ratings and step
+ratings: like those, each count is a sum over rows, so the rows that changed correct it."""
+
 SESSION_RULES = (
     "decisions_null",
     "decisions_not_array",
