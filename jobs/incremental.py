@@ -44,6 +44,8 @@ class Rebuild:
     """Per table in etl.store.UNIT_KEYS, the keys whose rows are written again."""
     now_sessions: pl.DataFrame
     """The extract's rows of the stale sessions as they are now (none for a session gone)."""
+    stored_sessions: pl.DataFrame
+    """The extract's rows of the stale sessions as stored (none for a session new)."""
     stale_sessions: frozenset[str]
     """The ids of the stale sessions (their stored rows are out of date)."""
 
@@ -62,7 +64,10 @@ def stale_keys(
 ) -> Rebuild:
     """The keys of every table the changes, the move of `as_of` and the dimensions make stale."""
     stale_ids = found.facts["fact_sessions"]
-    now = _now_sessions(previous, changes, stale_ids)
+    stored_rows = previous.rows("sessions_listed", listed=stale_ids)
+    now = _merged(
+        stored_rows.filter(~pl.col("session_id").is_in(list(changes.sessions.touched))), changes.sessions.changed
+    )
     trees = source_trees.select("tree_id", "account_id")
     first_day = since.date()
 
@@ -109,7 +114,7 @@ def stale_keys(
     )
     commented = _rating_versions(previous.rating_versions(r.touched), r.changed, _FIRST)
     keys["recent_comments"] = commented.select(pl.col("tree_id").cast(pl.String)).unique()
-    return Rebuild({**found.keys, **keys}, now, frozenset(stale_ids))
+    return Rebuild({**found.keys, **keys}, now, stored_rows, frozenset(stale_ids))
 
 
 def rebuilt_tables(
@@ -138,11 +143,19 @@ def rebuilt_tables(
     if step_changed is not None:
         yield "fact_step_ratings", steps.fact_step_ratings(step_changed)
 
-    # The history's per-day keys, from every row of their days.
+    # The history's per-day keys, from every row of their days; with them, the sessions of each
+    # period's first day of the trees whose window step feedback is stale (read once).
+    feedback_keys = keys["window_step_feedback"]
+    feedback_trees = feedback_keys["tree_id"].unique().to_list()
+    first_days = {period: window_start(as_of, days).astimezone(UTC).date() for period, days in periods.items()}
+    opening_keys = pl.DataFrame({"scope_id": feedback_trees}, schema={"scope_id": pl.String()}).join(
+        pl.DataFrame({"day": sorted(set(first_days.values()))}, schema={"day": pl.Date()}), how="cross"
+    )
     day_keys = pl.concat(
         [
             keys["daily_sessions"].select("scope", "scope_id", "day"),
             keys["daily_step_feedback"].select(pl.lit(TREE).alias("scope"), pl.col("tree_id").alias("scope_id"), "day"),
+            opening_keys.select(pl.lit(TREE).alias("scope"), "scope_id", "day"),
         ]
     ).unique()
     bounds = [day_keys["day"].min(), day_keys["day"].max()] if day_keys.height else [_FIRST.date(), _FIRST.date()]
@@ -168,14 +181,9 @@ def rebuilt_tables(
     yield from _session_rollups(previous, rebuild, dims, as_of=as_of, since=since, periods=periods)
 
     # Step feedback: whole days from the per-day rows, each period's first day from its sessions.
-    feedback_keys = keys["window_step_feedback"]
-    feedback_trees = feedback_keys["tree_id"].unique().to_list()
     counts = [_whole_days(previous, keys, daily_steps, feedback_trees, as_of, periods)]
-    first_days = {period: window_start(as_of, days).astimezone(UTC).date() for period, days in periods.items()}
-    opening_ids = previous.rows("session_ids_of_trees_on_days", listed=feedback_trees, days=set(first_days.values()))
-    opening = ids.sessions(_sessions(previous, now, stale_ids, opening_ids))
     for period, day in first_days.items():
-        of_day = opening.filter(utc_day("started_at") == day).lazy()
+        of_day = of_days.filter(utc_day("started_at") == day).lazy()
         counts.append(steps.step_counts(of_day, as_of, {period: periods[period]}).collect())
     window_steps = None
     if sr.changed is not None:
@@ -245,11 +253,8 @@ def _session_rollups(
     rows = ids.sessions(pl.concat([stored, now.select(stored.columns)], how="vertical_relaxed"))
     user_text = pl.col("user_id").cast(pl.String)
     by_account = rows.filter(pl.col("account_id").is_in(list(accounts))).drop("account_id").lazy()
-    by_pair = (
-        rows.join(pairs, left_on=["account_id", user_text], right_on=["account_id", "user_id"], how="semi")
-        .drop("account_id")
-        .lazy()
-    )
+    coded_pairs = pairs.with_columns(pl.col("user_id").cast(pl.Categorical))  # as the rows' user ids
+    by_pair = rows.join(coded_pairs, on=["account_id", "user_id"], how="semi").drop("account_id").lazy()
     by_user = rows.filter(user_text.is_in(list(users))).drop("account_id").lazy()
     by_tree = rows.filter(pl.col("tree_id").cast(pl.String).is_in(list(trees_of))).drop("account_id").lazy()
     t, u = dims.trees.lazy(), dims.users.lazy()
@@ -328,7 +333,7 @@ def _data_quality(
         return _quality(dims, every, ratings_now, steps_now, as_of)
     before = _quality(
         dims,
-        previous.rows("sessions_listed", listed=stale_ids).filter(pl.col("started_at") >= since),
+        rebuild.stored_sessions.filter(pl.col("started_at") >= since),
         previous.rows("comments_listed_since", [since], listed=r.touched),
         previous.rows("step_rating_nodes_listed_since", [since], listed=sr.touched) if sr.changed is not None else None,
         as_of,
@@ -385,13 +390,6 @@ def _counts_hold(previous: PreviousStore, dims: Dimensions, since: datetime) -> 
     nodes_then = previous.rows("tree_nodes").select("tree_id", "node_id")
     nodes_now = dims.nodes.select(pl.col("tree_id").cast(pl.String), "node_id")
     return nodes_then.sort(["tree_id", "node_id"]).equals(nodes_now.sort(["tree_id", "node_id"]))
-
-
-def _now_sessions(previous: PreviousStore, changes: Changes, stale_ids: set[str]) -> pl.DataFrame:
-    """The extract's rows of the stale sessions now: as read again, or as stored (only their rating or tree changed)."""
-    s = changes.sessions
-    same = previous.rows("sessions_listed", listed=stale_ids, excluded=s.touched)
-    return _merged(same, s.changed)
 
 
 def _sessions(

@@ -110,13 +110,11 @@ WHERE f.started_at >= ?
 -- query: session_ids_of_keys
 -- The sessions on a key's day of its account, user or tree (`keys`: scope, scope_id, day),
 -- all on the days from ? to ? (the keys' first and last: the scan skips the others).
-WITH near AS (SELECT session_id, account_id, user_id, tree_id, day FROM fact_sessions WHERE day BETWEEN ? AND ?)
-SELECT f.session_id::VARCHAR AS id FROM near f
-SEMI JOIN keys k ON k.scope = 'account' AND f.account_id = k.scope_id AND f.day = k.day
-UNION SELECT f.session_id::VARCHAR FROM near f
-SEMI JOIN keys k ON k.scope = 'user' AND f.user_id = k.scope_id AND f.day = k.day
-UNION SELECT f.session_id::VARCHAR FROM near f
-SEMI JOIN keys k ON k.scope = 'tree' AND f.tree_id = k.scope_id AND f.day = k.day
+SELECT f.session_id::VARCHAR AS id FROM fact_sessions f
+WHERE f.day BETWEEN ? AND ? AND (
+    (f.account_id, f.day) IN (SELECT scope_id, day FROM keys WHERE scope = 'account')
+    OR (f.user_id, f.day) IN (SELECT scope_id, day FROM keys WHERE scope = 'user')
+    OR (f.tree_id, f.day) IN (SELECT scope_id, day FROM keys WHERE scope = 'tree'))
 
 -- query: window_sessions_of_scopes
 -- The rollup columns of the sessions started at or after ? of the registered `scopes`
@@ -175,10 +173,6 @@ ANTI JOIN excluded e ON f.step_rating_id = e.id
 SELECT d.tree_id, d.node_id, d.day, d.visits, d.dropoffs
 FROM daily_step_feedback d SEMI JOIN listed l ON d.tree_id = l.id ANTI JOIN keys k USING (tree_id, day)
 WHERE d.day > ?
-
--- query: session_ids_of_trees_on_days
--- The sessions of the listed trees started on the registered `days`.
-SELECT f.session_id::VARCHAR AS id FROM fact_sessions f SEMI JOIN listed l ON f.tree_id = l.id SEMI JOIN days d ON f.day = d.day
 
 -- query: dimensions_stored
 -- What the window rows were built with: each tree's account and name, each user's name.
