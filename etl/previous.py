@@ -70,10 +70,14 @@ class PreviousStore:
 
     def sessions_started_in(self, start: datetime, end: datetime | None, excluded: Iterable[str]) -> pl.DataFrame:
         """The extract's rows of sessions started in [start, end) (no end: unbounded)."""
-        return self._frame("sessions", [start, end or _LAST, True], excluded=excluded)
+        return self._frame("sessions", [start, end or _LAST, True, True], excluded=excluded)
 
     def sessions_on_days(self, days: Iterable[date], excluded: Iterable[str]) -> pl.DataFrame:
-        return self._frame("sessions", [_FIRST, _LAST, False], excluded=excluded, days=days)
+        return self._frame("sessions", [_FIRST, _LAST, False, True], excluded=excluded, days=days)
+
+    def sessions_listed(self, ids: Iterable[str], excluded: Iterable[str] = ()) -> pl.DataFrame:
+        """The extract's rows of the sessions with these ids, but the excluded."""
+        return self._frame("sessions", [_FIRST, _LAST, True, False], excluded=excluded, listed=ids)
 
     def ratings(self, excluded: Iterable[str]) -> pl.DataFrame:
         return self._frame("ratings", [], excluded=excluded)

@@ -64,7 +64,7 @@ def stale_keys(
 ) -> Rebuild:
     """The keys of every table the changes, the move of `as_of` and the dimensions make stale."""
     stale_ids = found.facts["fact_sessions"]
-    stored_rows = previous.rows("sessions_listed", listed=stale_ids)
+    stored_rows = previous.sessions_listed(stale_ids)
     now = _merged(
         stored_rows.filter(~pl.col("session_id").is_in(list(changes.sessions.touched))), changes.sessions.changed
     )
@@ -319,7 +319,7 @@ def _data_quality(
     now = rebuild.now_sessions.filter(pl.col("started_at") >= since)
     in_lookback = pl.col("created_at") >= since
     if not _counts_hold(previous, dims, since):
-        every = _merged(previous.rows("sessions_listed_since", [since], excluded=stale_ids), now)
+        every = _merged(previous.sessions_started_in(since, None, excluded=stale_ids), now)
         ratings_now = _merged(
             previous.rows("comments_since", [since], excluded=r.touched),
             r.changed.filter(in_lookback).select("comment") if r.changed is not None else None,
@@ -396,7 +396,7 @@ def _sessions(
     previous: PreviousStore, now: pl.DataFrame, stale_ids: frozenset[str], listed: pl.DataFrame
 ) -> pl.DataFrame:
     """The extract's rows now of the listed sessions (`id`) with every stale session now."""
-    return _merged(previous.rows("sessions_listed", listed=listed["id"].to_list(), excluded=stale_ids), now)
+    return _merged(previous.sessions_listed(listed["id"].to_list(), excluded=stale_ids), now)
 
 
 def _rating_versions(stored: pl.DataFrame, changed: pl.DataFrame | None, since: datetime) -> pl.DataFrame:

@@ -6,7 +6,8 @@
 
 -- query: sessions
 -- The extract's rows (extract_sessions.sql) of sessions started in [?, ?), but the excluded;
--- with the third parameter false, only those started on the days of the registered `days`.
+-- with the third parameter false, only those started on the days of the registered `days`;
+-- with the fourth false, only those in the registered `listed` (session ids).
 SELECT
     f.session_id::VARCHAR AS session_id, f.tree_id, f.user_id, f.started_at, f.completed_at,
     f.duration_minutes, f.outcome, f.decisions_type,
@@ -15,6 +16,7 @@ SELECT
 FROM fact_sessions f
 ANTI JOIN excluded e ON f.session_id = e.id::UUID
 WHERE f.started_at >= ? AND f.started_at < ? AND (? OR f.day IN (SELECT day FROM days))
+  AND (? OR f.session_id IN (SELECT id::UUID FROM listed))
 
 -- query: ratings
 -- Every session rating as read (extract_session_ratings.sql), but the excluded.
@@ -84,28 +86,6 @@ SELECT tree_id, account_id FROM trees
 
 -- The incremental refresh's reads of the rows it rebuilds keys from (jobs/incremental.py).
 -- `excluded` holds the stale rows' ids: their stored versions are out of date.
-
--- query: sessions_listed
--- The extract's rows of the listed sessions (`listed`: session ids), but the excluded.
-SELECT
-    f.session_id::VARCHAR AS session_id, f.tree_id, f.user_id, f.started_at, f.completed_at,
-    f.duration_minutes, f.outcome, f.decisions_type,
-    CASE WHEN f.decisions_type = 'array' THEN f.decision_count END AS decision_elements,
-    f.node_ids, f.dropoff_node_id AS last_node_id
-FROM fact_sessions f
-SEMI JOIN listed l ON f.session_id = l.id::UUID
-ANTI JOIN excluded e ON f.session_id = e.id::UUID
-
--- query: sessions_listed_since
--- The extract's rows of the sessions started at or after ?, but the excluded.
-SELECT
-    f.session_id::VARCHAR AS session_id, f.tree_id, f.user_id, f.started_at, f.completed_at,
-    f.duration_minutes, f.outcome, f.decisions_type,
-    CASE WHEN f.decisions_type = 'array' THEN f.decision_count END AS decision_elements,
-    f.node_ids, f.dropoff_node_id AS last_node_id
-FROM fact_sessions f
-ANTI JOIN excluded e ON f.session_id = e.id::UUID
-WHERE f.started_at >= ?
 
 -- query: session_ids_of_keys
 -- The sessions on a key's day of its account, user or tree (`keys`: scope, scope_id, day),
