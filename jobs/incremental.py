@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from etl.changes import Changes, Stale
+from etl.config import PERIODS
 from etl.previous import PreviousStore
 from etl.publish.build import of_keys
 from etl.scopes import ACCOUNT, ACCOUNT_ENGINEER, TREE, USER
@@ -30,6 +31,7 @@ from etl.transform import dimensions, facts, history, ids, quality, ratings, ste
 from etl.transform.common import utc_day, window_start
 from etl.transform.parts import Dimensions, helpful_days
 from etl.transform.stale import SESSION_COLUMNS, window_keys
+from jobs.plan import Plan
 
 Built = Iterator[tuple[str, pl.DataFrame]]
 
@@ -57,12 +59,10 @@ def stale_keys(
     source_users: pl.DataFrame,
     source_trees: pl.DataFrame,
     dims: Dimensions,
-    *,
-    as_of: datetime,
-    since: datetime,
-    periods: Mapping[str, int],
+    plan: Plan,
 ) -> Rebuild:
     """The keys of every table the changes, the move of `as_of` and the dimensions make stale."""
+    as_of, since, periods = plan.as_of, plan.since, PERIODS
     stale_ids = found.facts["fact_sessions"]
     stored_rows = previous.sessions_listed(stale_ids)
     now = _merged(
@@ -122,12 +122,10 @@ def rebuilt_tables(
     changes: Changes,
     rebuild: Rebuild,
     dims: Dimensions,
-    *,
-    as_of: datetime,
-    since: datetime,
-    periods: Mapping[str, int],
+    plan: Plan,
 ) -> Built:
     """The rows of the stale keys of every table the overlay holds in part, and the tables it holds whole."""
+    as_of, since, periods = plan.as_of, plan.since, PERIODS
     keys, now, stale_ids = rebuild.keys, rebuild.now_sessions, rebuild.stale_sessions
     r, sr = changes.ratings, changes.step_ratings
     t, u = dims.trees.lazy(), dims.users.lazy()
@@ -178,7 +176,7 @@ def rebuilt_tables(
     yield "daily_ratings", of_keys(ratings.daily_ratings(day_ratings.lazy()).collect(), rating_keys)
 
     # The window's session rollups, per scope kind from the sessions of its stale scopes.
-    yield from _session_rollups(previous, rebuild, dims, as_of=as_of, since=since, periods=periods)
+    yield from _session_rollups(previous, rebuild, dims, plan)
 
     # Step feedback: whole days from the per-day rows, each period's first day from its sessions.
     counts = [_whole_days(previous, keys, daily_steps, feedback_trees, as_of, periods)]
@@ -228,11 +226,9 @@ def _session_rollups(
     previous: PreviousStore,
     rebuild: Rebuild,
     dims: Dimensions,
-    *,
-    as_of: datetime,
-    since: datetime,
-    periods: Mapping[str, int],
+    plan: Plan,
 ) -> Built:
+    as_of, since, periods = plan.as_of, plan.since, PERIODS
     keys = rebuild.keys
     summary_keys, listed_keys = keys["window_summary"], keys["window_top_flows"]
 

@@ -246,17 +246,7 @@ def execute(
         if mode == "incremental" and start.found is not None and start.previous is not None:
             started = time.perf_counter()
             with stage("transform"):
-                rebuild = stale_keys(
-                    start.previous,
-                    start.found.changes,
-                    start.found,
-                    users,
-                    trees,
-                    dims,
-                    as_of=when,
-                    since=plan.since,
-                    periods=PERIODS,
-                )
+                rebuild = stale_keys(start.previous, start.found.changes, start.found, users, trees, dims, plan)
             counts.transform_seconds += time.perf_counter() - started
             say(f"{sum(frame.height for frame in rebuild.keys.values())} stale keys to rebuild")
         window = None
@@ -300,15 +290,7 @@ def execute(
                 history = pool.submit(_write_history_on_cluster, remote, lane, history_source, build, dims, plan.since)
         with Writer(build) as writer:
             if rebuild is not None and start.previous is not None and start.found is not None:
-                built = rebuilt_tables(
-                    start.previous,
-                    start.found.changes,
-                    rebuild,
-                    dims,
-                    as_of=when,
-                    since=plan.since,
-                    periods=PERIODS,
-                )
+                built = rebuilt_tables(start.previous, start.found.changes, rebuild, dims, plan)
                 _drain(built, None, writer.write, counts)
             elif window is not None:
                 _drain(_window(plan, window, dims), window, writer.write, counts)
