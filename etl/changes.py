@@ -16,7 +16,6 @@ change) cost a little; a missed change is never allowed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
@@ -125,15 +124,9 @@ def vouched_watermark(meta: dict[str, str], snapshot: Snapshot) -> int:
     return max(3, watermark % 2**32)  # 0-2 are special xids
 
 
-def detect_sessions(
-    source: ChangeSource, previous: PreviousStore, xid: int, day_counts: Callable[[], pl.DataFrame] | None = None
-) -> Delta:
-    """The changes of `sessions` (Changes.sessions); a connection of its own may read the ratings' meanwhile.
-
-    `day_counts` gives the source's per-day counts of sessions (`source.day_counts`) when
-    another connection in the same snapshot reads them while this one finds the new rows.
-    """
-    return _delta(source, previous, "sessions", source.changed_sessions(xid), day_counts)
+def detect_sessions(source: ChangeSource, previous: PreviousStore, xid: int) -> Delta:
+    """The changes of `sessions` (Changes.sessions); a connection of its own may read them meanwhile."""
+    return _delta(source, previous, "sessions", source.changed_sessions(xid))
 
 
 def detect_ratings(source: ChangeSource, previous: PreviousStore, xid: int) -> tuple[Delta, Delta]:
@@ -144,13 +137,7 @@ def detect_ratings(source: ChangeSource, previous: PreviousStore, xid: int) -> t
     )
 
 
-def _delta(
-    source: ChangeSource,
-    previous: PreviousStore,
-    table: str,
-    changed: pl.DataFrame | None,
-    day_counts: Callable[[], pl.DataFrame] | None = None,
-) -> Delta:
+def _delta(source: ChangeSource, previous: PreviousStore, table: str, changed: pl.DataFrame | None) -> Delta:
     key = KEYS[table]
     if changed is None:  # the optional table is gone: so are its rows
         stored = previous.day_counts(table, excluded=())
@@ -161,7 +148,7 @@ def _delta(
     if changed.height > REWRITE_MIN_ROWS and changed.height > REWRITE_SHARE * (kept + changed.height):
         raise Unvouched(f"{changed.height} rows of {table} have new versions: rewritten (VACUUM FULL, a bulk update?)")
     expected = _counts(stored, changed, table)
-    actual = day_counts() if day_counts is not None else source.day_counts(table)
+    actual = source.day_counts(table)
     compared = expected.join(actual, on="day", how="full", coalesce=True, suffix="_source").fill_null(0)
     if compared.filter(pl.col("rows_source") > pl.col("rows")).height:
         raise Unvouched(f"the source has {table} rows the store never saw on days it has counts for")

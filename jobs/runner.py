@@ -383,12 +383,9 @@ def _start(
         try:
             xid = vouched_watermark(previous.meta, snapshot)
             other = second()
-            # The other connection counts the sessions per day, then finds the ratings' changes,
-            # while this one reads the sessions' new rows (each a pass over the table).
             with ThreadPoolExecutor(max_workers=1, initializer=name_os_thread, initargs=("detect",)) as pool:
-                counted = pool.submit(other.day_counts, "sessions")
                 ratings = pool.submit(detect_ratings, other, previous, xid)
-                sessions = detect_sessions(source, previous, xid, counted.result)
+                sessions = detect_sessions(source, previous, xid)
                 changes = Changes(sessions, *ratings.result())
             found = stale(previous, changes, trees)
         except Unvouched as exc:
