@@ -44,15 +44,28 @@ STEP_FEEDBACK = select(StepFeedbackSummary, visit_count="visits", dropoff_count=
 COMMENT = select(FlowRatingItem)
 
 
+Replaced = dict[str, frozenset[tuple[str, ...]]]
+"""Per table, the keys an overlay replaces (etl.store.UNIT_KEYS), as text."""
+
+
 class StoreQueries:
     """The API's lookups, one method per store table it reads; parameterised, fully fetched.
 
     Each filters on the table's sort key (publish writes rows sorted by it), so DuckDB's
-    zone maps skip most row groups.
+    zone maps skip most row groups. Each looks up one key of its table (etl.store.UNIT_KEYS):
+    on a store with an overlay (`replaced` given, the cursor's database holding the base and
+    the overlay attached as `base` and `overlay`), it reads that key's rows from the one file
+    that holds them: the overlay when it replaces the key, else the base.
     """
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, replaced: Replaced | None = None) -> None:
         self._cursor = cursor
+        self._replaced = replaced
+
+    def _table(self, table: str, key: list[str]) -> str:
+        if self._replaced is None:
+            return table
+        return f"overlay.{table}" if tuple(key) in self._replaced.get(table, frozenset()) else f"base.{table}"
 
     def sql(self, query: str, params: list[str]) -> list[tuple[Any, ...]]:
         """Any read-only query, fully fetched (the page's operator views)."""
@@ -68,8 +81,9 @@ class StoreQueries:
         rows = self._models(
             AnalyticsSummary,
             SUMMARY,
-            "window_summary WHERE period = ? AND scope = ? AND scope_id = ? AND engineer_id = ?",
-            [period, scope, scope_id, engineer_id],
+            f"{self._table('window_summary', key := [period, scope, scope_id, engineer_id])} "
+            "WHERE period = ? AND scope = ? AND scope_id = ? AND engineer_id = ?",
+            key,
         )
         return rows[0] if rows else AnalyticsSummary.empty()
 
@@ -79,24 +93,27 @@ class StoreQueries:
         return self._models(
             TimeSeriesPoint,
             TIME_SERIES,
-            "window_time_series WHERE period = ? AND scope = ? AND scope_id = ? AND engineer_id = ? ORDER BY day",
-            [period, scope, scope_id, engineer_id],
+            f"{self._table('window_time_series', key := [period, scope, scope_id, engineer_id])} "
+            "WHERE period = ? AND scope = ? AND scope_id = ? AND engineer_id = ? ORDER BY day",
+            key,
         )
 
     def top_flows(self, period: str, scope: str, scope_id: str) -> list[TopFlow]:
         return self._models(
             TopFlow,
             TOP_FLOW,
-            "window_top_flows WHERE period = ? AND scope = ? AND scope_id = ? ORDER BY rank",
-            [period, scope, scope_id],
+            f"{self._table('window_top_flows', key := [period, scope, scope_id])} "
+            "WHERE period = ? AND scope = ? AND scope_id = ? ORDER BY rank",
+            key,
         )
 
     def top_engineers(self, period: str, account_id: str) -> list[TopEngineer]:
         return self._models(
             TopEngineer,
             TOP_ENGINEER,
-            "window_top_engineers WHERE period = ? AND scope = ? AND scope_id = ? ORDER BY rank",
-            [period, ACCOUNT, account_id],
+            f"{self._table('window_top_engineers', key := [period, ACCOUNT, account_id])} "
+            "WHERE period = ? AND scope = ? AND scope_id = ? ORDER BY rank",
+            key,
         )
 
     def step_feedback(self, period: str, tree_id: str) -> list[StepFeedbackSummary]:
@@ -108,18 +125,18 @@ class StoreQueries:
         steps = self._models(
             StepFeedbackSummary,
             STEP_FEEDBACK,
-            "window_step_feedback WHERE period = ? AND tree_id = ?",
-            [period, tree_id],
+            f"{self._table('window_step_feedback', key := [period, tree_id])} WHERE period = ? AND tree_id = ?",
+            key,
         )
         return sorted(steps, key=lambda step: (-step.dropoff_rate, step.node_id))
 
     def ratings(self, period: str, tree_id: str) -> tuple[float | None, int]:
         """(avg_csat, total_ratings) as stored; (None, 0) when the tree has no rating in the window."""
-        rows = self.sql(
-            "SELECT avg_csat, total_ratings FROM window_ratings WHERE period = ? AND tree_id = ?", [period, tree_id]
-        )
+        table = self._table("window_ratings", key := [period, tree_id])
+        rows = self.sql(f"SELECT avg_csat, total_ratings FROM {table} WHERE period = ? AND tree_id = ?", key)
         return (rows[0][0], rows[0][1]) if rows else (None, 0)
 
     def recent_comments(self, tree_id: str) -> list[FlowRatingItem]:
         # The author is never stored, so never included.
-        return self._models(FlowRatingItem, COMMENT, "recent_comments WHERE tree_id = ? ORDER BY rank", [tree_id])
+        table = self._table("recent_comments", [tree_id])
+        return self._models(FlowRatingItem, COMMENT, f"{table} WHERE tree_id = ? ORDER BY rank", [tree_id])

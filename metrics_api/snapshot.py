@@ -25,9 +25,9 @@ import duckdb
 from pydantic import TypeAdapter
 
 from etl.errors import StoreUnavailable
-from etl.store import SCHEMA_VERSION, Identity, current_store, open_current
+from etl.store import REPLACED_PREFIX, SCHEMA_VERSION, UNIT_KEYS, Identity, current_store, open_current
 from etl.transform.common import tree_name
-from metrics_api.queries import StoreQueries
+from metrics_api.queries import Replaced, StoreQueries
 
 CACHE_ENTRIES = 4096
 """Rendered bodies kept per snapshot; a few KB each, so tens of MB at most."""
@@ -76,6 +76,8 @@ class Snapshot:
         self.identity = identity
         self.serves_overlay = False
         """True when `path` is an overlay (etl.store), False for a base store."""
+        self.replaced: Replaced | None = None
+        """With an overlay, the keys it replaces per table the lookups read (StoreQueries)."""
         self.users = users
         self.trees = trees
         self.meta = meta
@@ -112,7 +114,7 @@ class Snapshot:
         with self._con_lock:
             cursor = self._con.cursor()
         try:
-            yield StoreQueries(cursor)
+            yield StoreQueries(cursor, self.replaced)
         except duckdb.Error as exc:
             self.damage(f"a query failed: {exc}")
             raise StoreUnavailable(DAMAGED) from exc
@@ -218,6 +220,8 @@ def load_snapshot(metrics_db: Path) -> Snapshot:
         )
         snapshot.file_state = size_and_mtime(st)
         snapshot.serves_overlay = current.overlay is not None
+        if current.overlay is not None:
+            snapshot.replaced = _replaced_keys(con)
         return snapshot
     except (duckdb.Error, ValueError, KeyError) as exc:
         con.close()
@@ -225,6 +229,16 @@ def load_snapshot(metrics_db: Path) -> Snapshot:
     except BaseException:
         con.close()
         raise
+
+
+def _replaced_keys(con: duckdb.DuckDBPyConnection) -> Replaced:
+    """The keys the attached overlay replaces, per table in UNIT_KEYS, as text (read once per version)."""
+    replaced = {}
+    for table, keys in UNIT_KEYS.items():
+        columns = ", ".join(f"CAST({key} AS VARCHAR)" for key in keys)
+        rows = con.sql(f"SELECT {columns} FROM overlay.{REPLACED_PREFIX}{table}").fetchall()
+        replaced[table] = frozenset(tuple(row) for row in rows)
+    return replaced
 
 
 def size_and_mtime(st: os.stat_result) -> tuple[int, int]:
