@@ -203,6 +203,8 @@ class Stale:
     """Days whose per-day rows (and facts) are rebuilt."""
     facts: dict[str, set[str]]
     """Per fact table, the ids whose rows change or go; all on `days`."""
+    versions: dict[str, pl.DataFrame]
+    """Per source table, its stale rows as stored and as they are now (`_versions`)."""
     keys: dict[str, pl.DataFrame]
     """Per table of the history (etl.store.UNIT_KEYS), the keys whose rows change or go; all on `days`."""
     changes: Changes
@@ -235,16 +237,17 @@ def stale(previous: PreviousStore, changes: Changes, trees: pl.DataFrame) -> Sta
         "fact_ratings": set(r.touched),
         "fact_step_ratings": set(sr.touched),
     }
-    return Stale(days, facts, history_keys(previous, changes, facts, trees), changes)
+    versions = {
+        "sessions": _versions(previous.session_versions(facts["fact_sessions"]), s, trees),
+        "session_ratings": _versions(previous.rating_versions(facts["fact_ratings"]), r, None),
+        "step_ratings": _versions(previous.step_rating_versions(facts["fact_step_ratings"]), sr, None),
+    }
+    return Stale(days, facts, versions, history_keys(versions, facts), changes)
 
 
-def history_keys(
-    previous: PreviousStore, changes: Changes, facts: dict[str, set[str]], trees: pl.DataFrame
-) -> dict[str, pl.DataFrame]:
-    """The keys of the history tables whose rows the stale fact rows `facts` feed, before and after."""
-    sessions = _versions(previous.session_versions(facts["fact_sessions"]), changes.sessions, trees)
-    ratings = _versions(previous.rating_versions(facts["fact_ratings"]), changes.ratings, None)
-    step_ratings = _versions(previous.step_rating_versions(facts["fact_step_ratings"]), changes.step_ratings, None)
+def history_keys(versions: dict[str, pl.DataFrame], facts: dict[str, set[str]]) -> dict[str, pl.DataFrame]:
+    """The keys of the history tables whose rows the stale rows feed, before and after (Stale.versions)."""
+    sessions, ratings, step_ratings = (versions[t] for t in ("sessions", "session_ratings", "step_ratings"))
     scoped = [
         sessions.filter(pl.col("account_id").is_not_null()).select(
             scope=pl.lit("account"), scope_id="account_id", day="day"
@@ -301,25 +304,25 @@ class IncrementalReads:
 
     def window_sessions(self, start: datetime, end: datetime | None = None) -> pl.DataFrame:
         kept = self._previous.sessions_started_in(start, end, excluded=self._changes.sessions.touched)
-        return _merged(kept, self._changes.sessions.rows_in("started_at", start, end))
+        return merged(kept, self._changes.sessions.rows_in("started_at", start, end))
 
     def sessions_on_days(self, days: set[date]) -> pl.DataFrame:
         kept = self._previous.sessions_on_days(days, excluded=self._changes.sessions.touched)
         changed = self._changes.sessions.changed
         new = changed.filter(utc_day("started_at").is_in(list(days))) if changed is not None else None
-        return _merged(kept, new)
+        return merged(kept, new)
 
     @cached_property
     def _ratings(self) -> pl.DataFrame:
         kept = self._previous.ratings(excluded=self._changes.ratings.touched)
-        return _merged(kept, self._changes.ratings.changed)
+        return merged(kept, self._changes.ratings.changed)
 
     @cached_property
     def _step_ratings(self) -> pl.DataFrame | None:
         if self._changes.step_ratings.changed is None:
             return None
         kept = self._previous.step_ratings(excluded=self._changes.step_ratings.touched)
-        return _merged(kept, self._changes.step_ratings.changed)
+        return merged(kept, self._changes.step_ratings.changed)
 
     @cached_property
     def _newest(self) -> pl.DataFrame:
@@ -359,7 +362,8 @@ class IncrementalReads:
         return rows.filter(utc_day("created_at").is_in(list(days))) if rows is not None else None
 
 
-def _merged(kept: pl.DataFrame, changed: pl.DataFrame | None) -> pl.DataFrame:
+def merged(kept: pl.DataFrame, changed: pl.DataFrame | None) -> pl.DataFrame:
+    """Rows kept from the store, with the rows read again (the kept rows' columns)."""
     if changed is None or changed.height == 0:
         return kept
     return pl.concat([kept, changed.select(kept.columns)], how="vertical_relaxed")

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import polars as pl
 
-from etl.changes import Changes, Stale
+from etl.changes import Changes, Stale, merged
 from etl.config import PERIODS
 from etl.previous import PreviousStore
 from etl.publish.build import of_keys
@@ -50,11 +50,12 @@ class Rebuild:
     """The extract's rows of the stale sessions as stored (none for a session new)."""
     stale_sessions: frozenset[str]
     """The ids of the stale sessions (their stored rows are out of date)."""
+    counts_hold: bool
+    """Whether data_quality's stored counts of rows can be corrected by the stale rows alone."""
 
 
 def stale_keys(
     previous: PreviousStore,
-    changes: Changes,
     found: Stale,
     source_users: pl.DataFrame,
     source_trees: pl.DataFrame,
@@ -62,21 +63,19 @@ def stale_keys(
     plan: Plan,
 ) -> Rebuild:
     """The keys of every table the changes, the move of `as_of` and the dimensions make stale."""
-    as_of, since, periods = plan.as_of, plan.since, PERIODS
+    as_of, since, periods, changes = plan.as_of, plan.since, PERIODS, found.changes
     stale_ids = found.facts["fact_sessions"]
     stored_rows = previous.sessions_listed(stale_ids)
-    now = _merged(
+    now = merged(
         stored_rows.filter(~pl.col("session_id").is_in(list(changes.sessions.touched))), changes.sessions.changed
     )
-    trees = source_trees.select("tree_id", "account_id")
-    first_day = since.date()
+    in_lookback = pl.col("day") >= since.date()
 
     # The stale sessions before and after, in every period.
-    stored = previous.session_versions(stale_ids).filter(pl.col("day") >= first_day)
-    current = now.filter(pl.col("started_at") >= since).join(trees, on="tree_id", how="left")
-    versions = [stored.select(list(SESSION_COLUMNS)[1:]), current.select(list(SESSION_COLUMNS)[1:])]
+    versions = [found.versions["sessions"].filter(in_lookback).select(list(SESSION_COLUMNS)[1:])]
     # The sessions of trees and users whose name, account, nodes or existence changed.
-    changed_trees, changed_users = _changed_dimensions(previous, source_users, source_trees, dims)
+    stored_dims, stored_nodes = previous.rows("dimensions_stored"), previous.rows("tree_nodes")
+    changed_trees, changed_users = _changed_dimensions(stored_dims, stored_nodes, source_users, source_trees, dims)
     scopes = _scopes(tree=changed_trees, user=changed_users)
     if scopes.height:
         versions.append(
@@ -88,10 +87,9 @@ def stale_keys(
     sessions = [pl.concat(versions, how="vertical_relaxed").join(every_period, how="cross")]
 
     r, sr = changes.ratings, changes.step_ratings
-    rated = [_in_every_period(_rating_versions(previous.rating_versions(r.touched), r.changed, since), every_period)]
-    stepped = [
-        _in_every_period(_rating_versions(previous.step_rating_versions(sr.touched), sr.changed, since), every_period)
-    ]
+    rated = [found.versions["session_ratings"].filter(in_lookback).join(every_period, how="cross")]
+    stepped = [found.versions["step_ratings"].filter(in_lookback).join(every_period, how="cross")]
+    current = now.filter(pl.col("started_at") >= since).join(_tree_accounts(dims), on="tree_id", how="left")
     previous_as_of = datetime.fromisoformat(previous.meta["as_of"])
     for period, days in periods.items():
         low, high = sorted((window_start(previous_as_of, days), window_start(as_of, days)))
@@ -112,9 +110,9 @@ def stale_keys(
         pl.concat([x.select("period", "tree_id") for x in rated], how="vertical_relaxed"),
         pl.concat([x.select("period", "tree_id") for x in stepped], how="vertical_relaxed"),
     )
-    commented = _rating_versions(previous.rating_versions(r.touched), r.changed, _FIRST)
-    keys["recent_comments"] = commented.select(pl.col("tree_id").cast(pl.String)).unique()
-    return Rebuild({**found.keys, **keys}, now, stored_rows, frozenset(stale_ids))
+    keys["recent_comments"] = found.versions["session_ratings"].select("tree_id").unique()
+    counts_hold = _counts_hold(previous.meta, stored_dims, stored_nodes, dims, since)
+    return Rebuild({**found.keys, **keys}, now, stored_rows, frozenset(stale_ids), counts_hold)
 
 
 def rebuilt_tables(
@@ -131,7 +129,7 @@ def rebuilt_tables(
     t, u = dims.trees.lazy(), dims.users.lazy()
 
     # Facts: the stale rows as they are now.
-    ratings_now = _merged(previous.rows("ratings_of_sessions", listed=stale_ids, excluded=r.touched), r.changed)
+    ratings_now = merged(previous.rows("ratings_of_sessions", listed=stale_ids, excluded=r.touched), r.changed)
     newest = facts.newest_ratings(ratings_now.filter(pl.col("session_id").is_in(list(stale_ids))))
     coded_now = ids.sessions(now)
     yield "fact_sessions", facts.fact_sessions(coded_now.lazy(), t, newest.lazy()).collect()
@@ -164,7 +162,7 @@ def rebuilt_tables(
     step_rows = None
     if sr.changed is not None:
         step_rows = ids.step_ratings(
-            _merged(previous.rows("step_ratings_of_keys", keys=step_keys, excluded=sr.touched), sr.changed)
+            merged(previous.rows("step_ratings_of_keys", keys=step_keys, excluded=sr.touched), sr.changed)
         )
     daily_steps = of_keys(
         steps.daily_step_feedback(steps.daily_step_visits(of_days.lazy()), helpful_days(step_rows).lazy()).collect(),
@@ -172,21 +170,21 @@ def rebuilt_tables(
     )
     yield "daily_step_feedback", daily_steps
     rating_keys = keys["daily_ratings"]
-    day_ratings = _merged(previous.rows("ratings_of_keys", keys=rating_keys, excluded=r.touched), r.changed)
+    day_ratings = merged(previous.rows("ratings_of_keys", keys=rating_keys, excluded=r.touched), r.changed)
     yield "daily_ratings", of_keys(ratings.daily_ratings(day_ratings.lazy()).collect(), rating_keys)
 
     # The window's session rollups, per scope kind from the sessions of its stale scopes.
     yield from _session_rollups(previous, rebuild, dims, plan)
 
     # Step feedback: whole days from the per-day rows, each period's first day from its sessions.
-    counts = [_whole_days(previous, keys, daily_steps, feedback_trees, as_of, periods)]
+    counts = [_whole_days(previous, keys, daily_steps, feedback_trees, first_days)]
     for period, day in first_days.items():
         of_day = of_days.filter(utc_day("started_at") == day).lazy()
         counts.append(steps.step_counts(of_day, as_of, {period: periods[period]}).collect())
     window_steps = None
     if sr.changed is not None:
         window_steps = ids.step_ratings(
-            _merged(
+            merged(
                 previous.rows("step_ratings_of_trees", [since], listed=feedback_trees, excluded=sr.touched),
                 sr.changed.filter(pl.col("created_at") >= since),
             )
@@ -203,14 +201,14 @@ def rebuilt_tables(
     # Ratings: CSAT of the window, and each tree's newest comments of any age.
     csat_keys = keys["window_ratings"]
     csat_trees = csat_keys["tree_id"].unique().to_list()
-    csat_rows = _merged(
+    csat_rows = merged(
         previous.rows("ratings_of_trees", [since], listed=csat_trees, excluded=r.touched),
         r.changed.filter(pl.col("created_at") >= since) if r.changed is not None else None,
     )
     yield "window_ratings", of_keys(ratings.window_ratings(csat_rows.lazy(), as_of, periods).collect(), csat_keys)
     comment_keys = keys["recent_comments"]
     comment_trees = comment_keys["tree_id"].to_list()
-    comment_rows = _merged(
+    comment_rows = merged(
         previous.rows("ratings_of_trees", [_FIRST], listed=comment_trees, excluded=r.touched), r.changed
     )
     yield "recent_comments", of_keys(ratings.recent_comments(comment_rows.lazy()).collect(), comment_keys)
@@ -244,7 +242,7 @@ def _session_rollups(
     scopes = _scopes(account=accounts | set(pairs["account_id"].to_list()), user=users, tree=trees_of)
     stored = previous.rows("window_sessions_of_scopes", [since], excluded=rebuild.stale_sessions, scopes=scopes)
     now = rebuild.now_sessions.filter(pl.col("started_at") >= since).join(
-        dims_trees_text(dims), on="tree_id", how="left"
+        _tree_accounts(dims), on="tree_id", how="left"
     )
     rows = ids.sessions(pl.concat([stored, now.select(stored.columns)], how="vertical_relaxed"))
     user_text = pl.col("user_id").cast(pl.String)
@@ -269,7 +267,7 @@ def _session_rollups(
         yield table, of_keys(built, keys[table])
 
 
-def dims_trees_text(dims: Dimensions) -> pl.DataFrame:
+def _tree_accounts(dims: Dimensions) -> pl.DataFrame:
     """Each tree's account now, with text ids (to join the store's rows)."""
     return dims.trees.select(pl.col("tree_id").cast(pl.String), pl.col("account_id").cast(pl.String))
 
@@ -279,11 +277,9 @@ def _whole_days(
     keys: dict[str, pl.DataFrame],
     daily_steps: pl.DataFrame,
     trees_of: list[str],
-    as_of: datetime,
-    periods: Mapping[str, int],
+    first: Mapping[str, date],
 ) -> pl.DataFrame:
     """Visits and drop-offs per (period, tree, node) of the whole days after each period's first day."""
-    first = {period: window_start(as_of, days).astimezone(UTC).date() for period, days in periods.items()}
     stored = previous.rows(
         "daily_step_feedback_of_trees", [min(first.values())], listed=trees_of, keys=keys["daily_step_feedback"]
     )
@@ -314,15 +310,15 @@ def _data_quality(
     stale_ids = rebuild.stale_sessions
     now = rebuild.now_sessions.filter(pl.col("started_at") >= since)
     in_lookback = pl.col("created_at") >= since
-    if not _counts_hold(previous, dims, since):
-        every = _merged(previous.sessions_started_in(since, None, excluded=stale_ids), now)
-        ratings_now = _merged(
+    if not rebuild.counts_hold:
+        every = merged(previous.sessions_started_in(since, None, excluded=stale_ids), now)
+        ratings_now = merged(
             previous.rows("comments_since", [since], excluded=r.touched),
             r.changed.filter(in_lookback).select("comment") if r.changed is not None else None,
         )
         steps_now = None
         if sr.changed is not None:
-            steps_now = _merged(
+            steps_now = merged(
                 previous.rows("step_rating_nodes_since", [since], excluded=sr.touched),
                 sr.changed.filter(in_lookback).select("tree_id", "node_id"),
             )
@@ -368,22 +364,23 @@ def _no_comments() -> pl.DataFrame:
     return pl.DataFrame({"comment": []}, schema={"comment": pl.String()})
 
 
-def _counts_hold(previous: PreviousStore, dims: Dimensions, since: datetime) -> bool:
+def _counts_hold(
+    meta: Mapping[str, str], stored_dims: pl.DataFrame, stored_nodes: pl.DataFrame, dims: Dimensions, since: datetime
+) -> bool:
     """Whether the stored session counts can be corrected by the stale sessions alone.
 
     They cannot when the lookback moved (a new UTC day) or when the trees, users or nodes
     they are joined with changed (every session's count may have).
     """
-    if previous.meta.get("lookback_start") != since.isoformat():
+    if meta.get("lookback_start") != since.isoformat():
         return False
-    stored = previous.rows("dimensions_stored")
     trees_now = set(dims.trees["tree_id"].cast(pl.String).to_list())
     users_now = set(dims.users["user_id"].cast(pl.String).to_list())
-    if set(stored.filter(pl.col("kind") == "tree")["id"].to_list()) != trees_now:
+    if set(stored_dims.filter(pl.col("kind") == "tree")["id"].to_list()) != trees_now:
         return False
-    if set(stored.filter(pl.col("kind") == "user")["id"].to_list()) != users_now:
+    if set(stored_dims.filter(pl.col("kind") == "user")["id"].to_list()) != users_now:
         return False
-    nodes_then = previous.rows("tree_nodes").select("tree_id", "node_id")
+    nodes_then = stored_nodes.select("tree_id", "node_id")
     nodes_now = dims.nodes.select(pl.col("tree_id").cast(pl.String), "node_id")
     return nodes_then.sort(["tree_id", "node_id"]).equals(nodes_now.sort(["tree_id", "node_id"]))
 
@@ -392,19 +389,7 @@ def _sessions(
     previous: PreviousStore, now: pl.DataFrame, stale_ids: frozenset[str], listed: pl.DataFrame
 ) -> pl.DataFrame:
     """The extract's rows now of the listed sessions (`id`) with every stale session now."""
-    return _merged(previous.sessions_listed(listed["id"].to_list(), excluded=stale_ids), now)
-
-
-def _rating_versions(stored: pl.DataFrame, changed: pl.DataFrame | None, since: datetime) -> pl.DataFrame:
-    """tree_id of the stale rows as stored and as read again, of those created at or after `since`."""
-    parts = [stored.filter(pl.col("day") >= since.date()).select(pl.col("tree_id").cast(pl.String))]
-    if changed is not None:
-        parts.append(changed.filter(pl.col("created_at") >= since).select(pl.col("tree_id").cast(pl.String)))
-    return pl.concat(parts)
-
-
-def _in_every_period(frame: pl.DataFrame, every_period: pl.DataFrame) -> pl.DataFrame:
-    return frame.join(every_period, how="cross")
+    return merged(previous.sessions_listed(listed["id"].to_list(), excluded=stale_ids), now)
 
 
 def _between(
@@ -424,10 +409,16 @@ def _between(
 
 
 def _changed_dimensions(
-    previous: PreviousStore, source_users: pl.DataFrame, source_trees: pl.DataFrame, dims: Dimensions
+    stored: pl.DataFrame,
+    nodes_then: pl.DataFrame,
+    source_users: pl.DataFrame,
+    source_trees: pl.DataFrame,
+    dims: Dimensions,
 ) -> tuple[set[str], set[str]]:
-    """Trees whose account, name or nodes changed, came or went; users whose name did, or who came or went."""
-    stored = previous.rows("dimensions_stored")
+    """Trees whose account, name or nodes changed, came or went; users whose name did, or who came or went.
+
+    `stored` and `nodes_then` are the store's (dimensions_stored, tree_nodes).
+    """
 
     def changed(kind: str, now: pl.DataFrame, columns: list[str]) -> set[str]:
         then = stored.filter(pl.col("kind") == kind).select(pl.col("id"), *columns)
@@ -441,7 +432,6 @@ def _changed_dimensions(
     trees_now = source_trees.select(pl.col("tree_id").alias("id"), "account_id", "name")
     users_now = source_users.select(pl.col("user_id").alias("id"), "account_id", "name")
     trees = changed("tree", trees_now, ["account_id", "name"])
-    nodes_then = previous.rows("tree_nodes")
     nodes_now = dims.nodes.with_columns(pl.col("tree_id").cast(pl.String))
     differ = nodes_then.join(nodes_now, on=["tree_id", "node_id", "node_title"], how="anti")
     differ = pl.concat([differ, nodes_now.join(nodes_then, on=["tree_id", "node_id", "node_title"], how="anti")])
@@ -458,9 +448,3 @@ def _scopes(**ids_by_scope: set[str]) -> pl.DataFrame:
         },
         schema={"scope": pl.String(), "id": pl.String()},
     )
-
-
-def _merged(kept: pl.DataFrame, changed: pl.DataFrame | None) -> pl.DataFrame:
-    if changed is None or changed.height == 0:
-        return kept
-    return pl.concat([kept, changed.select(kept.columns)], how="vertical_relaxed")

@@ -246,18 +246,16 @@ def execute(
         if mode == "incremental" and start.found is not None and start.previous is not None:
             started = time.perf_counter()
             with stage("transform"):
-                rebuild = stale_keys(start.previous, start.found.changes, start.found, users, trees, dims, plan)
+                rebuild = stale_keys(start.previous, start.found, users, trees, dims, plan)
             counts.transform_seconds += time.perf_counter() - started
             say(f"{sum(frame.height for frame in rebuild.keys.values())} stale keys to rebuild")
-        window = None
+        window, checked = None, None
         if rebuild is None:
             checked = DriftCheck(source, start.held) if start.held is not None else None
             reader: Any = checked or source
             window = stack.enter_context(
                 Reads(reader, plan.window.reads(), ahead=plan.window.ahead, name="read-window")
             )
-        else:
-            checked = None
         with stage("publish"):
             build = stack.enter_context(
                 StoreBuild(

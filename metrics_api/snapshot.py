@@ -25,7 +25,7 @@ import duckdb
 from pydantic import TypeAdapter
 
 from etl.errors import StoreUnavailable
-from etl.store import REPLACED_PREFIX, SCHEMA_VERSION, UNIT_KEYS, Identity, current_store, open_current
+from etl.store import HISTORY_TABLES, REPLACED_PREFIX, SCHEMA_VERSION, UNIT_KEYS, Identity, current_store, open_current
 from etl.transform.common import tree_name
 from metrics_api.queries import Replaced, StoreQueries
 
@@ -232,9 +232,14 @@ def load_snapshot(metrics_db: Path) -> Snapshot:
 
 
 def _replaced_keys(con: duckdb.DuckDBPyConnection) -> Replaced:
-    """The keys the attached overlay replaces, per table in UNIT_KEYS, as text (read once per version)."""
+    """The keys the attached overlay replaces, per table the lookups read, as text (read once per version).
+
+    The lookups read the window tables and recent_comments, never the history (HISTORY_TABLES).
+    """
     replaced = {}
     for table, keys in UNIT_KEYS.items():
+        if table in HISTORY_TABLES:
+            continue
         columns = ", ".join(f"CAST({key} AS VARCHAR)" for key in keys)
         rows = con.sql(f"SELECT {columns} FROM overlay.{REPLACED_PREFIX}{table}").fetchall()
         replaced[table] = frozenset(tuple(row) for row in rows)

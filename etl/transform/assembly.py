@@ -15,9 +15,9 @@ the dimensions come coded (`Dimensions.of`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 import polars as pl
 
@@ -63,7 +63,6 @@ def window_tables(
     step_ratings: pl.DataFrame | None,
     ranges: Iterable[DayRange],
     window_ratings: Callable[[], WindowRatings],
-    days: Collection[date] | None = None,
 ) -> Built:
     """Every table built from the lookback: per range its per-day rows, then the rollups.
 
@@ -71,8 +70,7 @@ def window_tables(
     largest period, the last one open-ended. The session rollups are built before
     `window_ratings` is called, so the ratings may still be on their way. The time series
     is yielded once, whole, after the session rollups: the API looks its rows up by scope,
-    so they are stored in one run sorted by scope. With `days`, the per-day and fact rows
-    are built for those days only.
+    so they are stored in one run sorted by scope.
     """
     step_ratings = ids.step_ratings(step_ratings)  # coded once, as they enter the transform
     helpful = helpful_days(step_ratings)
@@ -81,7 +79,7 @@ def window_tables(
     for day_range in ranges:
         helpful_rows = days_between(helpful, day_range.start.date(), day_range.end.date() if day_range.end else None)
         sessions = ids.sessions(day_range.sessions)
-        part = window_part(sessions, dims, as_of, periods, rated=rated, helpful=helpful_rows, days=days)
+        part = window_part(sessions, dims, as_of, periods, rated=rated, helpful=helpful_rows)
         del day_range, sessions  # the wide frame (node lists) is not needed past this point
         yield "daily_sessions", part.daily_sessions
         yield "fact_sessions", part.fact_sessions

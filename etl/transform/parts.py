@@ -12,14 +12,13 @@ etl.transform.assembly) and code nothing themselves.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 import polars as pl
 
 from etl.transform import dimensions, facts, history, ids, quality, ratings, steps, window
-from etl.transform.common import utc_day
 
 # The columns of the window sessions that the whole-window rollups need.
 ROLLUP_COLUMNS = ("tree_id", "user_id", "started_at", "duration_minutes", "outcome")
@@ -90,26 +89,19 @@ def window_part(
     *,
     rated: pl.DataFrame | None = None,
     helpful: pl.DataFrame | None = None,
-    days: Collection[date] | None = None,
 ) -> WindowPart:
     """`sessions` holds whole UTC days of the window (a range of them, or all), coded (ids.sessions).
 
     `rated` holds the newest rating of (at least) these sessions; `helpful` the
-    helpful_days rows of the same days (none when absent). With `days`, the per-day and
-    fact rows are built for those days only (an incremental refresh keeps the others).
+    helpful_days rows of the same days (none when absent).
     """
     s, t = sessions.lazy(), dims.trees.lazy()
-    per_day, helpful_rows = s, helpful
-    if days is not None:
-        wanted = list(days)
-        per_day = s.filter(utc_day("started_at").is_in(wanted))
-        helpful_rows = helpful.filter(pl.col("day").is_in(wanted)) if helpful is not None else None
     time_series, daily, counts, fact, step_days = pl.collect_all(
         [
             window.window_time_series(s, t, as_of, periods),
-            history.daily_sessions(per_day, t),
+            history.daily_sessions(s, t),
             steps.step_counts(s, as_of, periods),
-            *_per_session(per_day, t, rated, helpful_rows),
+            *_per_session(s, t, rated, helpful),
         ]
     )
     rollups = Rollups(
