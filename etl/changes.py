@@ -35,9 +35,12 @@ ones (2^31, less a margin): the refresh recomputes instead."""
 REWRITE_SHARE = 0.5
 """More rows read again than this share of a table's (and REWRITE_MIN_ROWS): a rewrite."""
 REWRITE_MIN_ROWS = 1000
+NARROWING = (3600, 60)
+"""On a table indexed by its day column, a day that lost rows is narrowed to the hours, then
+the minutes, that lost rows (seconds), counted over the index, before any id is read."""
 BUCKET_WIDTH = 2
-"""A day that lost rows is narrowed to buckets of ids sharing their first 2 hex characters
-(256 a day) before its ids are read."""
+"""On another table, a day that lost rows is narrowed to buckets of ids sharing their first
+2 hex characters (256 a day) before its ids are read."""
 
 KEYS = {"sessions": "session_id", "session_ratings": "rating_id", "step_ratings": "step_rating_id"}
 FACT_IDS = {"fact_sessions": "session_id", "fact_ratings": "rating_id", "fact_step_ratings": "step_rating_id"}
@@ -54,7 +57,10 @@ class ChangeSource(Protocol):
     def changed_sessions(self, xid: int) -> pl.DataFrame: ...
     def changed_session_ratings(self, xid: int) -> pl.DataFrame: ...
     def changed_step_ratings(self, xid: int) -> pl.DataFrame | None: ...
+    def day_indexed(self, table: str) -> bool: ...
     def day_counts(self, table: str) -> pl.DataFrame: ...
+    def range_counts(self, table: str, starts: list[datetime], seconds: int) -> pl.DataFrame: ...
+    def ids_in_ranges(self, table: str, starts: list[datetime], seconds: int) -> pl.DataFrame: ...
     def lost_buckets(
         self, table: str, width: int, expected: pl.DataFrame, short: list[date], start: datetime, end: datetime
     ) -> pl.DataFrame: ...
@@ -155,10 +161,51 @@ def _delta(source: ChangeSource, previous: PreviousStore, table: str, changed: p
     short = compared.filter(pl.col("rows_source") < pl.col("rows"))["day"].to_list()
     if not short:
         return Delta(table, changed, frozenset())
-    return Delta(table, changed, frozenset(_gone(source, previous, table, changed, short)))
+    gone = _gone_by_time if source.day_indexed(table) else _gone_by_bucket
+    return Delta(table, changed, frozenset(gone(source, previous, table, changed, short)))
 
 
-def _gone(
+def _gone_by_time(
+    source: ChangeSource, previous: PreviousStore, table: str, changed: pl.DataFrame, short: list[date]
+) -> set[str]:
+    """The stored ids on the `short` days (days that lost rows) that the source no longer has.
+
+    Narrowed before any id is read, over the index on the day column: the rows the source
+    should hold (the store's kept rows and the re-read ones) are counted per hour of the
+    short days and compared with the source's counts; the hours that lost rows, per minute;
+    only the ids of the minutes that lost rows are read.
+    """
+    key, column = KEYS[table], DAY_COLUMNS[table]
+    new = changed.select(pl.col(key).alias("id"), pl.col(column).dt.convert_time_zone("UTC").alias("at"))
+    kept = (
+        previous.rows_on_days(table, short)
+        .select("id", pl.col("at").dt.convert_time_zone("UTC"))
+        .join(new.select("id"), on="id", how="anti")
+    )
+    should = pl.concat([kept, new])
+    lost = [datetime.combine(day, time.min, tzinfo=UTC) for day in short]
+    width = 86400
+    for narrower in NARROWING:
+        expected = (
+            should.filter(pl.col("at").dt.truncate(f"{width}s").is_in(lost))
+            .group_by(pl.col("at").dt.truncate(f"{narrower}s").alias("start"))
+            .agg(pl.len().cast(pl.Int64).alias("rows"))
+            .sort("start")
+            .with_row_index("n", offset=1)
+        )
+        starts = expected["start"].to_list()
+        actual = source.range_counts(table, starts, narrower)
+        compared = expected.join(actual.select("n", pl.col("rows").alias("found")), on="n", how="left")
+        lost = compared.filter(pl.col("found").fill_null(0) < pl.col("rows"))["start"].to_list()
+        width = narrower
+        if not lost:
+            return set()
+    present = set(source.ids_in_ranges(table, lost, width)["id"].to_list())
+    under = kept.filter(pl.col("at").dt.truncate(f"{width}s").is_in(lost))
+    return set(under["id"].to_list()) - present
+
+
+def _gone_by_bucket(
     source: ChangeSource, previous: PreviousStore, table: str, changed: pl.DataFrame, short: list[date]
 ) -> set[str]:
     """The stored ids on the `short` days (days that lost rows) that the source no longer has.

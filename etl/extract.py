@@ -96,6 +96,7 @@ class Source:
         self.stats = ExtractStats()
         self._say = progress or (lambda _msg: None)
         self._conn: Any = None
+        self._indexed: dict[str, bool] = {}
 
     def __enter__(self) -> Source:
         try:
@@ -243,9 +244,27 @@ class Source:
             return None
         return self.query("changed_step_ratings", compose("extract_step_ratings.sql", rows="rows_changed.sql", xid=xid))
 
+    def day_indexed(self, table: str) -> bool:
+        """Whether an index of `table` leads with its day column (range counts are then cheap)."""
+        if table not in self._indexed:
+            query = bind(statements.read("day_index.sql"), relation=table, column=DAY_COLUMNS[table])
+            self._indexed[table] = bool(self.scalar(query))
+        return self._indexed[table]
+
     def day_counts(self, table: str) -> pl.DataFrame:
         """Rows per UTC day of `table` (sessions, session_ratings, step_ratings)."""
-        return self.query(f"{table}_per_day", bind(statements.read("day_counts.sql"), **_on(table)))
+        name = "day_counts_by_index.sql" if self.day_indexed(table) else "day_counts.sql"
+        return self.query(f"{table}_per_day", bind(statements.read(name), **_on(table)))
+
+    def range_counts(self, table: str, starts: list[datetime], seconds: int) -> pl.DataFrame:
+        """Rows of `table` in [start, start + seconds) for each of `starts`: `n` (1-based) and `rows`."""
+        query = bind(statements.read("range_counts.sql"), **_on(table), starts=_instants(starts), seconds=seconds)
+        return self.query(f"{table}_range_counts", query)
+
+    def ids_in_ranges(self, table: str, starts: list[datetime], seconds: int) -> pl.DataFrame:
+        """The ids (`id`) of `table`'s rows in [start, start + seconds) for any of `starts`."""
+        query = bind(statements.read("ids_in_ranges.sql"), **_on(table), starts=_instants(starts), seconds=seconds)
+        return self.query(f"{table}_ids", query)
 
     def lost_buckets(
         self, table: str, width: int, expected: pl.DataFrame, short: list[date], start: datetime, end: datetime
@@ -276,6 +295,13 @@ class Source:
             return None
         assert isinstance(value, datetime)
         return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _instants(values: list[datetime]) -> list[str]:
+    """Timezone-aware instants as ISO text, for a `::timestamptz[]` literal."""
+    if any(value.tzinfo is None for value in values):
+        raise ValueError("instants must be timezone-aware")
+    return [value.astimezone(UTC).isoformat() for value in values]
 
 
 def _on(table: str) -> dict[str, str]:

@@ -93,7 +93,7 @@ class PreviousStore:
         return set(self.rows_on_days(source_table, days)["id"].to_list())
 
     def rows_on_days(self, source_table: str, days: Iterable[date]) -> pl.DataFrame:
-        """`id` and `day` of the store's rows of `source_table` on these days."""
+        """`id`, `day` and `at` (the time the day is of) of the store's rows of `source_table` on these days."""
         return self._frame(f"{FACT_TABLES[source_table]}_ids_on_days", [], days=days)
 
     def days_of(self, source_table: str, ids: Iterable[str]) -> set[date]:

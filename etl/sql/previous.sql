@@ -40,13 +40,13 @@ SELECT f.day, count(*)::BIGINT AS rows FROM fact_ratings f ANTI JOIN excluded e 
 SELECT f.day, count(*)::BIGINT AS rows FROM fact_step_ratings f ANTI JOIN excluded e ON f.step_rating_id = e.id GROUP BY f.day
 
 -- query: fact_sessions_ids_on_days
-SELECT f.session_id::VARCHAR AS id, f.day FROM fact_sessions f SEMI JOIN days d ON f.day = d.day
+SELECT f.session_id::VARCHAR AS id, f.day, f.started_at AS at FROM fact_sessions f SEMI JOIN days d ON f.day = d.day
 
 -- query: fact_ratings_ids_on_days
-SELECT f.rating_id AS id, f.day FROM fact_ratings f SEMI JOIN days d ON f.day = d.day
+SELECT f.rating_id AS id, f.day, f.created_at AS at FROM fact_ratings f SEMI JOIN days d ON f.day = d.day
 
 -- query: fact_step_ratings_ids_on_days
-SELECT f.step_rating_id AS id, f.day FROM fact_step_ratings f SEMI JOIN days d ON f.day = d.day
+SELECT f.step_rating_id AS id, f.day, f.created_at AS at FROM fact_step_ratings f SEMI JOIN days d ON f.day = d.day
 
 -- query: fact_sessions_days_of
 -- The days (and ids) of the listed sessions, in the registered table `listed` (`id`).
