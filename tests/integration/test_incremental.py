@@ -250,3 +250,43 @@ def test_a_transaction_committing_while_the_incremental_reads(fresh_db: str, sto
     assert committed.is_set()
     incremental(store_path, fresh_db, AS_OF + timedelta(minutes=1))
     assert_same_store(store_path, refs.build(fresh_db, AS_OF + timedelta(minutes=1)), what="after a mid-read commit")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", ["started_at indexed", "no index on started_at"])
+def test_deletes_at_the_edges_of_the_narrowing(fresh_db: str, store_path: Path, tmp_path: Path, index: str) -> None:
+    """Deleted sessions are found whether the day is narrowed over the index (hours, minutes) or by id buckets.
+
+    Deletes at a UTC midnight and just before it, two of three sessions of one minute, and a
+    delete whose minute also gains an insert (its count alone would not drop).
+    """
+    seed_small(fresh_db, seed_value=13, sessions=1_200)
+    config = make_config(store_path)
+    day = (AS_OF - timedelta(days=3)).replace(hour=0, minute=0, second=0, microsecond=0)
+    minute = day + timedelta(hours=9, minutes=41)
+    moments = [
+        day,
+        day - timedelta(microseconds=1),
+        minute,
+        minute + timedelta(seconds=20),
+        minute + timedelta(seconds=59),
+    ]
+    moments.append(day + timedelta(hours=15, minutes=2, seconds=30))
+    with database.connect(fresh_db) as conn:
+        app = App(conn)
+        if index != "started_at indexed":
+            conn.execute("DROP INDEX ix_sessions_started_at")
+        placed = [app.insert_session(moment, completed_minutes=3.0) for moment in moments]
+        conn.commit()
+    refresh(config, fresh_db, "nightly", AS_OF, full=True)
+    with database.connect(fresh_db) as conn:
+        app = App(conn)
+        gone = [placed[0], placed[1], placed[2], placed[4], placed[5]]
+        conn.execute("DELETE FROM session_ratings WHERE session_id = ANY(%s)", (gone,))
+        conn.execute("DELETE FROM sessions WHERE id = ANY(%s)", (gone,))
+        app.insert_session(moments[5] + timedelta(seconds=10), completed_minutes=1.0)
+        conn.commit()
+    later = AS_OF + timedelta(minutes=5)
+    incremental(store_path, fresh_db, later)
+    assert_same_store(store_path, References(tmp_path / "refs").build(fresh_db, later), what=f"deletes, {index}")
+    assert_bodies(fresh_db, config, later, what=f"deletes, {index}")
