@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from apscheduler.triggers.cron import CronTrigger
 from dotenv import dotenv_values
 
 from etl.database import redact
@@ -41,8 +40,20 @@ def _read_dotenv(path: Path) -> dict[str, str]:
     return {key: value for key, value in dotenv_values(path).items() if value is not None}
 
 
-def _cron(name: str, value: str) -> str:
-    """A 5-field crontab expression that APScheduler accepts (minute hour day month weekday, UTC)."""
+HOURLY_CRON = "5 * * * *"
+NIGHTLY_CRON = "15 2 * * *"
+
+
+def _cron(name: str, value: str | None, default: str) -> str:
+    """A 5-field crontab expression that APScheduler accepts (minute hour day month weekday, UTC).
+
+    Unset, the default; APScheduler is imported only to check one that is set (a refresh
+    never needs it otherwise).
+    """
+    if not value:
+        return default
+    from apscheduler.triggers.cron import CronTrigger
+
     try:
         CronTrigger.from_crontab(value, timezone="UTC")
     except ValueError as exc:
@@ -71,9 +82,9 @@ class Config:
     """METRICS_JWT_AUDIENCE: checked when set."""
     jwt_issuer: str | None = None
     """METRICS_JWT_ISSUER: checked when set."""
-    hourly_cron: str = "5 * * * *"
+    hourly_cron: str = HOURLY_CRON
     """METRICS_HOURLY_CRON: when the hourly (window) refresh runs, UTC."""
-    nightly_cron: str = "15 2 * * *"
+    nightly_cron: str = NIGHTLY_CRON
     """METRICS_NIGHTLY_CRON: when the nightly (full history) refresh runs, UTC."""
     incremental_seconds: int = 60
     """METRICS_INCREMENTAL_SECONDS: seconds between incremental refreshes; 0 turns them off."""
@@ -164,8 +175,8 @@ class Config:
             jwt_user_claim=get("METRICS_JWT_USER_CLAIM") or "sub",
             jwt_audience=get("METRICS_JWT_AUDIENCE"),
             jwt_issuer=get("METRICS_JWT_ISSUER"),
-            hourly_cron=_cron("METRICS_HOURLY_CRON", get("METRICS_HOURLY_CRON") or "5 * * * *"),
-            nightly_cron=_cron("METRICS_NIGHTLY_CRON", get("METRICS_NIGHTLY_CRON") or "15 2 * * *"),
+            hourly_cron=_cron("METRICS_HOURLY_CRON", get("METRICS_HOURLY_CRON"), HOURLY_CRON),
+            nightly_cron=_cron("METRICS_NIGHTLY_CRON", get("METRICS_NIGHTLY_CRON"), NIGHTLY_CRON),
             incremental_seconds=integer("METRICS_INCREMENTAL_SECONDS", 60),
             api_prefix=prefix,
             cors_origins=tuple(o.strip() for o in (get("METRICS_CORS_ORIGINS") or "").split(",") if o.strip()),
