@@ -155,8 +155,9 @@ def rebuilt_tables(
         ]
     ).unique()
     bounds = [day_keys["day"].min(), day_keys["day"].max()] if day_keys.height else [_FIRST.date(), _FIRST.date()]
-    key_sessions = previous.rows("session_ids_of_keys", bounds, keys=day_keys)
-    of_days = ids.sessions(_sessions(previous, now, stale_ids, key_sessions))
+    of_days = ids.sessions(
+        _sessions(previous, now, stale_ids, previous.rows("session_ids_of_keys", bounds, keys=day_keys))
+    )
     yield "daily_sessions", of_keys(history.daily_sessions(of_days.lazy(), t).collect(), keys["daily_sessions"])
     step_keys = keys["daily_step_feedback"]
     step_rows = None
@@ -169,6 +170,9 @@ def rebuilt_tables(
         step_keys,
     )
     yield "daily_step_feedback", daily_steps
+    # Of the stale days' sessions (the bulk of this refresh's memory), only each period's first day is used again.
+    openings = of_days.filter(utc_day("started_at").is_in(sorted(set(first_days.values()))))
+    del of_days
     rating_keys = keys["daily_ratings"]
     day_ratings = merged(previous.rows("ratings_of_keys", keys=rating_keys, excluded=r.touched), r.changed)
     yield "daily_ratings", of_keys(ratings.daily_ratings(day_ratings.lazy()).collect(), rating_keys)
@@ -179,7 +183,7 @@ def rebuilt_tables(
     # Step feedback: whole days from the per-day rows, each period's first day from its sessions.
     counts = [_whole_days(previous, keys, daily_steps, feedback_trees, first_days)]
     for period, day in first_days.items():
-        of_day = of_days.filter(utc_day("started_at") == day).lazy()
+        of_day = openings.filter(utc_day("started_at") == day).lazy()
         counts.append(steps.step_counts(of_day, as_of, {period: periods[period]}).collect())
     window_steps = None
     if sr.changed is not None:
@@ -244,13 +248,15 @@ def _session_rollups(
     now = rebuild.now_sessions.filter(pl.col("started_at") >= since).join(
         _tree_accounts(dims), on="tree_id", how="left"
     )
-    rows = ids.sessions(pl.concat([stored, now.select(stored.columns)], how="vertical_relaxed"))
+    rows = ids.sessions(pl.concat([stored, now.select(stored.columns)], how="vertical_relaxed")).lazy()
+    del stored
+    # Lazy: each plan filters its scope's rows as it reads them, instead of a copy per scope kind.
     user_text = pl.col("user_id").cast(pl.String)
-    by_account = rows.filter(pl.col("account_id").is_in(list(accounts))).drop("account_id").lazy()
-    coded_pairs = pairs.with_columns(pl.col("user_id").cast(pl.Categorical))  # as the rows' user ids
-    by_pair = rows.join(coded_pairs, on=["account_id", "user_id"], how="semi").drop("account_id").lazy()
-    by_user = rows.filter(user_text.is_in(list(users))).drop("account_id").lazy()
-    by_tree = rows.filter(pl.col("tree_id").cast(pl.String).is_in(list(trees_of))).drop("account_id").lazy()
+    by_account = rows.filter(pl.col("account_id").is_in(list(accounts))).drop("account_id")
+    coded_pairs = pairs.with_columns(pl.col("user_id").cast(pl.Categorical)).lazy()  # as the rows' user ids
+    by_pair = rows.join(coded_pairs, on=["account_id", "user_id"], how="semi").drop("account_id")
+    by_user = rows.filter(user_text.is_in(list(users))).drop("account_id")
+    by_tree = rows.filter(pl.col("tree_id").cast(pl.String).is_in(list(trees_of))).drop("account_id")
     t, u = dims.trees.lazy(), dims.users.lazy()
     per_scope = [(by_account, ACCOUNT), (by_pair, ACCOUNT_ENGINEER), (by_user, USER), (by_tree, TREE)]
     plans = {
